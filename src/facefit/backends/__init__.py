@@ -1,0 +1,36 @@
+"""The backend layer: the only part of facefit that names an array library.
+
+Everything else is written against the Python array API standard and receives its namespace
+from :func:`array_namespace` (of its input arrays) or from :func:`get_backend` (to create arrays).
+"""
+
+from __future__ import annotations
+
+from ..errors import BackendError
+from ._convert import array_namespace, native_ops, scatter_add, scatter_min, to_numpy
+from ._generic import is_complex, real_part
+from ._registry import (
+    BACKEND_NAMES,
+    DTYPE_NAMES,
+    Backend,
+    available_backends,
+    get_backend,
+    use_backend,
+)
+
+__all__ = [
+    "BACKEND_NAMES",
+    "DTYPE_NAMES",
+    "Backend",
+    "BackendError",
+    "array_namespace",
+    "available_backends",
+    "get_backend",
+    "is_complex",
+    "native_ops",
+    "real_part",
+    "scatter_add",
+    "scatter_min",
+    "to_numpy",
+    "use_backend",
+]

@@ -1,0 +1,32 @@
+"""NumPy fast paths for the operations the array API standard lacks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._generic import _fill_value
+
+name = "numpy"
+
+
+def scatter_min(index: Any, values: Any, size: int, xp: Any) -> Any:
+    out = np.full((size,), _fill_value(values.dtype, xp), dtype=values.dtype)
+    np.minimum.at(out, index, values)
+    return out
+
+
+def _bincount(index: Any, weights: Any, size: int) -> Any:
+    if np.iscomplexobj(weights):
+        return _bincount(index, weights.real, size) + 1j * _bincount(index, weights.imag, size)
+    return np.bincount(index, weights=weights, minlength=size)[:size]
+
+
+def scatter_add(index: Any, values: Any, size: int, xp: Any) -> Any:
+    if values.ndim == 1:
+        return _bincount(index, values, size).astype(values.dtype, copy=False)
+    flat = values.reshape(values.shape[0], -1)
+    columns = [_bincount(index, flat[:, k], size) for k in range(flat.shape[1])]
+    stacked = np.stack(columns, axis=1) if columns else np.zeros((size, 0))
+    return stacked.reshape((size, *values.shape[1:])).astype(values.dtype, copy=False)

@@ -1,0 +1,45 @@
+"""Errors a user can cause, each naming the input and what is wrong with it.
+
+Every error raised on purpose by facefit derives from :class:`FacefitError`, so a caller can
+catch one type; the command line turns any of them into exit status 2 and a single line.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "FacefitError",
+    "FitError",
+    "ImageError",
+    "LandmarkError",
+    "MeshError",
+    "ModelError",
+]
+
+
+class FacefitError(Exception):
+    """Base class of every error facefit raises on purpose."""
+
+
+class BackendError(FacefitError, ValueError):
+    """An unknown, uninstalled or unusable array backend, device or dtype."""
+
+
+class ImageError(FacefitError, ValueError):
+    """A missing, unreadable or malformed image file or array."""
+
+
+class LandmarkError(FacefitError, ValueError):
+    """A missing or malformed landmark file, a wrong number of points, or unusable points."""
+
+
+class ModelError(FacefitError, ValueError):
+    """A missing, malformed or unsupported morphable-model file, or inconsistent model arrays."""
+
+
+class MeshError(FacefitError, ValueError):
+    """A mesh that cannot be written: unknown suffix, wrong array shapes."""
+
+
+class FitError(FacefitError, ValueError):
+    """Bad arguments to the fitter: unknown Jacobian strategy, inconsistent parameter vector."""

@@ -1,0 +1,77 @@
+"""Shared test harness: every numerical test runs on each backend importable here x each dtype.
+
+Use the ``backend`` fixture (an active :class:`facefit.Backend`); convert inputs drawn in NumPy
+with ``backend.asarray`` and results back with ``facefit.backends.to_numpy``; compare with
+:func:`assert_close`, whose tolerance follows the dtype and the scale of the expected values.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+import facefit as ff
+from facefit.backends import available_backends, to_numpy
+
+settings.register_profile(
+    "ci", max_examples=25, deadline=None, derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.register_profile(
+    "dev", max_examples=60, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+BACKENDS = available_backends()  # cupy appears only where it sees a GPU
+DTYPES = ["float64", "float32"]
+RTOL = {"float64": 1e-10, "float32": 2e-5}
+
+
+def _params() -> list:
+    return [pytest.param((b, d), id=f"{b}-{d}", marks=[pytest.mark.gpu] if b == "cupy" else [])
+            for b in BACKENDS for d in DTYPES]
+
+
+@pytest.fixture(params=_params())
+def backend(request):
+    """An active backend, for each (backend, dtype) pair available here."""
+    name, dtype = request.param
+    with ff.use_backend(name, dtype=dtype) as active:
+        yield active
+
+
+@pytest.fixture(params=[pytest.param(b, id=b) for b in BACKENDS])
+def backend64(request):
+    """An active float64 backend, for each backend available here (exactness tests)."""
+    with ff.use_backend(request.param, dtype="float64") as active:
+        yield active
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data`` beside the project; tests that need it skip when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not present")
+    return SHARED_DATA
+
+
+def assert_close(actual, expected, *, dtype: str = "float64", rtol: float | None = None,
+                 atol_scale: float = 1.0, err_msg: str = "") -> None:
+    """Compare arrays with a tolerance scaled to the magnitude of ``expected``.
+
+    ``|actual - expected| <= rtol * (|expected| + atol_scale * max|expected|)``, elementwise,
+    where ``rtol`` defaults to the dtype's (1e-10 float64, 2e-5 float32).
+    """
+    actual = np.asarray(to_numpy(actual), dtype=np.complex128 if np.iscomplexobj(
+        to_numpy(actual)) else np.float64)
+    expected = np.asarray(to_numpy(expected))
+    tol = RTOL[dtype] if rtol is None else rtol
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * atol_scale * max(scale, 1e-300),
+                               err_msg=err_msg)
