@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 import facefit as ff
 from facefit.backends import available_backends, to_numpy
@@ -61,17 +62,33 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def assert_close(actual, expected, *, dtype: str = "float64", rtol: float | None = None,
-                 atol_scale: float = 1.0, err_msg: str = "") -> None:
-    """Compare arrays with a tolerance scaled to the magnitude of ``expected``.
+def floats(low: float, high: float) -> st.SearchStrategy[float]:
+    """Finite floats in [low, high] that float32 represents exactly (no subnormals).
 
-    ``|actual - expected| <= rtol * (|expected| + atol_scale * max|expected|)``, elementwise,
-    where ``rtol`` defaults to the dtype's (1e-10 float64, 2e-5 float32).
+    Drawing these keeps float64 and float32 runs on the same inputs, so one reference serves both.
+    """
+    low32, high32 = np.float32(low), np.float32(high)
+    if low32 < low:
+        low32 = np.nextafter(low32, np.float32(np.inf))
+    if high32 > high:
+        high32 = np.nextafter(high32, np.float32(-np.inf))
+    return st.floats(float(low32), float(high32), width=32, allow_subnormal=False)
+
+
+def assert_close(actual, expected, *, dtype: str = "float64", rtol: float | None = None,
+                 atol_scale: float = 1.0, scale: float | None = None, err_msg: str = "") -> None:
+    """Compare arrays with a tolerance scaled to the magnitude of the quantities involved.
+
+    ``|actual - expected| <= rtol * (|expected| + atol_scale * scale)``, elementwise, where
+    ``rtol`` defaults to the dtype's (1e-10 float64, 2e-5 float32) and ``scale`` to
+    ``max|expected|``; pass the inputs' magnitude as ``scale`` when outputs can be much smaller
+    than the inputs they were computed from (rounding is relative to the inputs).
     """
     actual = np.asarray(to_numpy(actual), dtype=np.complex128 if np.iscomplexobj(
         to_numpy(actual)) else np.float64)
     expected = np.asarray(to_numpy(expected))
     tol = RTOL[dtype] if rtol is None else rtol
-    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
-    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * atol_scale * max(scale, 1e-300),
-                               err_msg=err_msg)
+    if scale is None:
+        scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    atol = tol * atol_scale * max(scale, 1e-300)
+    np.testing.assert_allclose(actual, expected, rtol=tol, atol=atol, err_msg=err_msg)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..errors import BackendError
 from ._convert import array_namespace, native_ops, scatter_add, scatter_min, to_numpy
-from ._generic import is_complex, real_part
+from ._generic import is_complex, promote, real_part
 from ._registry import (
     BACKEND_NAMES,
     DTYPE_NAMES,
@@ -28,6 +28,7 @@ __all__ = [
     "get_backend",
     "is_complex",
     "native_ops",
+    "promote",
     "real_part",
     "scatter_add",
     "scatter_min",

@@ -17,6 +17,7 @@ __all__ = [
     "complex_step_jacobian",
     "complex_step_size",
     "is_complex",
+    "promote",
     "real_part",
     "scatter_add",
     "scatter_min",
@@ -35,6 +36,16 @@ def real_part(x: Array, xp: Any) -> Array:
     the real part, which keeps the code complex-step safe.
     """
     return xp.real(x) if is_complex(x, xp) else x
+
+
+def promote(*arrays: Array, xp: Any) -> list[Array]:
+    """``arrays`` cast to their common result dtype.
+
+    Needed before ``@`` where one operand may be complex (complex step) and the other real:
+    the standard promotes, but PyTorch's matmul refuses mixed dtypes.
+    """
+    common = xp.result_type(*arrays)
+    return [a if a.dtype == common else xp.astype(a, common) for a in arrays]
 
 
 def _fill_value(dtype: Any, xp: Any) -> float | int:

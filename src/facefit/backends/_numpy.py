@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ def _bincount(index: Any, weights: Any, size: int) -> Any:
 def scatter_add(index: Any, values: Any, size: int, xp: Any) -> Any:
     if values.ndim == 1:
         return _bincount(index, values, size).astype(values.dtype, copy=False)
-    flat = values.reshape(values.shape[0], -1)
+    flat = values.reshape(values.shape[0], math.prod(values.shape[1:]))
     columns = [_bincount(index, flat[:, k], size) for k in range(flat.shape[1])]
-    stacked = np.stack(columns, axis=1) if columns else np.zeros((size, 0))
+    stacked = np.stack(columns, axis=1) if columns else np.zeros((size, 0), values.dtype)
     return stacked.reshape((size, *values.shape[1:])).astype(values.dtype, copy=False)

@@ -83,7 +83,8 @@ class Backend:
 
         xp = self.xp
         if not _is_native(x, xp):
-            x = to_numpy(x) if _is_array(x) else x
+            # Through NumPy, so that Python floats stay float64 (torch would make them float32).
+            x = to_numpy(x)
         arr = xp.asarray(x, device=self.device)
         if dtype is None:
             if xp.isdtype(arr.dtype, "real floating"):
@@ -184,7 +185,8 @@ def _namespace(name: str) -> Any:
 def _resolve_device(name: str, device: Any) -> Any:
     if name == "numpy":
         if device not in (None, "cpu"):
-            raise BackendError(f"device {device!r} is not available on the numpy backend; use 'cpu'")
+            raise BackendError(
+                f"device {device!r} is not available on the numpy backend; use 'cpu'")
         return "cpu"
     if name == "torch":
         import torch
@@ -222,7 +224,7 @@ def _resolve_device(name: str, device: Any) -> Any:
         raise BackendError(f"invalid array-api-strict device {device!r}: {exc}") from None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _create(name: str, device_key: str | None, dtype_name: str) -> Backend:
     xp = _namespace(name)
     device = _resolve_device(name, device_key)
@@ -279,7 +281,7 @@ def get_backend() -> Backend:
     return backend
 
 
-class use_backend:  # noqa: N801 - reads as a function: ff.use_backend("torch")
+class use_backend:
     """Select the active backend; also a context manager that restores the previous one.
 
     Parameters

@@ -1,0 +1,133 @@
+"""Rotations and surface normals, in array-API code (complex-step safe on the smooth path).
+
+Conventions (DESIGN.md): angles are radians ``[pitch, yaw, roll]``; pitch turns about x, yaw about
+y, roll about z, and ``R = Rz(roll) @ Ry(yaw) @ Rx(pitch)``. Model space is y up, +z toward the
+camera.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .backends import array_namespace, real_part, scatter_add
+
+Array = Any
+
+__all__ = ["cross", "face_normals", "rotation_angles", "rotation_matrix", "vertex_normals"]
+
+
+def rotation_matrix(angles: Array) -> Array:
+    """Rotation matrices from Euler angles.
+
+    Parameters
+    ----------
+    angles : (..., 3) array of ``[pitch, yaw, roll]`` in radians (real or complex).
+
+    Returns
+    -------
+    (..., 3, 3) array ``Rz(roll) @ Ry(yaw) @ Rx(pitch)``.
+    """
+    xp = array_namespace(angles)
+    cp, cy, cr = (xp.cos(angles[..., k]) for k in range(3))
+    sp, sy, sr = (xp.sin(angles[..., k]) for k in range(3))
+    entries = [
+        cr * cy, cr * sy * sp - sr * cp, cr * sy * cp + sr * sp,
+        sr * cy, sr * sy * sp + cr * cp, sr * sy * cp - cr * sp,
+        -sy, cy * sp, cy * cp,
+    ]
+    return xp.reshape(xp.stack(entries, axis=-1), (*angles.shape[:-1], 3, 3))
+
+
+def rotation_angles(rotation: Array) -> Array:
+    """Euler angles ``[pitch, yaw, roll]`` of rotation matrices; inverse of :func:`rotation_matrix`.
+
+    Yaw is returned in ``[-pi/2, pi/2]``, pitch and roll in ``(-pi, pi]``. At gimbal lock
+    (``|yaw| = pi/2``) roll is set to 0 and pitch carries the remaining turn. Not differentiable:
+    real input only.
+
+    Parameters
+    ----------
+    rotation : (..., 3, 3) real array of rotation matrices.
+
+    Returns
+    -------
+    (..., 3) array.
+    """
+    xp = array_namespace(rotation)
+    r = rotation
+    cos_yaw = xp.sqrt(r[..., 0, 0] ** 2 + r[..., 1, 0] ** 2)
+    yaw = xp.atan2(-r[..., 2, 0], cos_yaw)
+    locked = cos_yaw < 1e3 * xp.finfo(r.dtype).eps
+    pitch = xp.where(locked, xp.atan2(-r[..., 1, 2], r[..., 1, 1]),
+                     xp.atan2(r[..., 2, 1], r[..., 2, 2]))
+    roll = xp.where(locked, xp.zeros_like(yaw), xp.atan2(r[..., 1, 0], r[..., 0, 0]))
+    return xp.stack([pitch, yaw, roll], axis=-1)
+
+
+def cross(a: Array, b: Array) -> Array:
+    """Cross product over the last axis, written out (complex-safe, works on every namespace).
+
+    Parameters
+    ----------
+    a, b : (..., 3) arrays.
+
+    Returns
+    -------
+    (..., 3) array.
+    """
+    xp = array_namespace(a, b)
+    return xp.stack([
+        a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
+        a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+        a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0],
+    ], axis=-1)
+
+
+def face_normals(vertices: Array, triangles: Array) -> Array:
+    """Unnormalised triangle normals (length = twice the area), counter-clockwise = outward.
+
+    Parameters
+    ----------
+    vertices : (..., V, 3) array.
+    triangles : (T, 3) integer array of vertex indices.
+
+    Returns
+    -------
+    (..., T, 3) array.
+    """
+    xp = array_namespace(vertices, triangles)
+    corners = [xp.take(vertices, triangles[:, k], axis=-2) for k in range(3)]
+    return cross(corners[1] - corners[0], corners[2] - corners[0])
+
+
+def vertex_normals(vertices: Array, triangles: Array) -> Array:
+    """Unit vertex normals: the area-weighted sum of the adjacent triangles' normals.
+
+    Complex-step safe: normalised with ``sqrt(sum(n * n))`` (no ``abs``, no ``conj``). A vertex
+    in no triangle gets a zero normal.
+
+    Parameters
+    ----------
+    vertices : (..., V, 3) array (any leading batch axes).
+    triangles : (T, 3) integer array of vertex indices.
+
+    Returns
+    -------
+    (..., V, 3) array.
+    """
+    xp = array_namespace(vertices, triangles)
+    batch_shape = vertices.shape[:-2]
+    n_vertices = vertices.shape[-2]
+    normals = face_normals(vertices, triangles)  # (..., T, 3)
+    # Scatter over the vertex axis: move it first, flatten any batch axes behind it.
+    per_triangle = xp.reshape(normals, (-1, normals.shape[-2], 3))  # (B, T, 3)
+    per_triangle = xp.permute_dims(per_triangle, (1, 0, 2))  # (T, B, 3)
+    values = xp.concat([per_triangle] * 3, axis=0)  # (3T, B, 3)
+    index = xp.concat([triangles[:, 0], triangles[:, 1], triangles[:, 2]], axis=0)
+    summed = scatter_add(index, values, n_vertices)  # (V, B, 3)
+    summed = xp.reshape(xp.permute_dims(summed, (1, 0, 2)), (*batch_shape, n_vertices, 3))
+    squared = xp.sum(summed * summed, axis=-1, keepdims=True)
+    # Unit normals; isolated vertices (squared length exactly 0) keep a zero normal.
+    empty = real_part(squared, xp) == 0
+    length = xp.sqrt(xp.where(empty, xp.ones_like(squared), squared))
+    return summed / length

@@ -1,0 +1,188 @@
+"""Backend selection, conversions, scatter operations and automatic Jacobians."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import facefit as ff
+from facefit.backends import available_backends, scatter_add, scatter_min, to_numpy
+
+from .conftest import assert_close
+
+
+def test_default_backend_is_numpy_float64(monkeypatch):
+    for var in ("FACEFIT_BACKEND", "FACEFIT_DEVICE", "FACEFIT_DTYPE"):
+        monkeypatch.delenv(var, raising=False)
+    code = "import facefit as ff; b = ff.get_backend(); print(b.name, b.dtype_name, b.device)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={k: v for k, v in os.environ.items() if not k.startswith("FACEFIT")})
+    assert out.stdout.split() == ["numpy", "float64", "cpu"]
+
+
+@pytest.mark.skipif("torch" not in available_backends(), reason="torch not installed")
+def test_environment_selects_torch_arrays():
+    code = ("import facefit as ff\n"
+            "from facefit.geometry import rotation_matrix\n"
+            "b = ff.get_backend()\n"
+            "r = rotation_matrix(b.asarray([0.1, 0.2, 0.3]))\n"
+            "print(type(r).__module__, r.dtype)")
+    env = {**os.environ, "FACEFIT_BACKEND": "torch", "FACEFIT_DTYPE": "float32"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True)
+    assert out.stdout.split() == ["torch", "torch.float32"]
+
+
+def test_use_backend_is_setter_and_context_manager():
+    before = ff.get_backend()
+    with ff.use_backend("numpy", dtype="float32") as inner:
+        assert ff.get_backend() is inner
+        assert inner.dtype_name == "float32"
+        with ff.use_backend("array-api-strict"):
+            assert ff.get_backend().name == "array-api-strict"
+        assert ff.get_backend() is inner
+    assert ff.get_backend() is before
+    setter = ff.use_backend("numpy", dtype="float64")
+    try:
+        assert ff.get_backend() is setter.backend
+    finally:
+        setter.__exit__(None, None, None)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"name": "bogus"}, "unknown backend 'bogus'; valid choices: numpy, torch, cupy"),
+    ({"name": "numpy", "dtype": "float16"}, "unknown dtype 'float16'; valid choices"),
+    ({"name": "numpy", "device": "cuda:0"}, "device 'cuda:0' is not available on the numpy"),
+])
+def test_bad_selection_raises_backend_error(kwargs, match):
+    with pytest.raises(ff.BackendError, match=match):
+        ff.use_backend(**kwargs)
+
+
+def test_cupy_without_gpu_is_a_clear_error():
+    if "cupy" in available_backends():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ff.BackendError, match="cupy"):
+        ff.use_backend("cupy")
+
+
+def test_bad_environment_is_reported_at_first_use():
+    env = {**os.environ, "FACEFIT_BACKEND": "bogus"}
+    code = "import facefit as ff\ntry:\n ff.get_backend()\nexcept ff.BackendError as e: print(e)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True)
+    assert "FACEFIT_BACKEND='bogus'" in out.stdout and "valid choices" in out.stdout
+
+
+def test_asarray_round_trip_keeps_kinds(backend):
+    floats = backend.asarray(np.array([[0.1, 0.2]], dtype=np.float64))
+    assert floats.dtype == backend.dtype
+    assert floats.device == backend.device
+    assert backend.asarray([1, 2]).dtype == backend.xp.int64
+    assert backend.asarray([True]).dtype == backend.xp.bool
+    assert backend.asarray([0.5 + 1j]).dtype == backend.complex_dtype
+    assert_close(to_numpy(floats), [[0.1, 0.2]], dtype=backend.dtype_name)
+    assert isinstance(backend.to_numpy(floats), np.ndarray)
+    # an array of another backend converts too
+    other = ff.use_backend("numpy")
+    try:
+        foreign = other.backend.asarray([3.0])
+    finally:
+        other.__exit__(None, None, None)
+    assert_close(backend.asarray(foreign), [3.0], dtype=backend.dtype_name)
+
+
+index_and_values = st.integers(0, 40).flatmap(lambda n: st.tuples(
+    hnp.arrays(np.int64, n, elements=st.integers(0, 6)),
+    hnp.arrays(np.float64, (n, 2), elements=st.floats(-1e3, 1e3, allow_subnormal=False)),
+))
+
+
+@given(data=index_and_values)
+def test_scatter_ops_match_numpy_reference(backend, data):
+    index, values = data
+    size = 7
+    expected_add = np.zeros((size, 2))
+    np.add.at(expected_add, index, values)
+    expected_min = np.full(size, np.inf)
+    np.minimum.at(expected_min, index, values[:, 0])
+    idx = backend.asarray(index)
+    val = backend.asarray(values)
+    total = to_numpy(scatter_add(idx, val, size))
+    assert total.shape == (size, 2)
+    assert_close(total, expected_add, dtype=backend.dtype_name, rtol=1e-12 if
+                 backend.dtype_name == "float64" else 1e-5)
+    smallest = to_numpy(scatter_min(idx, val[:, 0], size))
+    finite = np.isfinite(expected_min)
+    assert np.array_equal(np.isfinite(smallest), finite)
+    assert_close(smallest[finite], expected_min[finite].astype(backend.dtype_name),
+                 dtype=backend.dtype_name)
+
+
+@given(data=index_and_values)
+def test_scatter_min_on_integers_and_scatter_add_on_complex(backend, data):
+    index, values = data
+    size = 7
+    ints = np.round(values[:, 0]).astype(np.int64)
+    expected = np.full(size, np.iinfo(np.int64).max)
+    np.minimum.at(expected, index, ints)
+    got = to_numpy(scatter_min(backend.asarray(index), backend.asarray(ints), size))
+    assert np.array_equal(got, expected)
+    cplx = values[:, 0] + 1j * values[:, 1]
+    expected_c = np.zeros(size, dtype=complex)
+    np.add.at(expected_c, index, cplx)
+    got_c = to_numpy(scatter_add(backend.asarray(index), backend.asarray(cplx), size))
+    assert_close(got_c.real, expected_c.real, dtype=backend.dtype_name)
+    assert_close(got_c.imag, expected_c.imag, dtype=backend.dtype_name)
+
+
+def _test_function(xp):
+    def fun(x):
+        return xp.stack([xp.sin(x[0]) * x[1], x[0] ** 2 + xp.exp(x[2]), x[1] * x[2] / (1.0 + x[0])])
+    return fun
+
+
+def _expected_jacobian(x):
+    return np.array([
+        [np.cos(x[0]) * x[1], np.sin(x[0]), 0.0],
+        [2 * x[0], 0.0, np.exp(x[2])],
+        [-x[1] * x[2] / (1 + x[0]) ** 2, x[2] / (1 + x[0]), x[1] / (1 + x[0])],
+    ])
+
+
+@given(x=hnp.arrays(np.float64, 3, elements=st.floats(0.0, 2.0)))
+def test_automatic_jacobians_are_exact(backend, x):
+    expected = _expected_jacobian(x)
+    point = backend.asarray(x)
+    for strategy in backend.jacobian_strategies:
+        jac = backend.jacobian(_test_function(backend.xp), point, strategy)
+        assert jac.shape == (3, 3)
+        assert_close(jac, expected, dtype=backend.dtype_name,
+                     err_msg=f"{backend.name} {strategy}")
+
+
+def test_batched_complex_step_matches_column_loop(backend64):
+    xp = backend64.xp
+
+    def fun(x):  # works on (n,) and on (b, n)
+        return xp.stack([xp.sin(x[..., 0]) * x[..., 1], x[..., 1] * x[..., 2]], axis=-1)
+
+    point = backend64.asarray([0.3, -1.2, 2.0])
+    looped = backend64.jacobian(fun, point, "complex-step")
+    batched = backend64.jacobian(fun, point, "complex-step", batched=True)
+    assert_close(batched, looped)
+
+
+def test_unknown_jacobian_strategy_names_valid_ones(backend64):
+    with pytest.raises(ff.FitError, match=r"valid choices: .*complex-step"):
+        backend64.jacobian(lambda x: x, backend64.asarray([1.0]), "finite-difference")
+    if backend64.name != "torch":
+        with pytest.raises(ff.FitError, match="not available on the"):
+            backend64.jacobian(lambda x: x, backend64.asarray([1.0]), "autograd")
