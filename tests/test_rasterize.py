@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import assume, given
-from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from facefit.backends import to_numpy
@@ -141,7 +140,8 @@ def test_interpolation_reproduces_linear_functions(backend, points, coeffs):
 def test_to_image_composites_over_a_background(backend):
     points, depth, triangles = _square()
     raster = rasterize(*(backend.asarray(a) for a in (points, depth, triangles)), (11, 11))
-    colours = interpolate(backend.asarray(np.full((4, 3), 0.25)), backend.asarray(triangles), raster)
+    colours = interpolate(backend.asarray(np.full((4, 3), 0.25)), backend.asarray(triangles),
+                          raster)
     background = np.random.default_rng(0).random((11, 11, 3))
     image = to_numpy(raster.to_image(colours, backend.asarray(background)))
     mask = to_numpy(raster.mask())
