@@ -13,9 +13,15 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import facefit as ff
-from facefit.backends import available_backends, scatter_add, scatter_min, to_numpy
+from facefit.backends import (
+    available_backends,
+    cholesky_solve,
+    scatter_add,
+    scatter_min,
+    to_numpy,
+)
 
-from .conftest import assert_close
+from .conftest import assert_close, floats
 
 
 def test_default_backend_is_numpy_float64(monkeypatch):
@@ -186,3 +192,17 @@ def test_unknown_jacobian_strategy_names_valid_ones(backend64):
     if backend64.name != "torch":
         with pytest.raises(ff.FitError, match="not available on the"):
             backend64.jacobian(lambda x: x, backend64.asarray([1.0]), "autograd")
+
+
+@given(matrix=hnp.arrays(np.float64, (4, 4), elements=floats(-2, 2)),
+       rhs=hnp.arrays(np.float64, 4, elements=floats(-2, 2)))
+def test_cholesky_solve_matches_numpy(backend, matrix, rhs):
+    spd = matrix @ matrix.T + 4 * np.eye(4)
+    got = cholesky_solve(backend.asarray(spd), backend.asarray(rhs))
+    assert_close(got, np.linalg.solve(spd, rhs), dtype=backend.dtype_name, scale=float(
+        np.abs(np.linalg.solve(spd, rhs)).max() + np.abs(rhs).max()), atol_scale=10)
+
+
+def test_cholesky_solve_flags_indefinite_matrices_with_nan(backend):
+    got = to_numpy(cholesky_solve(backend.asarray(-np.eye(3)), backend.asarray([1.0, 2, 3])))
+    assert np.all(np.isnan(got))

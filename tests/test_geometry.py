@@ -9,7 +9,15 @@ from hypothesis.extra import numpy as hnp
 from scipy.spatial.transform import Rotation
 
 from facefit.backends import to_numpy
-from facefit.geometry import cross, face_normals, rotation_angles, rotation_matrix, vertex_normals
+from facefit.geometry import (
+    boundary_vertices,
+    cross,
+    face_normals,
+    rotation_angles,
+    rotation_matrix,
+    rotation_matrix_derivatives,
+    vertex_normals,
+)
 
 from .conftest import assert_close, floats
 
@@ -131,3 +139,32 @@ def test_face_normals_are_twice_the_area(backend):
     vertices = backend.asarray(np.array([[0, 0, 0], [2, 0, 0], [0, 3, 0.0]]))
     normals = face_normals(vertices, backend.asarray(np.array([[0, 1, 2]])))
     assert_close(normals, [[0, 0, 6.0]], dtype=backend.dtype_name)
+
+
+@given(angles=hnp.arrays(np.float64, 3, elements=angle))
+def test_rotation_derivatives_match_every_jacobian_strategy(backend64, angles):
+    xp = backend64.xp
+    x = backend64.asarray(angles)
+    expected = to_numpy(rotation_matrix_derivatives(x)).reshape(3, 9).T  # (9, 3)
+    for strategy in backend64.jacobian_strategies:
+        jac = backend64.jacobian(lambda a: xp.reshape(rotation_matrix(a), (-1,)), x, strategy)
+        assert_close(jac, expected, scale=1.0)
+
+
+def test_rotation_derivatives_in_float32(backend):
+    angles = np.array([0.3, -0.7, 1.1])
+    h = 1e-6
+    fd = np.stack([(Rotation.from_euler("ZYX", (angles + h * e)[::-1]).as_matrix()
+                    - Rotation.from_euler("ZYX", (angles - h * e)[::-1]).as_matrix()) / (2 * h)
+                   for e in np.eye(3)])
+    assert_close(rotation_matrix_derivatives(backend.asarray(angles)), fd,
+                 dtype=backend.dtype_name, rtol=1e-5 if backend.dtype_name == "float32" else 1e-8,
+                 scale=1.0)
+
+
+def test_boundary_vertices_of_a_grid_are_its_rim(backend):
+    _, triangles = _grid_mesh(None, np.zeros(25))
+    rim = to_numpy(boundary_vertices(backend.asarray(triangles), 25)).reshape(5, 5)
+    expected = np.ones((5, 5), bool)
+    expected[1:-1, 1:-1] = False
+    np.testing.assert_array_equal(rim, expected)

@@ -13,7 +13,15 @@ from .backends import array_namespace, real_part, scatter_add
 
 Array = Any
 
-__all__ = ["cross", "face_normals", "rotation_angles", "rotation_matrix", "vertex_normals"]
+__all__ = [
+    "boundary_vertices",
+    "cross",
+    "face_normals",
+    "rotation_angles",
+    "rotation_matrix",
+    "rotation_matrix_derivatives",
+    "vertex_normals",
+]
 
 
 def rotation_matrix(angles: Array) -> Array:
@@ -36,6 +44,39 @@ def rotation_matrix(angles: Array) -> Array:
         -sy, cy * sp, cy * cp,
     ]
     return xp.reshape(xp.stack(entries, axis=-1), (*angles.shape[:-1], 3, 3))
+
+
+def rotation_matrix_derivatives(angles: Array) -> Array:
+    """Derivatives of :func:`rotation_matrix` with respect to pitch, yaw and roll.
+
+    Parameters
+    ----------
+    angles : (3,) array ``[pitch, yaw, roll]`` in radians.
+
+    Returns
+    -------
+    (3, 3, 3) array; entry ``[k]`` is ``dR / d angles[k]``.
+    """
+    xp = array_namespace(angles)
+    cp, cy, cr = (xp.cos(angles[k]) for k in range(3))
+    sp, sy, sr = (xp.sin(angles[k]) for k in range(3))
+    zero = xp.zeros_like(cp)
+    d_pitch = [
+        zero, cr * sy * cp + sr * sp, -cr * sy * sp + sr * cp,
+        zero, sr * sy * cp - cr * sp, -sr * sy * sp - cr * cp,
+        zero, cy * cp, -cy * sp,
+    ]
+    d_yaw = [
+        -cr * sy, cr * cy * sp, cr * cy * cp,
+        -sr * sy, sr * cy * sp, sr * cy * cp,
+        -cy, -sy * sp, -sy * cp,
+    ]
+    d_roll = [
+        -sr * cy, -sr * sy * sp - cr * cp, -sr * sy * cp + cr * sp,
+        cr * cy, cr * sy * sp - sr * cp, cr * sy * cp + sr * sp,
+        zero, zero, zero,
+    ]
+    return xp.reshape(xp.stack(d_pitch + d_yaw + d_roll), (3, 3, 3))
 
 
 def rotation_angles(rotation: Array) -> Array:
@@ -98,6 +139,29 @@ def face_normals(vertices: Array, triangles: Array) -> Array:
     xp = array_namespace(vertices, triangles)
     corners = [xp.take(vertices, triangles[:, k], axis=-2) for k in range(3)]
     return cross(corners[1] - corners[0], corners[2] - corners[0])
+
+
+def boundary_vertices(triangles: Array, n_vertices: int) -> Array:
+    """Vertices on the mesh boundary (on an edge used by exactly one triangle).
+
+    Parameters
+    ----------
+    triangles : (T, 3) int array.
+    n_vertices : V.
+
+    Returns
+    -------
+    (V,) bool array.
+    """
+    xp = array_namespace(triangles)
+    first = xp.concat([triangles[:, 0], triangles[:, 1], triangles[:, 2]])
+    second = xp.concat([triangles[:, 1], triangles[:, 2], triangles[:, 0]])
+    low, high = xp.minimum(first, second), xp.maximum(first, second)
+    keys, counts = xp.unique_counts(xp.astype(low, xp.int64) * n_vertices + high)
+    lonely = keys[counts == 1]
+    ends = xp.concat([lonely // n_vertices, lonely % n_vertices])
+    hits = scatter_add(ends, xp.ones(ends.shape, dtype=xp.int64, device=ends.device), n_vertices)
+    return hits > 0
 
 
 def vertex_normals(vertices: Array, triangles: Array) -> Array:

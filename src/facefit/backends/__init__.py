@@ -7,7 +7,14 @@ from :func:`array_namespace` (of its input arrays) or from :func:`get_backend` (
 from __future__ import annotations
 
 from ..errors import BackendError
-from ._convert import array_namespace, native_ops, scatter_add, scatter_min, to_numpy
+from ._convert import (
+    array_namespace,
+    cholesky_solve,
+    native_ops,
+    scatter_add,
+    scatter_min,
+    to_numpy,
+)
 from ._generic import is_complex, promote, real_part
 from ._registry import (
     BACKEND_NAMES,
@@ -25,6 +32,7 @@ __all__ = [
     "BackendError",
     "array_namespace",
     "available_backends",
+    "cholesky_solve",
     "get_backend",
     "is_complex",
     "native_ops",

@@ -12,7 +12,14 @@ from . import _generic
 
 Array = Any
 
-__all__ = ["array_namespace", "native_ops", "scatter_add", "scatter_min", "to_numpy"]
+__all__ = [
+    "array_namespace",
+    "cholesky_solve",
+    "native_ops",
+    "scatter_add",
+    "scatter_min",
+    "to_numpy",
+]
 
 
 def array_namespace(*arrays: Any) -> Any:
@@ -53,6 +60,23 @@ def native_ops(xp: Any) -> ModuleType | None:
 
         return _cupy
     return None
+
+
+def cholesky_solve(matrix: Array, rhs: Array) -> Array:
+    """Solve ``matrix @ x = rhs`` for symmetric positive-definite ``matrix`` (Cholesky).
+
+    Parameters
+    ----------
+    matrix : (..., n, n) array.
+    rhs : (..., n) array.
+
+    Returns
+    -------
+    (..., n) array; NaN where ``matrix`` is not positive definite.
+    """
+    xp = array_namespace(matrix, rhs)
+    ops = native_ops(xp)
+    return (ops or _generic).cholesky_solve(matrix, rhs, xp)
 
 
 def scatter_min(index: Array, values: Array, size: int) -> Array:

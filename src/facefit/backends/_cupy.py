@@ -12,6 +12,12 @@ from ._generic import _fill_value
 name = "cupy"
 
 
+def cholesky_solve(matrix: Any, rhs: Any, xp: Any) -> Any:
+    lower = cupy.linalg.cholesky(matrix)
+    inner = cupy.linalg.solve(lower, rhs[..., None])
+    return cupy.linalg.solve(cupy.swapaxes(lower, -1, -2), inner)[..., 0]
+
+
 def scatter_min(index: Any, values: Any, size: int, xp: Any) -> Any:
     out = cupy.full((size,), _fill_value(values.dtype, xp), dtype=values.dtype)
     cupyx.scatter_min(out, index, values)

@@ -14,6 +14,7 @@ from typing import Any
 Array = Any
 
 __all__ = [
+    "cholesky_solve",
     "complex_step_jacobian",
     "complex_step_size",
     "is_complex",
@@ -130,6 +131,26 @@ def scatter_add(index: Array, values: Array, size: int, xp: Any) -> Array:
     safe_last = xp.where(last > 0, last - 1, xp.zeros_like(last))
     has = xp.reshape(last > first, (size, *trailing))
     return xp.where(has, xp.take(acc, safe_last, axis=0), zeros)
+
+
+def cholesky_solve(matrix: Array, rhs: Array, xp: Any) -> Array:
+    """Solve ``matrix @ x = rhs`` for a symmetric positive-definite ``matrix`` via Cholesky.
+
+    Parameters
+    ----------
+    matrix : (..., n, n) symmetric positive-definite array.
+    rhs : (..., n) array.
+
+    Returns
+    -------
+    (..., n) array; all NaN when ``matrix`` is not positive definite (callers check finiteness).
+    """
+    try:
+        lower = xp.linalg.cholesky(matrix)
+    except ValueError:  # numpy's LinAlgError and its kin derive from ValueError
+        return xp.full_like(rhs, math.nan)
+    inner = xp.linalg.solve(lower, rhs[..., None])
+    return xp.linalg.solve(xp.matrix_transpose(lower), inner)[..., 0]
 
 
 def complex_step_size(complex_dtype: Any, xp: Any) -> float:

@@ -12,6 +12,18 @@ from ._generic import _fill_value
 name = "numpy"
 
 
+def cholesky_solve(matrix: Any, rhs: Any, xp: Any) -> Any:
+    from scipy.linalg import cho_factor, cho_solve
+
+    if matrix.ndim == 2:
+        try:
+            factor = cho_factor(matrix, lower=True, check_finite=False)
+        except ValueError:  # LinAlgError: not positive definite
+            return np.full_like(rhs, np.nan)
+        return cho_solve(factor, rhs, check_finite=False)
+    return np.stack([cholesky_solve(m, b, xp) for m, b in zip(matrix, rhs, strict=True)])
+
+
 def scatter_min(index: Any, values: Any, size: int, xp: Any) -> Any:
     out = np.full((size,), _fill_value(values.dtype, xp), dtype=values.dtype)
     np.minimum.at(out, index, values)

@@ -95,6 +95,10 @@ class Backend:
             arr = xp.astype(arr, dtype)
         return arr
 
+    def owns(self, x: Any) -> bool:
+        """Whether ``x`` is already an array of this backend's namespace."""
+        return _is_native(x, self.xp)
+
     def to_numpy(self, x: Array) -> Any:
         """``x`` as a NumPy array on the host (a copy only where one is needed)."""
         from ._convert import to_numpy

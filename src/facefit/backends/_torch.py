@@ -12,6 +12,13 @@ from ._generic import _fill_value
 name = "torch"
 
 
+def cholesky_solve(matrix: Any, rhs: Any, xp: Any) -> Any:
+    lower, info = torch.linalg.cholesky_ex(matrix)
+    solution = torch.cholesky_solve(rhs[..., None], lower)[..., 0]
+    failed = (info != 0)[..., None]
+    return torch.where(failed, torch.full_like(solution, float("nan")), solution)
+
+
 def scatter_min(index: Any, values: Any, size: int, xp: Any) -> Any:
     out = torch.full((size,), _fill_value(values.dtype, xp), dtype=values.dtype,
                      device=values.device)

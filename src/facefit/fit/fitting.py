@@ -1,0 +1,167 @@
+"""``ff.fit``: the stage schedule over :class:`FitProblem`, and :class:`FitResult`.
+
+Stages (DESIGN.md): (1) pose from landmarks — closed-form affine start, then LM on the pose;
+(2) landmarks + identity/expression with their prior; (3) everything with the photometric term.
+Before each outer round the jaw landmarks are re-marched and visibility re-decided at the current
+point, then LM runs with that discrete state frozen.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..backends import get_backend, to_numpy
+from ..params import FaceParams
+from .parameters import ParameterLayout
+from .problem import JACOBIAN_STRATEGIES, FitProblem
+from .solver import SolverOptions, levenberg_marquardt
+from .weights import FitWeights
+
+Array = Any
+
+__all__ = ["FitResult", "fit"]
+
+
+@dataclass
+class FitResult:
+    """A fitted face.
+
+    Attributes
+    ----------
+    params : the fitted :class:`FaceParams`.
+    x : (n,) host vector, the same as :class:`FitProblem`'s parameter vector.
+    energy : sum of squared residuals of the problem at ``x`` (state frozen at ``x``).
+    history : per-iteration dicts (stage, iteration, energy, step, lambda, accepted, seconds).
+    landmarks : (68, 2) fitted landmark positions in the image (jaw by landmark marching).
+    problem : the :class:`FitProblem` that was solved.
+    seconds : wall time of the fit.
+    """
+
+    params: FaceParams
+    x: Any
+    energy: float
+    history: list[dict[str, Any]]
+    landmarks: Any
+    problem: FitProblem = field(repr=False)
+    seconds: float = 0.0
+
+    def render(self, background: Any = "photo") -> Any:
+        """:class:`facefit.render.RenderResult` of the fitted face over the input photo."""
+        from ..render import render
+
+        problem = self.problem
+        if problem.image is not None:
+            size = problem.image.shape[:2]
+            back = problem.image if isinstance(background, str) and background == "photo" \
+                else background
+        else:
+            pts = problem.targets[~(problem.targets != problem.targets).any(axis=1)]
+            size = (int(pts[:, 1].max() * 1.2) + 1, int(pts[:, 0].max() * 1.2) + 1)
+            back = None if isinstance(background, str) else background
+        return render(problem.model, self.params, size, back)
+
+    def mesh(self) -> tuple[Any, Any, Any]:
+        """Fitted mesh in image space: vertices (V, 3) as (x, y, depth) pixels, triangles
+        (T, 3), per-vertex colours (V, 3) in [0, 1] (fitted albedo times shading)."""
+        from ..render import pose_faces
+
+        backend = get_backend()
+        state = pose_faces(self.problem.model, [self.params], backend)
+        xp = backend.xp
+        vertices = xp.concat([state.points[0, ...], state.depth[0, ...][:, None]], axis=1)
+        colours = xp.clip(state.colours[0, ...], 0.0, 1.0)
+        return to_numpy(vertices), to_numpy(self.problem.arrays.triangles), to_numpy(colours)
+
+
+def _indices(*spans: slice, backend: Any) -> Any:
+    ids: list[int] = []
+    for span in spans:
+        ids.extend(range(span.start, span.stop))
+    return backend.asarray(to_numpy(ids).astype("int64"))
+
+
+def fit(image: Any, landmarks: Any, model: Any = None, jacobian: str = "analytic",
+        photometric: bool = True, max_iterations: int | None = None, progress: bool = False,
+        *, weights: FitWeights | None = None, rounds: int = 3) -> FitResult:
+    """Fit the morphable model to a photo and its 68 landmarks.
+
+    Parameters
+    ----------
+    image : (H, W, 3) array in [0, 1] or an image path; None fits landmarks alone.
+    landmarks : (68, 2) 0-based pixel positions (NaN = missing) or a landmark file path.
+    model : a :class:`facefit.MorphableModel`; None loads the embedded default.
+    jacobian : ``"analytic"`` (default), ``"complex-step"`` or ``"autograd"`` (torch).
+    photometric : False fits pose, identity and expression to the landmarks alone.
+    max_iterations : cap on LM iterations per round (default: 10 per round).
+    progress : print one line per stage to stderr.
+    weights : energy weights (:class:`FitWeights`).
+    rounds : outer rounds of the landmark and photometric stages (discrete state re-decided
+        before each).
+
+    Returns
+    -------
+    FitResult
+    """
+    from ..errors import FitError
+
+    if jacobian not in JACOBIAN_STRATEGIES:
+        raise FitError(f"unknown Jacobian strategy {jacobian!r}; valid choices: "
+                       f"{', '.join(JACOBIAN_STRATEGIES)}")
+    start = time.perf_counter()
+    backend = get_backend()
+    problem = FitProblem(image if photometric else None, landmarks, model, weights=weights,
+                         backend=backend)
+    layout: ParameterLayout = problem.layout
+    per_round = max_iterations or 10
+    options = SolverOptions(max_iterations=per_round)
+    history: list[dict[str, Any]] = []
+    x = backend.asarray(problem.x0)
+    geometric = [problem.landmark_term, problem.prior_term]
+
+    def run(stage: str, terms: list[Any], active: Any, n_rounds: int, x: Any) -> Any:
+        damping = None
+        for round_index in range(n_rounds):
+            problem.freeze(x)
+            report = levenberg_marquardt(
+                lambda v: problem.residual_vector(v, terms),
+                lambda v: problem.jacobian_matrix(v, jacobian, terms),
+                x, active, options, stage=f"{stage}/{round_index}", damping=damping)
+            history.extend(report.history)
+            x, damping = report.x, report.history[-1]["lambda"] if report.history else None
+            if progress:
+                import sys
+
+                print(f"facefit: {stage} round {round_index}: energy {report.energy:.6g} "
+                      f"({report.reason})", file=sys.stderr)
+            if report.iterations <= 1 and round_index > 0:
+                break
+        return x
+
+    x = run("pose", geometric, _indices(layout.pose, backend=backend), 2, x)
+    x = run("shape", geometric, _indices(layout.shape, layout.pose, backend=backend), rounds, x)
+    if problem.photometric_term is not None:
+        everything = _indices(slice(0, layout.size), backend=backend)
+        x = run("photometric", problem.terms, everything, rounds, x)
+    problem.freeze(x)
+    energy = problem.energy(x)
+    host_x = to_numpy(x).astype("float64")
+    params = layout.unpack(host_x)
+    fitted = _fitted_landmarks(problem, x)
+    return FitResult(params=params, x=host_x, energy=energy, history=history,
+                     landmarks=fitted, problem=problem, seconds=time.perf_counter() - start)
+
+
+def _fitted_landmarks(problem: FitProblem, x: Any) -> Any:
+    from ..camera import project, rotate
+    from ..geometry import rotation_matrix
+
+    layout = problem.layout
+    term = problem.landmark_term
+    shape = term.mean + term.basis @ x[layout.shape]
+    points, _ = project(rotate(shape, rotation_matrix(x[layout.rotation])), x[layout.scale],
+                        x[layout.translation])
+    host = to_numpy(points).astype("float64")
+    host[to_numpy(term.vertex_ids) < 0] = float("nan")
+    return host

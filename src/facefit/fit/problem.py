@@ -1,0 +1,221 @@
+"""``FitProblem``: the energy of one photo, as residuals and Jacobians of a flat vector.
+
+The residual vector stacks the terms (landmarks, photometric, prior) with fixed sizes. Discrete
+state — jaw landmark vertices and sample visibility — is decided at ``x0`` on construction and
+again by :meth:`FitProblem.freeze`; between those calls the residuals are smooth in ``x``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from ..backends import Backend, get_backend, to_numpy
+from ..errors import FitError, ImageError, LandmarkError
+from ..geometry import boundary_vertices
+from ..lighting import AMBIENT
+from .initialize import affine_pose
+from .parameters import ParameterLayout
+from .terms import LandmarkTerm, PhotometricTerm, PriorTerm, ResidualTerm
+from .weights import FitWeights
+
+Array = Any
+
+__all__ = ["JACOBIAN_STRATEGIES", "FitProblem"]
+
+#: Jacobian strategy names accepted by :meth:`FitProblem.jacobian` and :func:`facefit.fit`.
+JACOBIAN_STRATEGIES = ("analytic", "complex-step", "autograd")
+
+
+def _default_model() -> Any:
+    from ..model import load_model
+
+    return load_model()
+
+
+def _as_image(image: Any) -> Any:
+    if image is None:
+        return None
+    if isinstance(image, str) or hasattr(image, "__fspath__"):
+        from ..io import read_image
+
+        return read_image(image)
+    host = to_numpy(image)
+    if host.ndim == 2:
+        host = host[..., None].repeat(3, axis=2)
+    if host.ndim != 3 or host.shape[2] not in (3, 4) or min(host.shape[:2]) < 2:
+        raise ImageError(f"image must be (H, W, 3) in [0, 1], got shape {tuple(host.shape)}")
+    host = host[..., :3].astype("float64")
+    if not bool((host == host).all()):
+        raise ImageError("image contains NaN values")
+    return host
+
+
+def _as_landmarks(landmarks: Any) -> Any:
+    if isinstance(landmarks, str) or hasattr(landmarks, "__fspath__"):
+        from ..io import read_landmarks
+
+        return read_landmarks(landmarks)
+    host = to_numpy(landmarks).astype("float64")
+    if host.shape != (68, 2):
+        raise LandmarkError(f"landmarks must be (68, 2) iBUG points, got shape {host.shape}")
+    return host
+
+
+def _check_inside(points: Any, size: tuple[int, int] | None) -> None:
+    given = ~(points != points).any(axis=1)
+    if int(given.sum()) < 6:
+        raise LandmarkError(f"landmarks: only {int(given.sum())} of 68 points are given; "
+                            "at least 6 are needed to fit")
+    if bool((abs(points[given]) == math.inf).any()):
+        raise LandmarkError("landmarks: infinite coordinates")
+    if size is None:
+        return
+    height, width = size
+    pts = points[given]
+    inside = (pts[:, 0] >= -0.5) & (pts[:, 0] <= width - 0.5) & (pts[:, 1] >= -0.5) & (
+        pts[:, 1] <= height - 0.5)
+    if inside.mean() < 0.5:
+        raise LandmarkError(f"landmarks: {int((~inside).sum())} of {len(pts)} points lie "
+                            f"outside the {width}x{height} image")
+
+
+class FitProblem:
+    """The fitting energy of one photo and its landmarks.
+
+    Parameters
+    ----------
+    image : (H, W, 3) array in [0, 1] or a path; None fits the landmarks alone.
+    landmarks : (68, 2) 0-based pixel positions (NaN = missing) or a landmark file path.
+    model : a :class:`facefit.MorphableModel`; None loads the embedded default.
+    weights : :class:`FitWeights`; None uses the defaults.
+    max_samples : at most this many vertices are compared with the photo (evenly strided).
+
+    Attributes
+    ----------
+    x0 : (n,) host float64 starting point: closed-form pose, zero coefficients, ambient light
+        matched to the photo's brightness.
+    layout : the :class:`ParameterLayout` of ``x``.
+    terms : the residual terms, in residual order.
+    """
+
+    def __init__(self, image: Any, landmarks: Any, model: Any = None, *,
+                 weights: FitWeights | None = None, max_samples: int = 4000,
+                 backend: Backend | None = None):
+        self.backend = backend or get_backend()
+        self.model = model if model is not None else _default_model()
+        self.weights = weights or FitWeights()
+        self.image = _as_image(image)
+        self.targets = _as_landmarks(landmarks)
+        _check_inside(self.targets, None if self.image is None else self.image.shape[:2])
+        self.layout = ParameterLayout.for_model(self.model)
+        b, xp = self.backend, self.backend.xp
+        self.arrays = self.model.arrays(b)
+        self.shape_basis = xp.concat([self.arrays.identity, self.arrays.expression], axis=2)
+        w = self.weights
+        self.landmark_term = LandmarkTerm(self.arrays, self.shape_basis, self.layout,
+                                          b.asarray(self.targets), w.landmarks, b)
+        self.prior_term = PriorTerm(self.layout, w.identity, w.expression, w.albedo, b)
+        self.photometric_term: PhotometricTerm | None = None
+        if self.image is not None:
+            n_vertices = self.model.n_vertices
+            # Mesh-boundary vertices always sit on the rendered silhouette, where the photo
+            # mixes face and background: they are never compared.
+            inner = xp.arange(n_vertices, device=b.device)[
+                ~boundary_vertices(self.arrays.triangles, n_vertices)]
+            stride = max(1, math.ceil(inner.shape[0] / max_samples))
+            samples = inner[::stride]
+            self.photometric_term = PhotometricTerm(
+                self.arrays, self.shape_basis, self.layout, b.asarray(self.image), samples,
+                w.photometric, b)
+        self.terms: list[ResidualTerm] = [t for t in (
+            self.landmark_term, self.photometric_term, self.prior_term) if t is not None]
+        self.x0 = self._initial_point()
+        self.freeze(self.x0)
+
+    # -- starting point -------------------------------------------------------------------
+    def _initial_point(self) -> Any:
+        xp, b = self.backend.xp, self.backend
+        layout = self.layout
+        given = ~(self.targets != self.targets).any(axis=1) & (
+            to_numpy(self.arrays.landmark_indices) >= 0)
+        given[:17] = False  # the jaw slides over the surface: use the rigid inner points
+        if given.sum() < 6:
+            given = ~(self.targets != self.targets).any(axis=1)
+        ids = b.asarray(to_numpy(self.arrays.landmark_indices)[given])
+        model_points = xp.take(self.arrays.mean_shape, ids, axis=0)
+        angles, scale, translation = affine_pose(model_points, b.asarray(self.targets[given]))
+        x = to_numpy([0.0] * layout.size).astype("float64")
+        brightness = self._brightness()
+        for c in range(3):
+            x[layout.light.start + c] = AMBIENT * brightness[c]
+        x[layout.rotation] = to_numpy(angles)
+        x[layout.scale] = float(scale)
+        x[layout.translation] = to_numpy(translation)
+        return x
+
+    def _brightness(self) -> list[float]:
+        """Ambient light level per channel: photo colour in the landmark box / mean albedo."""
+        if self.image is None:
+            return [1.0, 1.0, 1.0]
+        pts = self.targets[~(self.targets != self.targets).any(axis=1)]
+        low, high = pts.min(axis=0).astype(int), pts.max(axis=0).astype(int)
+        height, width = self.image.shape[:2]
+        x0, x1 = max(low[0], 0), min(high[0] + 1, width)
+        y0, y1 = max(low[1], 0), min(high[1] + 1, height)
+        patch = self.image[y0:y1, x0:x1].reshape(-1, 3)
+        albedo = to_numpy(self.arrays.albedo_mean).mean(axis=0)
+        mean = patch.mean(axis=0) if patch.size else [0.5, 0.5, 0.5]
+        return [float(mean[c] / max(albedo[c], 1e-3)) for c in range(3)]
+
+    # -- evaluation -----------------------------------------------------------------------
+    def _backend_x(self, x: Any) -> Any:
+        x_b = self.backend.asarray(x)
+        if x_b.shape != (self.layout.size,):
+            raise FitError(f"x must have shape ({self.layout.size},), got {tuple(x_b.shape)}")
+        return x_b
+
+    def _like_input(self, value: Any, x: Any) -> Any:
+        """Back to NumPy when the caller passed a NumPy (or list) vector."""
+        return value if self.backend.owns(x) else to_numpy(value)
+
+    def freeze(self, x: Any) -> None:
+        """Re-decide the discrete state (jaw vertices, visibility) at ``x`` and keep it."""
+        x_b = self._backend_x(x)
+        for term in self.terms:
+            term.update(x_b)
+
+    def residual_vector(self, x: Any, terms: Sequence[ResidualTerm] | None = None) -> Any:
+        """Stacked residuals of ``terms`` (all by default) as a backend array."""
+        xp = self.backend.xp
+        return xp.concat([t.residuals(x) for t in (terms or self.terms)])
+
+    def jacobian_matrix(self, x: Any, strategy: str = "analytic",
+                        terms: Sequence[ResidualTerm] | None = None) -> Any:
+        """Stacked Jacobian of ``terms`` as a backend array (see :meth:`jacobian`)."""
+        xp = self.backend.xp
+        if strategy not in JACOBIAN_STRATEGIES:
+            raise FitError(f"unknown Jacobian strategy {strategy!r}; valid choices: "
+                           f"{', '.join(JACOBIAN_STRATEGIES)}")
+        blocks = []
+        for term in terms or self.terms:
+            block = term.jacobian(x) if strategy == "analytic" else None
+            if block is None:  # no analytic form (or not asked for): the backend's automatic one
+                automatic = self.backend.automatic_jacobian if strategy == "analytic" else strategy
+                block = self.backend.jacobian(term.residuals, x, automatic)
+            blocks.append(block)
+        return xp.concat(blocks, axis=0)
+
+    def residuals(self, x: Any) -> Any:
+        """Residual vector at ``x`` (frozen discrete state); NumPy in, NumPy out."""
+        return self._like_input(self.residual_vector(self._backend_x(x)), x)
+
+    def jacobian(self, x: Any, strategy: str = "analytic") -> Any:
+        """(m, n) Jacobian at ``x``: ``"analytic"``, ``"complex-step"`` or ``"autograd"``."""
+        return self._like_input(self.jacobian_matrix(self._backend_x(x), strategy), x)
+
+    def energy(self, x: Any) -> float:
+        """Sum of squared residuals at ``x``."""
+        r = self.residual_vector(self._backend_x(x))
+        return float(self.backend.xp.sum(r * r))

@@ -1,0 +1,146 @@
+"""Levenberg-Marquardt on the normal equations, with Cholesky solves.
+
+``(J^T J + lambda * diag(J^T J)) dx = -J^T r`` over the active parameters; a step is accepted
+when it lowers the energy ``r . r`` (then lambda shrinks) and rejected otherwise (lambda grows),
+so the energy never increases across accepted steps.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..backends import array_namespace, cholesky_solve
+
+Array = Any
+
+__all__ = ["SolverOptions", "SolverReport", "levenberg_marquardt"]
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """Stopping rules and damping schedule.
+
+    Attributes
+    ----------
+    max_iterations : cap on accepted-or-rejected outer steps (Jacobian evaluations).
+    relative_decrease : stop when an accepted step lowers the energy by less than this fraction.
+    step_tolerance : stop when ``|dx| <= step_tolerance * (|x| + step_tolerance)``.
+    initial_damping, damping_up, damping_down : lambda's start and update factors.
+    max_damping : give up (converged as far as it can) when lambda exceeds this.
+    """
+
+    max_iterations: int = 20
+    relative_decrease: float = 1e-6
+    step_tolerance: float = 1e-9
+    initial_damping: float = 1e-3
+    damping_up: float = 10.0
+    damping_down: float = 0.3
+    max_damping: float = 1e10
+
+
+@dataclass
+class SolverReport:
+    """Outcome of one run: final point and energy, per-iteration history, why it stopped."""
+
+    x: Array
+    energy: float
+    iterations: int
+    reason: str
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def levenberg_marquardt(
+    residuals: Callable[[Array], Array],
+    jacobian: Callable[[Array], Array],
+    x0: Array,
+    active: Array,
+    options: SolverOptions | None = None,
+    *,
+    stage: str = "",
+    damping: float | None = None,
+) -> SolverReport:
+    """Minimise ``|residuals(x)|^2`` over the parameters ``active`` (the rest stay fixed).
+
+    Parameters
+    ----------
+    residuals : maps an (n,) array to an (m,) array.
+    jacobian : maps an (n,) array to the (m, n) Jacobian.
+    x0 : (n,) starting point.
+    active : (k,) int indices of the parameters to optimise.
+    options : stopping rules; defaults to :class:`SolverOptions`.
+    stage : a label written into each history entry.
+    damping : starting lambda (overrides ``options.initial_damping``).
+
+    Returns
+    -------
+    SolverReport
+        ``history`` entries hold ``stage``, ``iteration``, ``energy``, ``step`` (norm of the
+        accepted dx), ``lambda``, ``accepted`` and ``seconds``.
+    """
+    options = options or SolverOptions()
+    xp = array_namespace(x0)
+    x = x0
+    r = residuals(x)
+    energy = float(xp.sum(r * r))
+    lam = options.initial_damping if damping is None else damping
+    history: list[dict[str, Any]] = []
+    reason = "iteration cap"
+    for iteration in range(options.max_iterations):
+        start = time.perf_counter()
+        full_jacobian = jacobian(x)
+        jac = xp.take(full_jacobian, active, axis=1)
+        gradient = xp.matrix_transpose(jac) @ r
+        normal = xp.matrix_transpose(jac) @ jac
+        diagonal = xp.linalg.diagonal(normal)
+        floor = 1e-12 * max(float(xp.max(diagonal)), 1e-300)
+        diagonal = xp.where(diagonal > floor, diagonal, xp.full_like(diagonal, floor))
+        accepted = False
+        step_norm = 0.0
+        while lam <= options.max_damping:
+            system = normal + lam * _diag(diagonal, xp)
+            dx = -cholesky_solve(system, gradient)
+            if not bool(xp.all(xp.isfinite(dx))):
+                lam *= options.damping_up
+                continue
+            trial = x + _scatter(dx, active, x, xp)
+            r_trial = residuals(trial)
+            trial_energy = float(xp.sum(r_trial * r_trial))
+            if math.isfinite(trial_energy) and trial_energy < energy:
+                accepted = True
+                decrease = energy - trial_energy
+                step_norm = float(xp.sqrt(xp.sum(dx * dx)))
+                x, r, previous, energy = trial, r_trial, energy, trial_energy
+                lam = max(lam * options.damping_down, 1e-12)
+                break
+            lam *= options.damping_up
+        history.append({"stage": stage, "iteration": iteration, "energy": energy,
+                        "step": step_norm, "lambda": lam, "accepted": accepted,
+                        "seconds": time.perf_counter() - start})
+        if not accepted:
+            reason = "no decrease (damping limit)"
+            break
+        x_norm = float(xp.sqrt(xp.sum(xp.take(x, active) ** 2)))
+        if decrease <= options.relative_decrease * previous:
+            reason = "relative decrease"
+            break
+        if step_norm <= options.step_tolerance * (x_norm + options.step_tolerance):
+            reason = "step size"
+            break
+    return SolverReport(x=x, energy=energy, iterations=len(history), reason=reason,
+                        history=history)
+
+
+def _diag(values: Array, xp: Any) -> Array:
+    n = values.shape[0]
+    return xp.eye(n, dtype=values.dtype, device=values.device) * values[None, :]
+
+
+def _scatter(dx: Array, active: Array, like: Array, xp: Any) -> Array:
+    """A full-length step with ``dx`` at ``active`` and zeros elsewhere."""
+    n = like.shape[0]
+    one_hot = xp.astype(xp.arange(n, device=like.device)[:, None] == active[None, :], like.dtype)
+    return one_hot @ dx

@@ -1,0 +1,373 @@
+"""Residual terms of the fitting energy, each with an exact analytic Jacobian.
+
+Every term maps the flat parameter vector ``x`` (see :mod:`.parameters`) to a fixed-size residual
+vector. Discrete decisions — which vertex each jaw landmark uses, which sample vertices are
+visible — are taken by :meth:`update` at a real ``x`` and then frozen, so :meth:`residuals` is
+smooth in ``x`` and complex-step safe. :meth:`jacobian` is the analytic chain rule, O(m n):
+per sample a 3x3 (or 2x3) derivative times the basis rows of its vertex.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Protocol
+
+from ..backends import Backend, array_namespace, promote, scatter_add
+from ..camera import project, rotate
+from ..geometry import cross, rotation_matrix, rotation_matrix_derivatives, vertex_normals
+from ..lighting import SH_CONSTANTS, sh_basis
+from ..render.landmarks import landmark_vertices
+from ..render.rasterize import rasterize
+from ..render.visibility import visible_vertices
+from ..sampling import bilinear_sample
+from .parameters import ParameterLayout
+
+Array = Any
+
+__all__ = ["LandmarkTerm", "PhotometricTerm", "PriorTerm", "ResidualTerm", "sh_basis_gradient"]
+
+
+class ResidualTerm(Protocol):
+    """What the solver needs of a term. ``jacobian`` may return None (no analytic form)."""
+
+    name: str
+
+    def update(self, x: Array) -> None: ...
+
+    def residuals(self, x: Array) -> Array: ...
+
+    def jacobian(self, x: Array) -> Array | None: ...
+
+
+class _Pose:
+    """Pose blocks of ``x`` on the backend: rotation, its derivatives, scale, translation."""
+
+    def __init__(self, x: Array, layout: ParameterLayout):
+        self.angles = x[layout.rotation]
+        self.rotation = rotation_matrix(self.angles)
+        self.d_rotation = rotation_matrix_derivatives(self.angles)  # (3, 3, 3): cheap
+        self.scale = x[layout.scale]
+        self.translation = x[layout.translation]
+
+
+def _assemble(layout: ParameterLayout, rows: int, blocks: dict[str, Array], like: Array) -> Array:
+    """(rows, n) Jacobian from per-block column groups; absent blocks are zeros."""
+    xp = array_namespace(like)
+    order = [("shape", layout.shape), ("albedo", layout.albedo), ("light", layout.light),
+             ("rotation", layout.rotation), ("scale", slice(layout.scale, layout.scale + 1)),
+             ("translation", layout.translation)]
+    columns = []
+    for name, span in order:
+        width = span.stop - span.start
+        if width == 0:
+            continue
+        block = blocks.get(name)
+        if block is None:
+            block = xp.zeros((rows, width), dtype=like.dtype, device=like.device)
+        columns.append(xp.reshape(block, (rows, width)))
+    return xp.concat(columns, axis=1)
+
+
+def _flip_y(v: Array) -> Array:
+    """Image-plane part of camera-space vectors (..., 3, ...) on axis -2: [x, -y]."""
+    xp = array_namespace(v)
+    return xp.stack([v[..., 0, :], -v[..., 1, :]], axis=-2)
+
+
+class LandmarkTerm:
+    """``sqrt(w / L) / d * (project(S[ids]) - l)`` over the L landmarks given (NaN = missing).
+
+    Parameters
+    ----------
+    arrays : the model's backend arrays (``model.arrays(backend)``).
+    shape_basis : (V, 3, K_id + K_exp) identity and expression bases side by side.
+    layout : the parameter layout.
+    targets : (68, 2) backend array of landmark positions, NaN where missing.
+    weight : w_lan.
+    """
+
+    name = "landmarks"
+
+    def __init__(self, arrays: Any, shape_basis: Array, layout: ParameterLayout, targets: Array,
+                 weight: float, backend: Backend):
+        xp = backend.xp
+        self.arrays, self.shape_basis = arrays, shape_basis
+        self.layout, self.backend = layout, backend
+        given = ~xp.any(xp.isnan(targets), axis=1) & (arrays.landmark_indices >= 0)
+        self.count = int(xp.sum(xp.astype(given, xp.int64)))
+        safe = xp.where(given[:, None], targets, xp.zeros_like(targets))
+        present = safe[given] if self.count else safe
+        extent = xp.max(present, axis=0) - xp.min(present, axis=0)
+        self.diagonal = max(float(xp.sqrt(xp.sum(extent * extent))), 1.0)
+        scale = math.sqrt(weight / max(self.count, 1)) / self.diagonal
+        self.row_weight = xp.astype(given, backend.dtype) * scale  # (68,)
+        self.targets = safe
+        self.vertex_ids = arrays.landmark_indices
+        self._gather()
+
+    def _gather(self) -> None:
+        xp = self.backend.xp
+        ids = xp.where(self.vertex_ids >= 0, self.vertex_ids, xp.zeros_like(self.vertex_ids))
+        self.mean = xp.take(self.arrays.mean_shape, ids, axis=0)  # (68, 3)
+        self.basis = xp.take(self.shape_basis, ids, axis=0)  # (68, 3, K)
+
+    def update(self, x: Array) -> None:
+        """Landmark marching: each jaw landmark takes the silhouette vertex of its line at ``x``."""
+        pose = _Pose(x, self.layout)
+        shape = self.arrays.mean_shape + _combine(self.shape_basis, x[self.layout.shape])
+        points, _ = project(rotate(shape, pose.rotation), pose.scale, pose.translation)
+        self.vertex_ids = landmark_vertices(points, self.arrays.landmark_indices,
+                                            self.arrays.jaw_candidates)
+        self._gather()
+
+    def _shape(self, x: Array) -> Array:
+        return self.mean + _combine(self.basis, x[self.layout.shape])  # (68, 3)
+
+    def residuals(self, x: Array) -> Array:
+        xp = array_namespace(x)
+        pose = _Pose(x, self.layout)
+        points, _ = project(rotate(self._shape(x), pose.rotation), pose.scale, pose.translation)
+        return xp.reshape(self.row_weight[:, None] * (points - self.targets), (-1,))
+
+    def jacobian(self, x: Array) -> Array:
+        xp = array_namespace(x)
+        pose = _Pose(x, self.layout)
+        shape = self._shape(x)  # (L, 3)
+        w = self.row_weight[:, None, None]  # (L, 1, 1)
+        rotated_basis = pose.rotation @ self.basis  # (L, 3, K)
+        d_shape = w * pose.scale * _flip_y(rotated_basis)  # (L, 2, K)
+        turned = [shape @ xp.matrix_transpose(pose.d_rotation[k, ...]) for k in range(3)]
+        d_rot = xp.stack([_flip_y(t[..., None])[..., 0] for t in turned], axis=-1)  # (L, 2, 3)
+        rotated = shape @ xp.matrix_transpose(pose.rotation)
+        d_scale = _flip_y(rotated[..., None])  # (L, 2, 1)
+        eye = xp.eye(2, dtype=x.dtype, device=x.device)
+        d_trans = xp.broadcast_to(eye, (shape.shape[0], 2, 2))
+        rows = 2 * shape.shape[0]
+        return _assemble(self.layout, rows, {
+            "shape": d_shape, "rotation": w * pose.scale * d_rot, "scale": w * d_scale,
+            "translation": w * d_trans}, like=x)
+
+
+def _combine(basis: Array, coefficients: Array) -> Array:
+    """``basis @ coefficients`` over the last axis: (..., 3, K) x (K,) -> (..., 3)."""
+    xp = array_namespace(basis, coefficients)
+    basis, coefficients = promote(basis, coefficients, xp=xp)
+    return basis @ coefficients
+
+
+def sh_basis_gradient(normals: Array) -> Array:
+    """Derivative of :func:`facefit.lighting.sh_basis` with respect to the normal.
+
+    Parameters
+    ----------
+    normals : (..., 3) array.
+
+    Returns
+    -------
+    (..., 9, 3) array ``d basis_k / d n_j``.
+    """
+    xp = array_namespace(normals)
+    x, y, z = normals[..., 0], normals[..., 1], normals[..., 2]
+    c = SH_CONSTANTS
+    zero = xp.zeros_like(x)
+    rows = [
+        [zero, zero, zero],
+        [zero, c[1] + zero, zero],
+        [zero, zero, c[2] + zero],
+        [c[3] + zero, zero, zero],
+        [c[4] * y, c[4] * x, zero],
+        [zero, c[5] * z, c[5] * y],
+        [zero, zero, 6.0 * c[6] * z],
+        [c[7] * z, zero, c[7] * x],
+        [2.0 * c[8] * x, -2.0 * c[8] * y, zero],
+    ]
+    flat = [entry for row in rows for entry in row]
+    return xp.reshape(xp.stack(flat, axis=-1), (*normals.shape[:-1], 9, 3))
+
+
+class PhotometricTerm:
+    """``sqrt(w / N_vis) * visible_v * (albedo_v * shading(n_v) - I(p_v))`` per sample vertex.
+
+    The image is sampled bilinearly at each projected sample vertex, so the Jacobian includes
+    the image gradient and photometric error moves geometry too. Visibility (in the image,
+    front-facing, passing the z-buffer test) is decided by :meth:`update` and then frozen.
+
+    Parameters
+    ----------
+    arrays : the model's backend arrays.
+    shape_basis : (V, 3, K_id + K_exp).
+    layout : the parameter layout.
+    image : (H, W, 3) backend array in [0, 1].
+    samples : (N,) int vertex ids whose colours are compared.
+    weight : w_con.
+    """
+
+    name = "photometric"
+
+    def __init__(self, arrays: Any, shape_basis: Array, layout: ParameterLayout, image: Array,
+                 samples: Array, weight: float, backend: Backend):
+        xp = backend.xp
+        self.arrays, self.shape_basis = arrays, shape_basis
+        self.layout, self.backend = layout, backend
+        self.image, self.samples, self.weight = image, samples, weight
+        n_vertices = arrays.mean_shape.shape[0]
+        self.sample_mean = xp.take(arrays.mean_shape, samples, axis=0)
+        self.sample_basis = xp.take(shape_basis, samples, axis=0)  # (N, 3, K)
+        self.sample_albedo_mean = xp.take(arrays.albedo_mean, samples, axis=0)
+        self.sample_albedo_basis = xp.take(arrays.albedo, samples, axis=0)  # (N, 3, K_alb)
+        # Incidence of sample vertices and triangles, for the normals' analytic derivative.
+        ones = xp.ones(samples.shape, dtype=xp.int64, device=samples.device)
+        position = scatter_add(samples, xp.cumulative_sum(ones), n_vertices) - 1  # -1: no sample
+        corners = xp.reshape(arrays.triangles, (-1,))
+        corner_sample = xp.take(position, corners)
+        corner_face = xp.arange(corners.shape[0], dtype=xp.int64, device=samples.device) // 3
+        keep = corner_sample >= 0
+        pair_face = corner_face[keep]
+        self.pair_sample = corner_sample[keep]
+        self.faces = xp.unique_values(pair_face)
+        self.pair_face = xp.searchsorted(self.faces, pair_face)
+        self.face_corners = xp.take(arrays.triangles, self.faces, axis=0)  # (F, 3)
+        self.visible = xp.ones(samples.shape, dtype=backend.dtype, device=samples.device)
+        self.row_scale = self.visible * math.sqrt(weight / samples.shape[0])
+
+    def update(self, x: Array) -> None:
+        """Re-decide which samples are visible at the real point ``x``."""
+        xp = self.backend.xp
+        pose = _Pose(x, self.layout)
+        shape = self.arrays.mean_shape + _combine(self.shape_basis, x[self.layout.shape])
+        rotated = rotate(shape, pose.rotation)
+        points, depth = project(rotated, pose.scale, pose.translation)
+        normals = vertex_normals(rotated, self.arrays.triangles)
+        height, width = self.image.shape[0], self.image.shape[1]
+        raster = rasterize(points, depth, self.arrays.triangles, (height, width))
+        visible = xp.take(visible_vertices(points, depth, normals, raster), self.samples)
+        # The bilinear footprint (2 x 2 pixels) must lie on the face, not across a silhouette.
+        covered = xp.reshape(raster.mask(), (-1,))
+        sample_points = xp.take(points, self.samples, axis=0)
+        left = xp.clip(xp.floor(sample_points[:, 0]), 0, width - 2)
+        top = xp.clip(xp.floor(sample_points[:, 1]), 0, height - 2)
+        corner = xp.astype(top * width + left, xp.int64)
+        for offset in (0, 1, width, width + 1):
+            visible = visible & xp.take(covered, corner + offset)
+        self.visible = xp.astype(visible, self.backend.dtype)
+        count = max(float(xp.sum(self.visible)), 1.0)
+        self.row_scale = self.visible * math.sqrt(self.weight / count)
+
+    def _forward(self, x: Array) -> dict[str, Array]:
+        xp = array_namespace(x)
+        layout = self.layout
+        pose = _Pose(x, layout)
+        shape = self.arrays.mean_shape + _combine(self.shape_basis, x[layout.shape])  # (V, 3)
+        normals = vertex_normals(shape, self.arrays.triangles)
+        sample_normals = xp.take(normals, self.samples, axis=0)  # model space, (N, 3)
+        camera_normals = rotate(sample_normals, pose.rotation)
+        sample_shape = xp.take(shape, self.samples, axis=0)
+        points, _ = project(rotate(sample_shape, pose.rotation), pose.scale, pose.translation)
+        light = xp.reshape(x[layout.light], (9, 3))
+        basis = sh_basis(camera_normals)  # (N, 9)
+        basis, light = promote(basis, light, xp=xp)
+        shading = basis @ light  # (N, 3)
+        albedo = self.sample_albedo_mean + _combine(self.sample_albedo_basis, x[layout.albedo])
+        return {"pose": pose, "shape": shape, "sample_shape": sample_shape,
+                "normals": sample_normals, "camera_normals": camera_normals, "points": points,
+                "light": light, "basis": basis, "shading": shading, "albedo": albedo}
+
+    def residuals(self, x: Array) -> Array:
+        xp = array_namespace(x)
+        f = self._forward(x)
+        observed = bilinear_sample(self.image, f["points"])
+        return xp.reshape(self.row_scale[:, None] * (f["albedo"] * f["shading"] - observed), (-1,))
+
+    def _normal_jacobian(self, shape: Array, normals: Array) -> Array:
+        """d (unit model-space normal of each sample) / d shape coefficients: (N, 3, K)."""
+        xp = array_namespace(shape)
+        c = self.face_corners
+        corner = [xp.take(shape, c[:, k], axis=0) for k in range(3)]  # (F, 3)
+        corner_basis = [xp.take(self.shape_basis, c[:, k], axis=0) for k in range(3)]  # (F,3,K)
+        e1, e2 = corner[1] - corner[0], corner[2] - corner[0]
+        de1, de2 = corner_basis[1] - corner_basis[0], corner_basis[2] - corner_basis[0]
+        # d(e1 x e2) = de1 x e2 + e1 x de2, column by column (axis 1 holds xyz).
+        d_face = (cross(xp.permute_dims(de1, (0, 2, 1)), e2[:, None, :])
+                  + cross(e1[:, None, :], xp.permute_dims(de2, (0, 2, 1))))  # (F, K, 3)
+        d_sum = scatter_add(self.pair_sample, xp.take(d_face, self.pair_face, axis=0),
+                            self.samples.shape[0])  # (N, K, 3)
+        face_normals = cross(e1, e2)  # (F, 3)
+        summed = scatter_add(self.pair_sample, xp.take(face_normals, self.pair_face, axis=0),
+                             self.samples.shape[0])  # (N, 3)
+        length = xp.sqrt(xp.sum(summed * summed, axis=-1))  # (N,)
+        length = xp.where(length == 0, xp.ones_like(length), length)
+        along = xp.sum(d_sum * normals[:, None, :], axis=-1)  # (N, K)
+        d_unit = (d_sum - along[..., None] * normals[:, None, :]) / length[:, None, None]
+        return xp.permute_dims(d_unit, (0, 2, 1))  # (N, 3, K)
+
+    def jacobian(self, x: Array) -> Array:
+        xp = array_namespace(x)
+        layout = self.layout
+        f = self._forward(x)
+        pose = _Pose(x, layout)
+        rotation, scale = pose.rotation, pose.scale
+        n_samples = self.samples.shape[0]
+        _, gradient = bilinear_sample(self.image, f["points"], return_gradient=True)  # (N, 3, 2)
+        albedo, shading, light = f["albedo"], f["shading"], f["light"]
+        # d shading_c / d camera normal: (N, 3 channels, 3)
+        d_shading = xp.matrix_transpose(light)[None, ...] @ sh_basis_gradient(f["camera_normals"])
+        d_colour_d_normal = albedo[..., None] * d_shading  # (N, 3, 3)
+
+        # Shape coefficients: through the normals (colour) and the projection (image sample).
+        d_normal = rotation @ self._normal_jacobian(f["shape"], f["normals"])  # (N, 3, K)
+        d_points = scale * _flip_y(rotation @ self.sample_basis)  # (N, 2, K)
+        d_shape = d_colour_d_normal @ d_normal - gradient @ d_points  # (N, 3, K)
+
+        d_albedo = shading[..., None] * self.sample_albedo_basis  # (N, 3, K_alb)
+        # Light: d colour_c / d light[k, c'] = albedo_c * basis_k * [c == c'].
+        eye = xp.eye(3, dtype=x.dtype, device=x.device)
+        d_light = (albedo[:, :, None, None] * f["basis"][:, None, :, None]
+                   * eye[None, :, None, :])  # (N, 3, 9, 3)
+        d_rot = []
+        for k in range(3):
+            turned_normal = f["normals"] @ xp.matrix_transpose(pose.d_rotation[k, ...])  # (N, 3)
+            turned_point = f["sample_shape"] @ xp.matrix_transpose(pose.d_rotation[k, ...])
+            colour = (d_colour_d_normal @ turned_normal[..., None])[..., 0]
+            image = (gradient @ (scale * _flip_y(turned_point[..., None])))[..., 0]
+            d_rot.append(colour - image)
+        rotated = f["sample_shape"] @ xp.matrix_transpose(rotation)
+        d_scale = -(gradient @ _flip_y(rotated[..., None]))  # (N, 3, 1)
+        d_trans = -gradient  # (N, 3, 2)
+        s = self.row_scale[:, None, None]
+        rows = 3 * n_samples
+        return _assemble(layout, rows, {
+            "shape": s * d_shape, "albedo": s * d_albedo,
+            "light": s * xp.reshape(d_light, (n_samples, 3, 27)),
+            "rotation": s * xp.stack(d_rot, axis=-1), "scale": s * d_scale,
+            "translation": s * d_trans}, like=x)
+
+
+class PriorTerm:
+    """``sqrt(w_block) * z`` for the identity, expression and albedo coefficients."""
+
+    name = "prior"
+
+    def __init__(self, layout: ParameterLayout, identity: float, expression: float,
+                 albedo: float, backend: Backend):
+        xp = backend.xp
+        self.layout = layout
+        self.scale = xp.concat([
+            xp.full((layout.n_identity,), math.sqrt(identity), dtype=backend.dtype,
+                    device=backend.device),
+            xp.full((layout.n_expression,), math.sqrt(expression), dtype=backend.dtype,
+                    device=backend.device),
+            xp.full((layout.n_albedo,), math.sqrt(albedo), dtype=backend.dtype,
+                    device=backend.device)])
+
+    def update(self, x: Array) -> None:
+        return None
+
+    def residuals(self, x: Array) -> Array:
+        return self.scale * x[self.layout.coefficients]
+
+    def jacobian(self, x: Array) -> Array:
+        xp = array_namespace(x)
+        k = self.layout.coefficients.stop
+        diagonal = xp.eye(k, dtype=x.dtype, device=x.device) * self.scale[None, :]
+        rest = xp.zeros((k, self.layout.size - k), dtype=x.dtype, device=x.device)
+        return xp.concat([diagonal, rest], axis=1)

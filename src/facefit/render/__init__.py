@@ -1,0 +1,21 @@
+"""Rendering: rasterize (discrete) -> interpolate -> shade -> composite (smooth)."""
+
+from .face import FaceState, RenderResult, linear_combination, pose_faces, render, render_batch
+from .interpolate import interpolate
+from .landmarks import landmark_vertices
+from .rasterize import Rasterization, rasterize
+from .visibility import visible_vertices
+
+__all__ = [
+    "FaceState",
+    "Rasterization",
+    "RenderResult",
+    "interpolate",
+    "landmark_vertices",
+    "linear_combination",
+    "pose_faces",
+    "rasterize",
+    "render",
+    "render_batch",
+    "visible_vertices",
+]

@@ -1,0 +1,123 @@
+"""The analytic Jacobian of every term agrees with complex step and autograd, on every backend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from facefit.backends import to_numpy
+from facefit.fit import FitProblem
+from facefit.params import FaceParams
+from facefit.render import render
+
+from .conftest import assert_close
+from .synthetic import make_model
+
+MODEL = make_model(n=15)
+SIZE = (72, 72)
+
+
+def _scene(seed: int):
+    rng = np.random.default_rng(seed)
+    params = FaceParams.framing(MODEL, SIZE).for_model(MODEL)
+    params.identity = rng.normal(size=MODEL.n_identity)
+    params.expression = rng.normal(size=MODEL.n_expression) * 0.5
+    params.albedo = rng.normal(size=MODEL.n_albedo)
+    params.rotation = rng.uniform(-0.3, 0.3, 3)
+    params.light = params.light * 0.8
+    params.light[1:4] += rng.normal(size=(3, 3)) * 0.1
+    rendered = render(MODEL, params, SIZE).to_numpy()
+    # Texture the photo so that the image gradient is not zero inside the face.
+    ys, xs = np.mgrid[: SIZE[0], : SIZE[1]]
+    texture = 0.05 * np.sin(xs / 2.5)[..., None] * np.cos(ys / 3.5)[..., None]
+    return params, rendered["image"] + texture, rendered["landmarks"] + rng.normal(size=(68, 2))
+
+
+@settings(max_examples=6)
+@given(seed=st.integers(0, 10_000))
+def test_every_strategy_agrees_on_every_term(backend64, seed):
+    params, image, landmarks = _scene(seed)
+    problem = FitProblem(image, landmarks, MODEL)
+    rng = np.random.default_rng(seed + 1)
+    x = backend64.asarray(problem.layout.pack(params) + rng.normal(size=problem.layout.size) * 0.01)
+    problem.freeze(x)
+    assert float(problem.backend.xp.sum(problem.photometric_term.visible)) > 20
+    for term in problem.terms:
+        analytic = to_numpy(term.jacobian(x))
+        assert np.abs(analytic).max() > 0
+        for strategy in backend64.jacobian_strategies:
+            automatic = backend64.jacobian(term.residuals, x, strategy)
+            assert_close(analytic, automatic, rtol=1e-8, scale=float(np.abs(analytic).max()),
+                         err_msg=f"{term.name} vs {strategy}")
+
+
+def test_whole_problem_jacobian_by_name(backend64):
+    params, image, landmarks = _scene(3)
+    problem = FitProblem(image, landmarks, MODEL)
+    x = problem.layout.pack(params)
+    problem.freeze(x)
+    analytic = to_numpy(problem.jacobian(x, "analytic"))
+    assert analytic.shape == (to_numpy(problem.residuals(x)).shape[0], problem.layout.size)
+    for strategy in backend64.jacobian_strategies:
+        assert_close(problem.jacobian(x, strategy), analytic, rtol=1e-8,
+                     scale=float(np.abs(analytic).max()))
+    if "autograd" not in backend64.jacobian_strategies:
+        with pytest.raises(Exception, match="autograd"):
+            problem.jacobian(x, "autograd")
+
+
+def test_float32_analytic_matches_float64(backend):
+    params, image, landmarks = _scene(5)
+    problem = FitProblem(image, landmarks, MODEL)
+    x = problem.layout.pack(params)
+    problem.freeze(x)
+    reference = FitProblem(image, landmarks, MODEL, backend=_float64(backend))
+    reference.freeze(x)
+    expected = to_numpy(reference.jacobian_matrix(reference.backend.asarray(x)))
+    got = to_numpy(problem.jacobian_matrix(problem.backend.asarray(x)))
+    tol = 1e-9 if backend.dtype_name == "float64" else 2e-3
+    np.testing.assert_allclose(got, expected, atol=tol * np.abs(expected).max())
+
+
+def _float64(backend):
+    import facefit as ff
+
+    context = ff.use_backend(backend.name, dtype="float64")
+    context.__exit__(None, None, None)
+    return context.backend
+
+
+def test_unknown_strategy_names_the_valid_ones():
+    _, image, landmarks = _scene(1)
+    problem = FitProblem(image, landmarks, MODEL)
+    with pytest.raises(Exception, match="valid choices: analytic, complex-step, autograd"):
+        problem.jacobian(problem.x0, "finite-difference")
+
+
+class _UserTerm:
+    """A term with no analytic Jacobian: the backend's automatic strategy must step in."""
+
+    name = "user"
+
+    def update(self, x):
+        return None
+
+    def residuals(self, x):
+        return x[-3:] ** 2
+
+    def jacobian(self, x):
+        return None
+
+
+def test_user_term_without_analytic_jacobian_falls_back(backend64):
+    params, image, landmarks = _scene(2)
+    problem = FitProblem(image, landmarks, MODEL)
+    problem.terms.append(_UserTerm())
+    x = backend64.asarray(problem.layout.pack(params))
+    jac = to_numpy(problem.jacobian_matrix(x))
+    expected = np.zeros((3, problem.layout.size))
+    host = to_numpy(x)
+    expected[np.arange(3), np.arange(problem.layout.size - 3, problem.layout.size)] = 2 * host[-3:]
+    assert_close(jac[-3:], expected)
