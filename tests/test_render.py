@@ -1,0 +1,127 @@
+"""``ff.render`` and ``FaceParams``: backends agree, batches agree, landmarks follow the pose."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import facefit as ff
+from facefit.backends import to_numpy
+from facefit.params import FaceParams
+from facefit.render import render, render_batch
+
+from .conftest import assert_close
+from .synthetic import make_model
+
+MODEL = make_model(n=21)
+SIZE = (96, 112)
+
+
+def _params(seed, yaw=None):
+    rng = np.random.default_rng(seed)
+    p = FaceParams.framing(MODEL, SIZE).for_model(MODEL)
+    p.identity = rng.normal(size=MODEL.n_identity)
+    p.expression = rng.normal(size=MODEL.n_expression)
+    p.albedo = rng.normal(size=MODEL.n_albedo)
+    p.rotation = rng.uniform(-0.4, 0.4, 3) if yaw is None else np.array([0.0, yaw, 0.0])
+    p.light = p.light * 0.7
+    p.light[1:] += rng.normal(size=(8, 3)) * 0.05
+    return p
+
+
+@settings(max_examples=8)
+@given(seed=st.integers(0, 1000))
+def test_backends_agree_with_numpy_float64(backend, seed):
+    params = _params(seed)
+    with ff.use_backend("numpy", dtype="float64"):
+        reference = render(MODEL, params, SIZE).to_numpy()
+    got = render(MODEL, params, SIZE).to_numpy()
+    same = got["mask"] == reference["mask"]
+    assert same.mean() > (0.999 if backend.dtype_name == "float64" else 0.99)
+    both = got["mask"] & reference["mask"]
+    tol = 1e-10 if backend.dtype_name == "float64" else 1e-4
+    assert_close(got["image"][both], reference["image"][both], rtol=tol, scale=1.0)
+    depth_scale = float(np.nanmax(np.abs(reference["depth"])))
+    assert_close(got["depth"][both], reference["depth"][both], rtol=tol, scale=depth_scale)
+    assert_close(got["landmarks"], reference["landmarks"], rtol=tol, scale=float(max(SIZE)))
+
+
+def test_batch_equals_one_at_a_time(backend):
+    params = [_params(1), _params(2), _params(3)]
+    batch = render_batch(MODEL, params, SIZE)
+    assert batch.image.shape == (3, *SIZE, 3) and batch.mask.shape == (3, *SIZE)
+    for k, p in enumerate(params):
+        single = render(MODEL, p, SIZE).to_numpy()
+        np.testing.assert_array_equal(to_numpy(batch.mask)[k], single["mask"])
+        assert_close(to_numpy(batch.image)[k], single["image"], dtype=backend.dtype_name)
+        assert_close(to_numpy(batch.landmarks)[k], single["landmarks"], dtype=backend.dtype_name)
+
+
+def test_outputs_are_consistent(backend):
+    out = render(MODEL, _params(4), SIZE).to_numpy()
+    assert out["image"].shape == (*SIZE, 3) and out["mask"].dtype == bool
+    assert np.all((out["image"] >= 0) & (out["image"] <= 1))
+    assert np.all(np.isnan(out["depth"][~out["mask"]]))
+    assert np.all(np.isfinite(out["depth"][out["mask"]]))
+    assert np.all(out["image"][~out["mask"]] == 0)
+    # landmarks are projections of model vertices, inside the face's extent
+    pts = out["points"]
+    assert np.all(out["landmarks"] >= pts.min(axis=0) - 1e-6)
+    assert np.all(out["landmarks"] <= pts.max(axis=0) + 1e-6)
+
+
+def test_background_is_kept_outside_the_face(backend):
+    background = np.random.default_rng(0).random((*SIZE, 3))
+    out = render(MODEL, _params(5), SIZE, background=background).to_numpy()
+    assert_close(out["image"][~out["mask"]], background[~out["mask"]], dtype=backend.dtype_name)
+    grey = render(MODEL, _params(5), SIZE, background=background[..., 0]).to_numpy()
+    assert grey["image"].shape == (*SIZE, 3)
+    with pytest.raises(ff.FacefitError, match="background"):
+        render(MODEL, _params(5), SIZE, background=np.zeros((10, 10, 3)))
+
+
+def test_yaw_moves_jaw_landmarks_to_the_silhouette(backend64):
+    for yaw in (0.0, 0.5, -0.5):
+        params = _params(6, yaw=yaw)
+        params.scale *= 0.7  # keep the whole face inside the image
+        out = render(MODEL, params, SIZE).to_numpy()
+        mask = out["mask"]
+        for k in list(range(0, 6)) + list(range(11, 17)):  # the side lines of the jaw
+            x, y = out["landmarks"][k]
+            row = mask[round(float(y))]
+            columns = np.flatnonzero(row)
+            edge = columns.min() if k < 8 else columns.max()
+            assert abs(x - edge) <= 1.5, (yaw, k, x, edge)
+
+
+def test_face_params_defaults_dict_round_trip_and_validation():
+    p = FaceParams()
+    assert p.identity is None and p.scale == 1.0
+    np.testing.assert_allclose(p.light[0], 1 / 0.886226925452758)
+    filled = p.for_model(MODEL)
+    assert filled.identity.shape == (MODEL.n_identity,)
+    text = json.dumps(_params(7).to_dict())
+    again = FaceParams.from_dict(json.loads(text))
+    assert again == _params(7)
+    with pytest.raises(ff.FitError, match="light"):
+        FaceParams(light=np.zeros((3, 3)))
+    with pytest.raises(ff.FitError, match="unknown keys"):
+        FaceParams.from_dict({"yaw": 1.0})
+    with pytest.raises(ff.FitError, match="coefficients"):
+        FaceParams(identity=np.zeros(3)).for_model(MODEL)
+    with pytest.raises(ff.FitError, match="finite"):
+        FaceParams(rotation=[0, np.nan, 0])
+
+
+def test_framing_centres_the_face_at_seventy_percent_width():
+    out = render(MODEL, FaceParams.framing(MODEL, SIZE), SIZE).to_numpy()
+    columns = np.flatnonzero(out["mask"].any(axis=0))
+    rows = np.flatnonzero(out["mask"].any(axis=1))
+    width = columns.max() - columns.min() + 1
+    assert abs(width / SIZE[1] - 0.7) < 0.03
+    assert abs((columns.min() + columns.max()) / 2 - (SIZE[1] - 1) / 2) < 1.5
+    assert abs((rows.min() + rows.max()) / 2 - (SIZE[0] - 1) / 2) < 1.5
