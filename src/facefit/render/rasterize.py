@@ -121,6 +121,58 @@ class Rasterization:
         return xp.reshape(out, self._image_shape((channels,)))
 
 
+#: Triangles whose bounding box fits in this many pixels a side use a fixed stencil of candidates
+#: (broadcasting, no gathers); larger ones expand their boxes with ``repeat``.
+_STENCIL = 4
+
+
+def _stencil_candidates(tris: Array, xmin: Array, ymin: Array, box_w: Array, box_h: Array,
+                        edge_a: list[Array], edge_b: list[Array], edge_c: list[Array],
+                        xp: Any) -> tuple[Array, ...]:
+    """Candidates of small triangles: a fixed ``_STENCIL`` x ``_STENCIL`` block at each box."""
+    device = tris.device
+    offsets = xp.arange(_STENCIL * _STENCIL, dtype=xp.int64, device=device)
+    dx, dy = offsets % _STENCIL, offsets // _STENCIL
+    left = xp.astype(xp.take(xmin, tris), xp.int64)[:, None]
+    top = xp.astype(xp.take(ymin, tris), xp.int64)[:, None]
+    valid = (dx[None, :] < xp.take(box_w, tris)[:, None]) & (
+        dy[None, :] < xp.take(box_h, tris)[:, None])
+    owner = tris[:, None]
+    coefficients = [[xp.take(e[k], tris)[:, None] for k in range(3)] for e in (edge_a, edge_b,
+                                                                               edge_c)]
+    return _inside_broadcast(owner, left + dx[None, :], top + dy[None, :], coefficients, valid, xp)
+
+
+def _inside_broadcast(owner: Array, px: Array, py: Array, coefficients: list[list[Array]],
+                      valid: Array, xp: Any) -> tuple[Array, ...]:
+    fx, fy = xp.astype(px, coefficients[0][0].dtype), xp.astype(py, coefficients[0][0].dtype)
+    edges = [coefficients[0][k] * fx + coefficients[1][k] * fy + coefficients[2][k]
+             for k in range(3)]
+    inside = valid & (edges[0] >= 0) & (edges[1] >= 0) & (edges[2] >= 0)
+    inside = inside & (edges[0] + edges[1] + edges[2] > 0)
+    owner = xp.broadcast_to(owner, px.shape)
+    return tuple(v[inside] for v in (owner, px, py, *edges))
+
+
+def _box_candidates(tris: Array, xmin: Array, ymin: Array, box_w: Array, box_h: Array,
+                    edge_a: list[Array], edge_b: list[Array], edge_c: list[Array],
+                    xp: Any) -> tuple[Array, ...]:
+    """Candidates of large triangles: every pixel of each bounding box, expanded by ``repeat``."""
+    device = tris.device
+    width = xp.take(box_w, tris)
+    counts = width * xp.take(box_h, tris)
+    owner = xp.repeat(tris, counts)
+    starts = xp.cumulative_sum(counts, include_initial=True)[:-1]
+    slot = xp.repeat(xp.arange(tris.shape[0], dtype=xp.int64, device=device), counts)
+    local = xp.arange(owner.shape[0], dtype=xp.int64, device=device) - xp.take(starts, slot)
+    owner_w = xp.take(width, slot)
+    px = xp.take(xp.astype(xmin, xp.int64), owner) + local % owner_w
+    py = xp.take(xp.astype(ymin, xp.int64), owner) + local // owner_w
+    coefficients = [[xp.take(e[k], owner) for k in range(3)] for e in (edge_a, edge_b, edge_c)]
+    valid = xp.ones(px.shape, dtype=xp.bool, device=device)
+    return _inside_broadcast(owner, px, py, coefficients, valid, xp)
+
+
 def _check(points: Array, depth: Array, triangles: Array, size: tuple[int, int]) -> None:
     if len(size) != 2 or size[0] <= 0 or size[1] <= 0:
         raise FacefitError(f"render size must be (height, width) with positive entries, got {size}")
@@ -180,35 +232,14 @@ def rasterize(
     area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)  # < 0: front-facing in a y-down image
     keep = area < 0 if cull_back else area != 0
 
-    # Candidate pixels: the integer lattice inside each triangle's bounding box, clipped.
-    xmin = xp.clip(xp.ceil(xp.min(corners[..., 0], axis=1)), 0, width)
-    xmax = xp.clip(xp.floor(xp.max(corners[..., 0], axis=1)), -1, width - 1)
-    ymin = xp.clip(xp.ceil(xp.min(corners[..., 1], axis=1)), 0, height)
-    ymax = xp.clip(xp.floor(xp.max(corners[..., 1], axis=1)), -1, height - 1)
-    box_w = xp.astype(xp.clip(xmax - xmin + 1, 0, None), xp.int64)
-    box_h = xp.astype(xp.clip(ymax - ymin + 1, 0, None), xp.int64)
-    counts = xp.where(keep, box_w * box_h, xp.zeros_like(box_w))
-    total = int(xp.sum(counts))
-    tri_ids = xp.arange(batch * n_tri, dtype=xp.int64, device=device)
-    if total == 0:
-        empty_i = xp.zeros((0,), dtype=xp.int64, device=device)
-        return Rasterization((height, width), batch, empty_i, empty_i,
-                             xp.zeros((0, 3), dtype=dtype, device=device),
-                             xp.zeros((0,), dtype=dtype, device=device), batched)
-    owner = xp.repeat(tri_ids, counts)  # (N,) (image, triangle) of each candidate
-    starts = xp.cumulative_sum(counts, include_initial=True)[:-1]
-    local = xp.arange(total, dtype=xp.int64, device=device) - xp.take(starts, owner)
-    owner_w = xp.take(box_w, owner)
-    px = xp.take(xp.astype(xmin, xp.int64), owner) + local % owner_w
-    py = xp.take(xp.astype(ymin, xp.int64), owner) + local // owner_w
-    fx, fy = xp.astype(px, dtype), xp.astype(py, dtype)
-
     # Edge functions E_k(p) = A_k x + B_k y + C_k of the edge opposite corner k, one set per
     # triangle. Each edge is set up in a canonical direction (lower vertex id first) and its sign
     # flipped exactly, so two triangles sharing an edge get bit-identical opposite values there:
-    # no pixel centre falls through a shared edge. Barycentric weight k is E_k / sum(E).
+    # no pixel centre falls through a shared edge. Multiplying by the sign of the area (exact)
+    # makes "inside" mean all three E_k >= 0; barycentric weight k is E_k / sum(E).
     tri_corners = xp.reshape(corner_ids, (batch * n_tri, 3))
-    coefficients = []
+    orientation = xp.where(area < 0, -xp.ones_like(area), xp.ones_like(area))
+    edge_a, edge_b, edge_c = [], [], []
     for k in range(3):
         u, v = tri_corners[:, (k + 1) % 3], tri_corners[:, (k + 2) % 3]
         forward = u < v
@@ -217,20 +248,40 @@ def rasterize(
         a = low[:, 1] - high[:, 1]
         b = high[:, 0] - low[:, 0]
         c = -(a * low[:, 0] + b * low[:, 1])
-        sign = xp.where(forward, xp.ones_like(a), -xp.ones_like(a))
-        coefficients.append(xp.stack([a * sign, b * sign, c * sign], axis=1))
-    edge_a, edge_b, edge_c = (xp.stack([co[:, j] for co in coefficients], axis=1) for j in range(3))
-    edges = (xp.take(edge_a, owner, axis=0) * fx[:, None] + xp.take(edge_b, owner, axis=0)
-             * fy[:, None] + xp.take(edge_c, owner, axis=0))  # (N, 3)
-    total_edge = xp.sum(edges, axis=1)
-    inside = xp.all(edges * total_edge[:, None] >= 0, axis=1) & (total_edge != 0)
-    # Keep only the fragments inside their triangle.
-    owner, px, py, edges, total_edge = (v[inside] for v in (owner, px, py, edges, total_edge))
-    bary = edges / total_edge[:, None]
-    frag_z = xp.sum(bary * xp.take(corner_z, owner, axis=0), axis=1)
-    total = owner.shape[0]
+        sign = xp.where(forward, orientation, -orientation)
+        edge_a.append(a * sign)
+        edge_b.append(b * sign)
+        edge_c.append(c * sign)
 
-    # Z-buffer: nearest depth per pixel, then the first (smallest-triangle) fragment at it.
+    # Candidate pixels: the integer lattice inside each triangle's bounding box, clipped.
+    xmin = xp.clip(xp.ceil(xp.min(corners[..., 0], axis=1)), 0, width)
+    xmax = xp.clip(xp.floor(xp.max(corners[..., 0], axis=1)), -1, width - 1)
+    ymin = xp.clip(xp.ceil(xp.min(corners[..., 1], axis=1)), 0, height)
+    ymax = xp.clip(xp.floor(xp.max(corners[..., 1], axis=1)), -1, height - 1)
+    box_w = xp.astype(xp.clip(xmax - xmin + 1, 0, None), xp.int64)
+    box_h = xp.astype(xp.clip(ymax - ymin + 1, 0, None), xp.int64)
+    keep = keep & (box_w > 0) & (box_h > 0)
+    tri_ids = xp.arange(batch * n_tri, dtype=xp.int64, device=device)
+    small = keep & (box_w <= _STENCIL) & (box_h <= _STENCIL)
+    large = keep & ~small
+    parts = [_stencil_candidates(tri_ids[small], xmin, ymin, box_w, box_h, edge_a, edge_b, edge_c,
+                                 xp)]
+    if bool(xp.any(large)):
+        parts.append(_box_candidates(tri_ids[large], xmin, ymin, box_w, box_h, edge_a, edge_b,
+                                     edge_c, xp))
+    owner, px, py, e0, e1, e2 = (xp.concat([part[k] for part in parts]) for k in range(6))
+    total = owner.shape[0]
+    if total == 0:
+        empty_i = xp.zeros((0,), dtype=xp.int64, device=device)
+        return Rasterization((height, width), batch, empty_i, empty_i,
+                             xp.zeros((0, 3), dtype=dtype, device=device),
+                             xp.zeros((0,), dtype=dtype, device=device), batched)
+    edge_sum = e0 + e1 + e2
+    bary = xp.stack([e0, e1, e2], axis=1) / edge_sum[:, None]
+    frag_z = xp.sum(bary * xp.take(corner_z, owner, axis=0), axis=1)
+
+    # Z-buffer: nearest depth per pixel, then among fragments at that depth the one of the
+    # smallest triangle (a triangle has one fragment per pixel, so owner * N + id is unique).
     image_of = owner // n_tri
     pixel = image_of * (height * width) + py * width + px
     n_pixels = batch * height * width
@@ -238,11 +289,11 @@ def rasterize(
     fragment_ids = xp.arange(total, dtype=xp.int64, device=device)
     wins = -frag_z == xp.take(nearest, pixel)
     sentinel = xp.iinfo(xp.int64).max
-    first = scatter_min(pixel, xp.where(wins, fragment_ids, xp.full_like(fragment_ids, sentinel)),
-                        n_pixels)
+    key = xp.where(wins, owner * total + fragment_ids, xp.full_like(fragment_ids, sentinel))
+    first = scatter_min(pixel, key, n_pixels)
     covered = first != sentinel
     covered_pixels = xp.arange(n_pixels, dtype=xp.int64, device=device)[covered]
-    winners = first[covered]
+    winners = first[covered] % total
     return Rasterization(
         (height, width), batch, covered_pixels, xp.take(owner, winners) % n_tri,
         xp.take(bary, winners, axis=0), xp.take(frag_z, winners), batched)
