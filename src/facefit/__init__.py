@@ -18,18 +18,36 @@ from .errors import (
     MeshError,
     ModelError,
 )
+from .fit import FitProblem, FitResult, FitWeights, fit
+from .io import load_mesh, read_image, read_landmarks, save_mesh, write_image, write_landmarks
+from .params import FaceParams
+from .render import RenderResult, render, render_batch
 
 __all__ = [
     "Backend",
     "BackendError",
+    "FaceParams",
     "FacefitError",
     "FitError",
+    "FitProblem",
+    "FitResult",
+    "FitWeights",
     "ImageError",
     "LandmarkError",
     "MeshError",
     "ModelError",
+    "RenderResult",
     "__version__",
     "available_backends",
+    "fit",
     "get_backend",
+    "load_mesh",
+    "read_image",
+    "read_landmarks",
+    "render",
+    "render_batch",
+    "save_mesh",
     "use_backend",
+    "write_image",
+    "write_landmarks",
 ]

@@ -14,6 +14,7 @@ from typing import Any
 from ..backends import Backend, get_backend, to_numpy
 from ..errors import FitError, ImageError, LandmarkError
 from ..geometry import boundary_vertices
+from ..io import validate_landmarks
 from ..lighting import AMBIENT
 from .initialize import affine_pose
 from .parameters import ParameterLayout
@@ -63,22 +64,15 @@ def _as_landmarks(landmarks: Any) -> Any:
     return host
 
 
-def _check_inside(points: Any, size: tuple[int, int] | None) -> None:
+def _check_inside(points: Any, size: tuple[int, int] | None, name: str) -> None:
     given = ~(points != points).any(axis=1)
     if int(given.sum()) < 6:
-        raise LandmarkError(f"landmarks: only {int(given.sum())} of 68 points are given; "
-                            "at least 6 are needed to fit")
-    if bool((abs(points[given]) == math.inf).any()):
-        raise LandmarkError("landmarks: infinite coordinates")
-    if size is None:
-        return
-    height, width = size
-    pts = points[given]
-    inside = (pts[:, 0] >= -0.5) & (pts[:, 0] <= width - 0.5) & (pts[:, 1] >= -0.5) & (
-        pts[:, 1] <= height - 0.5)
-    if inside.mean() < 0.5:
-        raise LandmarkError(f"landmarks: {int((~inside).sum())} of {len(pts)} points lie "
-                            f"outside the {width}x{height} image")
+        raise LandmarkError(f"landmarks '{name}': only {int(given.sum())} of 68 points are "
+                            "given; at least 6 are needed to fit")
+    if size is not None:
+        validate_landmarks(points, size, name)
+    elif bool((abs(points[given]) == math.inf).any()):
+        raise LandmarkError(f"landmarks '{name}': infinite coordinates")
 
 
 class FitProblem:
@@ -108,7 +102,9 @@ class FitProblem:
         self.weights = weights or FitWeights()
         self.image = _as_image(image)
         self.targets = _as_landmarks(landmarks)
-        _check_inside(self.targets, None if self.image is None else self.image.shape[:2])
+        name = str(landmarks) if isinstance(landmarks, str) or hasattr(
+            landmarks, "__fspath__") else "array"
+        _check_inside(self.targets, None if self.image is None else self.image.shape[:2], name)
         self.layout = ParameterLayout.for_model(self.model)
         b, xp = self.backend, self.backend.xp
         self.arrays = self.model.arrays(b)
