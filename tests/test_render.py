@@ -125,3 +125,28 @@ def test_framing_centres_the_face_at_seventy_percent_width():
     assert abs(width / SIZE[1] - 0.7) < 0.03
     assert abs((columns.min() + columns.max()) / 2 - (SIZE[1] - 1) / 2) < 1.5
     assert abs((rows.min() + rows.max()) / 2 - (SIZE[0] - 1) / 2) < 1.5
+
+
+def test_visible_vertices_front_facing_and_unoccluded(backend):
+    from facefit.render import pose_faces, rasterize, visible_vertices
+
+    params = _params(8, yaw=0.6)
+    state = pose_faces(MODEL, [params], backend)
+    triangles = MODEL.arrays(backend).triangles
+    raster = rasterize(state.points[0, ...], state.depth[0, ...], triangles, SIZE)
+    visible = to_numpy(visible_vertices(state.points[0, ...], state.depth[0, ...],
+                                        state.normals[0, ...], raster))
+    normals = to_numpy(state.normals)[0]
+    assert visible.dtype == bool and visible.shape == (MODEL.n_vertices,)
+    assert not visible[normals[:, 2] <= 0].any()  # back-facing never counts as visible
+    assert visible.mean() > 0.5
+    # a second copy of the face pushed far behind the first is hidden by it
+    hidden = state.depth[0, ...] - 1000.0
+    both_points = backend.xp.concat([state.points[0, ...], state.points[0, ...]])
+    both_depth = backend.xp.concat([state.depth[0, ...], hidden])
+    both_normals = backend.xp.concat([state.normals[0, ...], state.normals[0, ...]])
+    both_tris = backend.xp.concat([triangles, triangles + MODEL.n_vertices])
+    raster2 = rasterize(both_points, both_depth, both_tris, SIZE)
+    seen = to_numpy(visible_vertices(both_points, both_depth, both_normals, raster2))
+    assert not seen[MODEL.n_vertices:].any()
+    np.testing.assert_array_equal(seen[: MODEL.n_vertices], visible)

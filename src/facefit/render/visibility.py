@@ -23,8 +23,9 @@ def visible_vertices(
     """Boolean visibility of each vertex (a discrete decision; real parts are used).
 
     A vertex is visible when its camera-space normal points toward the camera (``n_z > 0``), it
-    projects inside the image, and its depth is within ``tolerance`` of the z-buffer at its
-    nearest pixel.
+    projects inside the image, and its depth is within ``tolerance`` of the nearest surface in
+    the z-buffer over the 2 x 2 pixels around it (its bilinear footprint), at least one of which
+    the face covers.
 
     Parameters
     ----------
@@ -32,7 +33,8 @@ def visible_vertices(
     depth : (V,) vertex depth (larger nearer).
     normals : (V, 3) unit vertex normals in camera space.
     raster : rasterization of the same geometry (unbatched).
-    tolerance : allowed depth gap; default 2% of the vertices' depth range.
+    tolerance : allowed depth gap, in depth units (pixels under the weak-perspective camera);
+        default 1% of the larger side of the points' bounding box in the image.
 
     Returns
     -------
@@ -42,12 +44,16 @@ def visible_vertices(
     pts, z = real_part(points, xp), real_part(depth, xp)
     height, width = raster.size
     if tolerance is None:
-        tolerance = 0.02 * float(xp.max(z) - xp.min(z))
-    col = xp.round(pts[:, 0])
-    row = xp.round(pts[:, 1])
-    inside = (col >= 0) & (col <= width - 1) & (row >= 0) & (row <= height - 1)
-    pixel = xp.astype(xp.clip(row, 0, height - 1) * width + xp.clip(col, 0, width - 1), xp.int64)
+        extent = xp.max(pts, axis=0) - xp.min(pts, axis=0)
+        tolerance = 0.01 * float(xp.max(extent))
+    inside = (pts[:, 0] >= 0) & (pts[:, 0] <= width - 1) & (pts[:, 1] >= 0) & (
+        pts[:, 1] <= height - 1)
+    left = xp.clip(xp.floor(pts[:, 0]), 0, max(width - 2, 0))
+    top = xp.clip(xp.floor(pts[:, 1]), 0, max(height - 2, 0))
+    corner = xp.astype(top * width + left, xp.int64)
     zbuffer = xp.reshape(raster.depth_image(-float("inf")), (-1,))
-    nearest = xp.take(zbuffer, pixel)
+    offsets = (0, 1, width, width + 1) if width > 1 and height > 1 else (0,)
+    nearest = xp.max(xp.stack([xp.take(zbuffer, corner + o) for o in offsets]), axis=0)
     facing = real_part(normals, xp)[:, 2] > 0
-    return inside & facing & (z >= nearest - tolerance)
+    covered = nearest > -float("inf")
+    return inside & facing & covered & (z >= nearest - tolerance)
