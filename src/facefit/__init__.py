@@ -20,6 +20,7 @@ from .errors import (
 )
 from .fit import FitProblem, FitResult, FitWeights, fit
 from .io import load_mesh, read_image, read_landmarks, save_mesh, write_image, write_landmarks
+from .model import MorphableModel, load_model
 from .params import FaceParams
 from .render import RenderResult, render, render_batch
 
@@ -36,12 +37,14 @@ __all__ = [
     "LandmarkError",
     "MeshError",
     "ModelError",
+    "MorphableModel",
     "RenderResult",
     "__version__",
     "available_backends",
     "fit",
     "get_backend",
     "load_mesh",
+    "load_model",
     "read_image",
     "read_landmarks",
     "render",

@@ -10,7 +10,10 @@ import importlib
 import importlib.metadata
 import platform
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .backends import available_backends, get_backend
@@ -19,8 +22,15 @@ from .errors import FacefitError
 __all__ = ["main"]
 
 _EPILOG = """examples:
-  facefit info                     what this machine can run
-  FACEFIT_BACKEND=torch facefit info
+  facefit info                          what this machine can run
+  facefit demo --out demo               fit the shipped sample photo, write the results to demo/
+  facefit fit photo.jpg                 landmarks from photo.pts; results in ./facefit-out
+  facefit fit a.png b.png --backend torch --jacobian autograd --out results
+  facefit fit face.png --model 01_MorphableModel.mat --companion trim=model_info.mat \\
+      --companion expression=Exp_Pca.bin --companion expression_std=std_exp.txt
+
+environment: FACEFIT_BACKEND (numpy|torch|cupy), FACEFIT_DEVICE (cpu, cuda:0, ...),
+FACEFIT_DTYPE (float64|float32); command-line options override them.
 """
 
 
@@ -69,6 +79,125 @@ def _info(_: argparse.Namespace) -> int:
     return 0
 
 
+class _Progress:
+    """One line on stderr per finished item with count and ETA; silent unless on a TTY."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled, self.done = total, enabled and sys.stderr.isatty(), 0
+        self.start = time.perf_counter()
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / self.done * (self.total - self.done)
+        end = "\n" if self.done == self.total else ""
+        print(f"\r[{self.done}/{self.total}] {label[:40]:<40} ETA {eta:5.1f}s", end=end,
+              file=sys.stderr, flush=True)
+
+
+def _select_backend(args: argparse.Namespace) -> Any:
+    from .backends import use_backend
+
+    if args.backend or args.device or args.dtype:
+        name = args.backend or get_backend().name
+        return use_backend(name, device=args.device, dtype=args.dtype)
+    return None
+
+
+def _load_model(args: argparse.Namespace) -> Any:
+    from .model import load_model
+
+    if not args.model:
+        if args.companion:
+            raise FacefitError("--companion needs --model")
+        return load_model()
+    companions = {}
+    for item in args.companion or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise FacefitError(f"--companion {item!r}: expected NAME=FILE")
+        companions[key.replace("-", "_")] = value
+    return load_model(args.model, **companions)
+
+
+def _fit_images(images: Sequence[str], landmark_files: Sequence[str | None], out: Path,
+                args: argparse.Namespace) -> int:
+    from .errors import FitError
+    from .fit import JACOBIAN_STRATEGIES, fit
+    from .io import read_image, read_landmarks
+    from .outputs import write_fit_outputs
+
+    if args.jacobian not in JACOBIAN_STRATEGIES:
+        raise FitError(f"unknown Jacobian strategy {args.jacobian!r}; valid choices: "
+                       f"{', '.join(JACOBIAN_STRATEGIES)}")
+    context = _select_backend(args)
+    try:
+        model = _load_model(args)
+        progress = _Progress(len(images), not args.quiet)
+        failures = 0
+        for image_path, landmark_path in zip(images, landmark_files, strict=True):
+            try:
+                image = read_image(image_path)
+                points = read_landmarks(landmark_path or str(Path(image_path).with_suffix(".pts")))
+                result = fit(image, points, model, jacobian=args.jacobian,
+                             max_iterations=args.max_iterations)
+                paths = write_fit_outputs(result, out, Path(image_path).stem, source=image_path,
+                                          model_name=model.name)
+                if args.verbose:
+                    print(f"{image_path}: energy {result.energy:.6g} in {result.seconds:.2f} s",
+                          file=sys.stderr)
+                if not args.quiet:
+                    print(f"{image_path} -> {paths['params.json'].parent}/"
+                          f"{Path(image_path).stem}.{{params.json,obj,render.png,overlay.png,pts}}")
+            except FacefitError as exc:
+                failures += 1
+                print(f"facefit: error: {exc}", file=sys.stderr)
+            progress.step(image_path)
+    finally:
+        if context is not None:
+            context.__exit__(None, None, None)
+    if failures == 0:
+        return 0
+    return 2 if failures == len(images) else 1
+
+
+def _fit(args: argparse.Namespace) -> int:
+    if args.landmarks and len(args.images) > 1:
+        raise FacefitError("--landmarks names one file; with several images, put NAME.pts "
+                           "beside each image")
+    return _fit_images(args.images, [args.landmarks] * len(args.images), Path(args.out), args)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from importlib.resources import as_file, files
+
+    samples = files("facefit") / "data" / "samples"
+    with as_file(samples / "astronaut.png") as image, as_file(samples / "astronaut.pts") as points:
+        status = _fit_images([str(image)], [str(points)], Path(args.out), args)
+    if status == 0 and not args.quiet:
+        print(f"demo: open {Path(args.out).resolve()}/astronaut.overlay.png and "
+              f"astronaut.render.png; astronaut.obj opens in Blender or MeshLab")
+    return status
+
+
+def _add_fit_options(parser: argparse.ArgumentParser, default_out: str) -> None:
+    parser.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
+    parser.add_argument("--model", help="model file (default: the embedded ICT face model)")
+    parser.add_argument("--companion", action="append", metavar="NAME=FILE",
+                        help="companion file of the model, e.g. trim=model_info.mat (repeatable)")
+    parser.add_argument("--backend", help="numpy, torch or cupy (default $FACEFIT_BACKEND)")
+    parser.add_argument("--device", help="e.g. cpu, cuda:0 (default $FACEFIT_DEVICE)")
+    parser.add_argument("--dtype", help="float64 or float32 (default $FACEFIT_DTYPE)")
+    parser.add_argument("--jacobian", default="analytic",
+                        help="analytic (default), complex-step or autograd")
+    parser.add_argument("--max-iterations", type=int, default=None,
+                        help="LM iterations per round (default 10)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print energies and times")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``facefit`` command."""
     parser = argparse.ArgumentParser(
@@ -81,6 +210,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     info = commands.add_parser("info", help="version, backends and devices here, default model")
     info.set_defaults(handler=_info)
+    demo = commands.add_parser("demo", help="fit the shipped sample photo and write the results")
+    _add_fit_options(demo, "facefit-demo")
+    demo.set_defaults(handler=_demo)
+    fit = commands.add_parser("fit", help="fit photos; writes params, mesh, render, overlay",
+                              epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    fit.add_argument("images", nargs="+", metavar="IMAGE")
+    fit.add_argument("--landmarks", help="landmark file (default: IMAGE with suffix .pts)")
+    _add_fit_options(fit, "facefit-out")
+    fit.set_defaults(handler=_fit)
     return parser
 
 

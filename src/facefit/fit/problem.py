@@ -95,7 +95,7 @@ class FitProblem:
     """
 
     def __init__(self, image: Any, landmarks: Any, model: Any = None, *,
-                 weights: FitWeights | None = None, max_samples: int = 4000,
+                 weights: FitWeights | None = None, max_samples: int = 1200,
                  backend: Backend | None = None):
         self.backend = backend or get_backend()
         self.model = model if model is not None else _default_model()

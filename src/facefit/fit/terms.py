@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any, Protocol
 
-from ..backends import Backend, array_namespace, promote, scatter_add
+from ..backends import Backend, array_namespace, promote
+from ..backends.host import np
 from ..camera import project, rotate
 from ..geometry import cross, rotation_matrix, rotation_matrix_derivatives, vertex_normals
 from ..lighting import SH_CONSTANTS, sh_basis
@@ -152,7 +153,9 @@ def _combine(basis: Array, coefficients: Array) -> Array:
     """``basis @ coefficients`` over the last axis: (..., 3, K) x (K,) -> (..., 3)."""
     xp = array_namespace(basis, coefficients)
     basis, coefficients = promote(basis, coefficients, xp=xp)
-    return basis @ coefficients
+    lead = basis.shape[:-1]
+    flat = xp.reshape(basis, (-1, basis.shape[-1]))  # a 2-D product: BLAS gemv
+    return xp.reshape(flat @ coefficients, lead)
 
 
 def sh_basis_gradient(normals: Array) -> Array:
@@ -210,23 +213,11 @@ class PhotometricTerm:
         self.arrays, self.shape_basis = arrays, shape_basis
         self.layout, self.backend = layout, backend
         self.image, self.samples, self.weight = image, samples, weight
-        n_vertices = arrays.mean_shape.shape[0]
         self.sample_mean = xp.take(arrays.mean_shape, samples, axis=0)
         self.sample_basis = xp.take(shape_basis, samples, axis=0)  # (N, 3, K)
         self.sample_albedo_mean = xp.take(arrays.albedo_mean, samples, axis=0)
         self.sample_albedo_basis = xp.take(arrays.albedo, samples, axis=0)  # (N, 3, K_alb)
-        # Incidence of sample vertices and triangles, for the normals' analytic derivative.
-        ones = xp.ones(samples.shape, dtype=xp.int64, device=samples.device)
-        position = scatter_add(samples, xp.cumulative_sum(ones), n_vertices) - 1  # -1: no sample
-        corners = xp.reshape(arrays.triangles, (-1,))
-        corner_sample = xp.take(position, corners)
-        corner_face = xp.arange(corners.shape[0], dtype=xp.int64, device=samples.device) // 3
-        keep = corner_sample >= 0
-        pair_face = corner_face[keep]
-        self.pair_sample = corner_sample[keep]
-        self.faces = xp.unique_values(pair_face)
-        self.pair_face = xp.searchsorted(self.faces, pair_face)
-        self.face_corners = xp.take(arrays.triangles, self.faces, axis=0)  # (F, 3)
+        self._build_rings(backend)
         self.visible = xp.ones(samples.shape, dtype=backend.dtype, device=samples.device)
         self.row_scale = self.visible * math.sqrt(weight / samples.shape[0])
 
@@ -278,27 +269,80 @@ class PhotometricTerm:
         observed = bilinear_sample(self.image, f["points"])
         return xp.reshape(self.row_scale[:, None] * (f["albedo"] * f["shading"] - observed), (-1,))
 
-    def _normal_jacobian(self, shape: Array, normals: Array) -> Array:
-        """d (unit model-space normal of each sample) / d shape coefficients: (N, 3, K)."""
+    def _build_rings(self, backend: Backend) -> None:
+        """Constant topology for the analytic normal derivative (host precomputation).
+
+        A sample's unnormalised normal ``m_v = sum_f (S_f1 - S_f0) x (S_f2 - S_f0)`` over its
+        incident triangles is linear in the positions of its 1-ring, with coefficient
+        ``d m_f / d S_ck = [S_c(k+2) - S_c(k+1)]_x`` (a skew matrix) for corner ``k``. Here we
+        record, per sample, its incident triangles (padded to ``D``), its ring vertices
+        (itself first, padded to ``R``), which ring slot each triangle corner is, and the
+        basis rows of the ring, gathered once: ``(N, 3R, K)``.
+        """
+        xp = backend.xp
+        triangles = backend.to_numpy(self.arrays.triangles)
+        samples = backend.to_numpy(self.samples)
+        order = np.argsort(triangles.reshape(-1), kind="stable")
+        corner_vertex = triangles.reshape(-1)[order]
+        starts = np.searchsorted(corner_vertex, samples, side="left")
+        stops = np.searchsorted(corner_vertex, samples, side="right")
+        degree = int(max(1, (stops - starts).max()))
+        faces = np.zeros((samples.size, degree), dtype=np.int64)
+        face_valid = np.zeros((samples.size, degree), dtype=bool)
+        rings = np.zeros((samples.size, 3 * degree + 1), dtype=np.int64)
+        slots = np.zeros((samples.size, degree, 3), dtype=np.int64)
+        ring_size = 1
+        for i, vertex in enumerate(samples):
+            incident = order[starts[i]:stops[i]] // 3
+            faces[i, : incident.size] = incident
+            face_valid[i, : incident.size] = True
+            neighbours = [int(vertex)]
+            for f in incident:
+                for u in triangles[f]:
+                    if int(u) not in neighbours:
+                        neighbours.append(int(u))
+            rings[i, : len(neighbours)] = neighbours
+            ring_size = max(ring_size, len(neighbours))
+            lookup = {u: r for r, u in enumerate(neighbours)}
+            for d, f in enumerate(incident):
+                slots[i, d] = [lookup[int(u)] for u in triangles[f]]
+        rings = rings[:, :ring_size]
+        # one-hot map from (incident triangle, corner) to ring slot: (N, R, 3D)
+        mapping = np.zeros((samples.size, ring_size, 3 * degree))
+        for k in range(3):
+            i_idx, d_idx = np.nonzero(face_valid)
+            mapping[i_idx, slots[i_idx, d_idx, k], d_idx * 3 + k] = 1.0
+        self.ring_size = ring_size
+        self.face_corners = backend.asarray(triangles[faces])  # (N, D, 3)
+        self.face_valid = backend.asarray(face_valid.astype(np.float64))
+        self.corner_to_ring = backend.asarray(mapping)
+        basis = backend.to_numpy(self.shape_basis)  # (V, 3, K)
+        ring_basis = basis[rings]  # (N, R, 3, K)
+        self.ring_basis = backend.asarray(
+            ring_basis.reshape(samples.size, 3 * ring_size, basis.shape[2]))
+        _ = xp
+
+    def _normal_coefficients(self, shape: Array) -> tuple[Array, Array, Array]:
+        """Per sample: unnormalised normal (N, 3), its length (N,), and the skew blocks
+        ``d m / d ring positions`` as (N, 3, 3R)."""
         xp = array_namespace(shape)
-        c = self.face_corners
-        corner = [xp.take(shape, c[:, k], axis=0) for k in range(3)]  # (F, 3)
-        corner_basis = [xp.take(self.shape_basis, c[:, k], axis=0) for k in range(3)]  # (F,3,K)
-        e1, e2 = corner[1] - corner[0], corner[2] - corner[0]
-        de1, de2 = corner_basis[1] - corner_basis[0], corner_basis[2] - corner_basis[0]
-        # d(e1 x e2) = de1 x e2 + e1 x de2, column by column (axis 1 holds xyz).
-        d_face = (cross(xp.permute_dims(de1, (0, 2, 1)), e2[:, None, :])
-                  + cross(e1[:, None, :], xp.permute_dims(de2, (0, 2, 1))))  # (F, K, 3)
-        d_sum = scatter_add(self.pair_sample, xp.take(d_face, self.pair_face, axis=0),
-                            self.samples.shape[0])  # (N, K, 3)
-        face_normals = cross(e1, e2)  # (F, 3)
-        summed = scatter_add(self.pair_sample, xp.take(face_normals, self.pair_face, axis=0),
-                             self.samples.shape[0])  # (N, 3)
-        length = xp.sqrt(xp.sum(summed * summed, axis=-1))  # (N,)
-        length = xp.where(length == 0, xp.ones_like(length), length)
-        along = xp.sum(d_sum * normals[:, None, :], axis=-1)  # (N, K)
-        d_unit = (d_sum - along[..., None] * normals[:, None, :]) / length[:, None, None]
-        return xp.permute_dims(d_unit, (0, 2, 1))  # (N, 3, K)
+        n_samples = self.face_corners.shape[0]
+        flat = xp.reshape(self.face_corners, (-1,))
+        corners = xp.reshape(xp.take(shape, flat, axis=0), (*self.face_corners.shape, 3))
+        valid = self.face_valid[..., None]  # (N, D, 1)
+        c0, c1, c2 = corners[:, :, 0, :], corners[:, :, 1, :], corners[:, :, 2, :]
+        summed = xp.sum(cross(c1 - c0, c2 - c0) * valid, axis=1)  # (N, 3)
+        length = xp.sqrt(xp.sum(summed * summed, axis=-1))
+        # w for corner k is S_(k+2) - S_(k+1); stacked as (N, 3D, 3) then summed into ring slots
+        w = xp.stack([c2 - c1, c0 - c2, c1 - c0], axis=2) * valid[..., None]  # (N, D, 3, 3)
+        w = xp.reshape(w, (n_samples, -1, 3))
+        ring_w = self.corner_to_ring @ w  # (N, R, 3)
+        wx, wy, wz = ring_w[..., 0], ring_w[..., 1], ring_w[..., 2]
+        zero = xp.zeros_like(wx)
+        skew = xp.stack([xp.stack([zero, -wz, wy], axis=-1),
+                         xp.stack([wz, zero, -wx], axis=-1),
+                         xp.stack([-wy, wx, zero], axis=-1)], axis=1)  # (N, 3, R, 3)
+        return summed, length, xp.reshape(skew, (n_samples, 3, 3 * self.ring_size))
 
     def jacobian(self, x: Array) -> Array:
         xp = array_namespace(x)
@@ -313,10 +357,18 @@ class PhotometricTerm:
         d_shading = xp.matrix_transpose(light)[None, ...] @ sh_basis_gradient(f["camera_normals"])
         d_colour_d_normal = albedo[..., None] * d_shading  # (N, 3, 3)
 
-        # Shape coefficients: through the normals (colour) and the projection (image sample).
-        d_normal = rotation @ self._normal_jacobian(f["shape"], f["normals"])  # (N, 3, K)
-        d_points = scale * _flip_y(rotation @ self.sample_basis)  # (N, 2, K)
-        d_shape = d_colour_d_normal @ d_normal - gradient @ d_points  # (N, 3, K)
+        # Shape coefficients, through the normals (colour) and the projection (image sample):
+        # one coefficient block per ring vertex, times the ring's basis rows.
+        _, length, skew = self._normal_coefficients(f["shape"])
+        unit = f["normals"]
+        eye3 = xp.eye(3, dtype=x.dtype, device=x.device)
+        tangent = (eye3[None, ...] - unit[:, :, None] * unit[:, None, :]) / length[:, None, None]
+        colour_rows = d_colour_d_normal @ rotation @ tangent  # (N, 3, 3): d colour / d m
+        coefficients = colour_rows @ skew  # (N, 3, 3R)
+        projection = scale * _flip_y(rotation[None, :, :])  # (1, 2, 3): d point / d S_v
+        own = -(gradient @ projection)  # (N, 3, 3): through the image sample at the vertex
+        coefficients = xp.concat([coefficients[:, :, :3] + own, coefficients[:, :, 3:]], axis=2)
+        d_shape = coefficients @ self.ring_basis  # (N, 3, K)
 
         d_albedo = shading[..., None] * self.sample_albedo_basis  # (N, 3, K_alb)
         # Light: d colour_c / d light[k, c'] = albedo_c * basis_k * [c == c'].

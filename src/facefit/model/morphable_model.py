@@ -219,7 +219,8 @@ def _combine(mean: Any, basis: Array, coefficients: Array) -> Array:
     """``mean + basis @ coefficients`` with (V, 3, K) basis; complex coefficients promote."""
     xp = array_namespace(basis, coefficients)
     basis, coefficients = promote(basis, coefficients, xp=xp)
-    offset = basis @ coefficients
+    flat = xp.reshape(basis, (-1, basis.shape[-1]))  # a 2-D product: BLAS gemv
+    offset = xp.reshape(flat @ coefficients, basis.shape[:-1])
     if isinstance(mean, float):
         return offset
     mean, offset = promote(mean, offset, xp=xp)

@@ -24,18 +24,12 @@ def read_model(path: Any, **companions: Any) -> MorphableModel:
             raise ModelError(f"model file {str(path)!r}: a facefit .npz takes no companion "
                              f"files (got {', '.join(sorted(companions))})")
         return load_npz(path)
-    if suffix == ".mat":
-        from .matlab import load_mat
-
-        return load_mat(path, **companions)
-    if suffix in (".h5", ".hdf5"):
-        from .bfm_h5 import load_bfm_h5
-
-        return load_bfm_h5(path, **companions)
-    if suffix == ".bin":
-        from .sfm import load_sfm
-
-        return load_sfm(path, **companions)
+    planned = {".mat": "Basel Face Model 2009 / face3d .mat", ".h5": "Basel 2017/2019 .h5",
+               ".hdf5": "Basel 2017/2019 .h5", ".bin": "Surrey Face Model (eos cereal) .bin"}
+    if suffix in planned:
+        raise ModelError(f"model file {str(path)!r}: reading {planned[suffix]} files is not "
+                         "supported by this version of facefit yet; convert the model to "
+                         "facefit's .npz (MorphableModel(...).save) or use the default model")
     raise ModelError(f"model file {str(path)!r}: unknown format {suffix or '(no suffix)'!r}; "
                      "expected .npz (facefit), .mat (Basel 2009 or face3d), .h5 (Basel "
                      "2017/2019) or .bin (Surrey, eos cereal)")

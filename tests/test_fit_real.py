@@ -1,0 +1,86 @@
+"""Fits with the embedded default model: synthetic recovery and the real sample photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import facefit as ff
+
+
+@pytest.fixture(scope="module")
+def model():
+    return ff.load_model()
+
+
+def _nme(fitted, given):
+    """Mean landmark error over the given points, over the outer-eye-corner distance (300-W)."""
+    ok = ~np.isnan(given).any(axis=1) & ~np.isnan(fitted).any(axis=1)
+    error = np.linalg.norm(fitted[ok] - given[ok], axis=1).mean()
+    return error / np.linalg.norm(given[36] - given[45])
+
+
+def _face_rmse(result, image, landmarks):
+    """Photometric RMSE of the fitted render inside the face (render mask within the landmarks)."""
+    out = result.render().to_numpy()
+    pts = landmarks[~np.isnan(landmarks).any(axis=1)]
+    rows, cols = np.mgrid[: image.shape[0], : image.shape[1]]
+    low, high = pts.min(axis=0), pts.max(axis=0)
+    box = (cols >= low[0]) & (cols <= high[0]) & (rows >= low[1]) & (rows <= high[1])
+    face = out["mask"] & box
+    return float(np.sqrt(np.mean((out["image"][face] - image[face]) ** 2)))
+
+
+def _truth(model, seed=0, size=(256, 256)):
+    rng = np.random.default_rng(seed)
+    params = ff.FaceParams.framing(model, size).for_model(model)
+    params.identity = rng.normal(size=model.n_identity) * 0.7
+    params.expression = np.abs(rng.normal(size=model.n_expression)) * 0.2
+    params.albedo = rng.normal(size=model.n_albedo) * 0.7
+    params.rotation = np.array([0.05, 0.3, -0.05])
+    params.light = params.light * 0.8
+    params.light[1:4] += np.array([[0.1] * 3, [0.2] * 3, [0.05] * 3])
+    background = np.full((*size, 3), 0.3)
+    return params, ff.render(model, params, size, background=background).to_numpy()
+
+
+def test_synthetic_recovery(model):
+    _, truth = _truth(model)
+    result = ff.fit(truth["image"], truth["landmarks"], model)
+    out = result.render().to_numpy()
+    both = truth["mask"] & out["mask"]
+    rmse = float(np.sqrt(np.mean((out["image"][both] - truth["image"][both]) ** 2)))
+    assert rmse < 0.03
+    assert _nme(result.landmarks, truth["landmarks"]) < 0.02
+    eye_corners = np.linalg.norm(truth["landmarks"][36] - truth["landmarks"][45])
+    depth_error = np.abs(out["depth"][both] - truth["depth"][both])
+    assert np.median(depth_error) < 0.05 * eye_corners
+
+
+@pytest.mark.parametrize("name", [
+    "samples/astronaut.png",
+    pytest.param("samples/grace_hopper.jpg", marks=pytest.mark.xfail(
+        strict=True, reason="photometric RMSE 0.134 > 0.10: glasses and deep wrinkles the "
+        "model cannot express pull a plain least-squares fit; a robust loss is the next step")),
+    "300w/image_0010.png",
+])
+def test_real_photos(model, shared_data, name):
+    path = shared_data / name
+    image = ff.read_image(path)
+    landmarks = ff.read_landmarks(path.with_suffix(".pts"))
+    result = ff.fit(image, landmarks, model)
+    assert _nme(result.landmarks, landmarks) < 0.06
+    assert _face_rmse(result, image, landmarks) < 0.10
+    energies = [h["energy"] for h in result.history]
+    assert np.isfinite(energies).all()
+
+
+def test_jaw_landmarks_removed_still_places_the_jaw(model, shared_data):
+    path = shared_data / "samples" / "astronaut.png"
+    image = ff.read_image(path)
+    landmarks = ff.read_landmarks(path.with_suffix(".pts"))
+    without_jaw = landmarks.copy()
+    without_jaw[:17] = np.nan
+    result = ff.fit(image, without_jaw, model)
+    jaw_error = np.linalg.norm(result.landmarks[:17] - landmarks[:17], axis=1).mean()
+    assert jaw_error / np.linalg.norm(landmarks[36] - landmarks[45]) < 0.15

@@ -1,0 +1,168 @@
+"""The morphable model: the embedded default, shape/albedo on every backend, the .npz format."""
+
+from __future__ import annotations
+
+import os
+import time
+from importlib.resources import files
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis.extra import numpy as hnp
+
+import facefit as ff
+from facefit.backends import to_numpy
+from facefit.model import MorphableModel, jaw_candidates
+
+from .conftest import assert_close, floats
+
+
+@pytest.fixture(scope="module")
+def model():
+    return ff.load_model()
+
+
+def test_default_model_loads_with_no_arguments_and_is_small(model):
+    assert model is ff.load_model()  # loaded once per process
+    assert (model.n_identity, model.n_expression) == (100, 53)
+    assert model.n_albedo == 60 and model.units == "mm"
+    assert model.landmark_indices.shape == (68,) and (model.landmark_indices >= 0).all()
+    assert model.triangles.min() >= 0 and model.triangles.max() < model.n_vertices
+    path = files("facefit") / "data" / "ict_face_model.npz"
+    assert os.path.getsize(str(path)) < 10e6
+    assert (files("facefit") / "data" / "ICT_FACE_MODEL_LICENSE.txt").is_file()
+    start = time.perf_counter()
+    from facefit.model.formats.npz import load_npz
+
+    load_npz(str(path))
+    print(f"default model load: {time.perf_counter() - start:.3f} s")  # recorded, not asserted
+    assert len(model.metadata["expression_names"]) == 53
+
+
+def test_default_model_orientation(model):
+    v, lm = model.mean_shape, model.landmark_indices
+    assert v[lm[30], 2] > v[lm[[36, 45, 48, 54, 8]], 2].max()  # the nose tip is nearest
+    assert v[lm[36], 1] > v[lm[48], 1] > v[lm[8], 1]  # eyes above mouth above chin (y up)
+    assert v[lm[36], 0] < v[lm[45], 0]  # subject's right eye corner at smaller x
+    # outward normals: the summed face normal points at the camera
+    c = v[model.triangles]
+    assert np.cross(c[:, 1] - c[:, 0], c[:, 2] - c[:, 0])[:, 2].sum() > 0
+    eye_distance = np.linalg.norm(v[lm[36]] - v[lm[45]])
+    assert 70 < eye_distance < 120  # millimetres
+
+
+def test_frontal_render_orientation(model):
+    size = (256, 256)
+    out = ff.render(model, ff.FaceParams.framing(model, size), size).to_numpy()
+    lm = out["landmarks"]
+    assert lm[8, 1] > lm[30, 1] > lm[27, 1]  # chin below nose below the nose bridge (image y)
+    assert lm[36, 0] < lm[45, 0]  # the subject's right eye is on the image's left
+    assert out["mask"][int(lm[30, 1]), int(lm[30, 0])]
+
+
+@settings(max_examples=10)
+@given(identity=hnp.arrays(np.float64, 100, elements=floats(-3, 3)),
+       expression=hnp.arrays(np.float64, 53, elements=floats(-2, 2)),
+       albedo=hnp.arrays(np.float64, 60, elements=floats(-3, 3)))
+def test_shape_and_albedo_on_every_backend(model, backend, identity, expression, albedo):
+    shape = model.shape(backend.asarray(identity), backend.asarray(expression))
+    assert shape.shape == (model.n_vertices, 3) and shape.dtype == backend.dtype
+    expected = (model.mean_shape + model.identity_basis @ (identity * model.identity_std)
+                + model.expression_basis @ (expression * model.expression_std))
+    assert_close(shape, expected, dtype=backend.dtype_name, scale=float(np.abs(expected).max()))
+    colours = to_numpy(model.albedo(albedo))
+    linear = model.albedo_mean + model.albedo_basis @ (albedo * model.albedo_std)
+    assert_close(colours, np.clip(linear, 0, 1), dtype=backend.dtype_name, scale=1.0)
+    assert colours.min() >= 0 and colours.max() <= 1
+    assert_close(model.shape(), model.mean_shape, dtype=backend.dtype_name,
+                 scale=float(np.abs(model.mean_shape).max()))
+
+
+def test_complex_step_through_shape_gives_the_basis_column(model, backend64):
+    for k in (0, 57):
+        z = np.zeros(100, dtype=complex)
+        z[k] = 1e-30j
+        shape = to_numpy(model.shape(backend64.asarray(z)))
+        assert_close(shape.imag / 1e-30, model.identity_basis[..., k] * model.identity_std[k])
+
+
+def test_wrong_coefficient_count_is_a_model_error(model):
+    with pytest.raises(ff.ModelError, match="identity needs 100 coefficients"):
+        model.shape(np.zeros(99))
+
+
+def test_npz_round_trip(model, tmp_path):
+    small = _small_model()
+    small.save(tmp_path / "small.npz")
+    again = ff.load_model(tmp_path / "small.npz")
+    for name in ("mean_shape", "identity_basis", "identity_std", "expression_basis",
+                 "albedo_basis", "triangles", "landmark_indices", "jaw_candidates"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(small, name))
+    assert again.metadata == small.metadata and again.name == small.name
+
+
+def _small_model():
+    rng = np.random.default_rng(0)
+    mean = rng.normal(size=(30, 3))
+    return MorphableModel(
+        name="small", mean_shape=mean, identity_basis=rng.normal(size=(30, 3, 4)),
+        identity_std=np.arange(1, 5.0), expression_basis=rng.normal(size=(30, 3, 2)),
+        expression_std=np.ones(2), albedo_mean=np.full((30, 3), 0.5),
+        albedo_basis=rng.normal(size=(30, 3, 3)), albedo_std=np.ones(3),
+        triangles=rng.integers(0, 30, (20, 3)), landmark_indices=np.r_[np.arange(30),
+                                                                        -np.ones(38)],
+        jaw_candidates=np.full((17, 2), -1), metadata={"note": "test"})
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    ({"mean_shape": np.zeros((30, 2))}, "mean shape must be"),
+    ({"identity_std": np.ones(3)}, "identity_std has 3 entries"),
+    ({"triangles": np.full((2, 3), 99)}, "triangle indices"),
+    ({"landmark_indices": np.zeros(67)}, "expected 68 landmark indices"),
+    ({"albedo_basis": np.full((30, 3, 3), np.nan)}, "non-finite"),
+])
+def test_inconsistent_arrays_raise_model_error(change, match):
+    fields = {k: getattr(_small_model(), k) for k in (
+        "name", "mean_shape", "identity_basis", "identity_std", "expression_basis",
+        "expression_std", "albedo_mean", "albedo_basis", "albedo_std", "triangles",
+        "landmark_indices", "jaw_candidates")}
+    fields.update(change)
+    with pytest.raises(ff.ModelError, match=match):
+        MorphableModel(**fields)
+
+
+def test_bad_model_files_name_the_file(tmp_path):
+    with pytest.raises(ff.ModelError, match=r"missing\.npz.*not found"):
+        ff.load_model(tmp_path / "missing.npz")
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ff.ModelError, match=r"broken\.npz"):
+        ff.load_model(broken)
+    other = tmp_path / "other.npz"
+    np.savez(other, something=np.zeros(3))
+    with pytest.raises(ff.ModelError, match="not a facefit model"):
+        ff.load_model(other)
+    unknown = tmp_path / "model.xyz"
+    unknown.write_text("?")
+    with pytest.raises(ff.ModelError, match="unknown format"):
+        ff.load_model(unknown)
+    truncated = tmp_path / "cut.npz"
+    _small_model().save(truncated)
+    truncated.write_bytes(truncated.read_bytes()[:200])
+    with pytest.raises(ff.ModelError, match=r"cut\.npz"):
+        ff.load_model(truncated)
+
+
+def test_jaw_candidates_end_at_their_landmark(model):
+    lines = model.jaw_candidates
+    lm, v = model.landmark_indices, model.mean_shape
+    for k in range(17):
+        line = lines[k][lines[k] >= 0]
+        assert lm[k] in line
+        if k < 8:  # nothing on the line lies further out than the landmark
+            assert v[line, 0].min() >= v[lm[k], 0] - 1e-9
+        elif k > 8:
+            assert v[line, 0].max() <= v[lm[k], 0] + 1e-9
+    recomputed = jaw_candidates(model.mean_shape, model.landmark_indices)
+    np.testing.assert_array_equal(recomputed, lines)
