@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +10,9 @@ from PIL import Image, ImageDraw
 
 from .backends import get_backend, to_numpy
 from .backends.host import np
+from .errors import FacefitError
 from .io import save_mesh, write_image, write_landmarks
+from .io._files import atomic_write_bytes
 
 __all__ = ["draw_overlay", "write_fit_outputs"]
 
@@ -50,10 +50,7 @@ def draw_overlay(image: Any, given: Any, fitted: Any, mask: Any) -> Any:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w") as stream:
-        json.dump(data, stream, indent=2)
-    os.replace(temporary, path)
+    atomic_write_bytes(path, json.dumps(data, indent=2).encode(), "parameters", FacefitError)
 
 
 def write_fit_outputs(result: Any, out_dir: Path, name: str, *, source: str = "",

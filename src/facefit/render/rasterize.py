@@ -121,18 +121,19 @@ class Rasterization:
         return xp.reshape(out, self._image_shape((channels,)))
 
 
-#: Triangles whose bounding box fits in this many pixels a side use a fixed stencil of candidates
-#: (broadcasting, no gathers); larger ones expand their boxes with ``repeat``.
-_STENCIL = 4
+#: Triangles whose bounding box fits in one of these sizes (pixels a side) use a fixed stencil of
+#: candidates of that size (broadcasting, no per-candidate gathers); larger ones expand their
+#: boxes with ``repeat``.
+_STENCILS = (2, 4, 6, 8, 12, 16)
 
 
 def _stencil_candidates(tris: Array, xmin: Array, ymin: Array, box_w: Array, box_h: Array,
                         edge_a: list[Array], edge_b: list[Array], edge_c: list[Array],
-                        xp: Any) -> tuple[Array, ...]:
-    """Candidates of small triangles: a fixed ``_STENCIL`` x ``_STENCIL`` block at each box."""
+                        xp: Any, stencil: int) -> tuple[Array, ...]:
+    """Candidates of small triangles: a fixed ``stencil`` x ``stencil`` block at each box."""
     device = tris.device
-    offsets = xp.arange(_STENCIL * _STENCIL, dtype=xp.int64, device=device)
-    dx, dy = offsets % _STENCIL, offsets // _STENCIL
+    offsets = xp.arange(stencil * stencil, dtype=xp.int64, device=device)
+    dx, dy = offsets % stencil, offsets // stencil
     left = xp.astype(xp.take(xmin, tris), xp.int64)[:, None]
     top = xp.astype(xp.take(ymin, tris), xp.int64)[:, None]
     valid = (dx[None, :] < xp.take(box_w, tris)[:, None]) & (
@@ -262,11 +263,17 @@ def rasterize(
     box_h = xp.astype(xp.clip(ymax - ymin + 1, 0, None), xp.int64)
     keep = keep & (box_w > 0) & (box_h > 0)
     tri_ids = xp.arange(batch * n_tri, dtype=xp.int64, device=device)
-    small = keep & (box_w <= _STENCIL) & (box_h <= _STENCIL)
-    large = keep & ~small
-    parts = [_stencil_candidates(tri_ids[small], xmin, ymin, box_w, box_h, edge_a, edge_b, edge_c,
-                                 xp)]
-    if bool(xp.any(large)):
+    box = xp.maximum(box_w, box_h)
+    parts = []
+    lower = 0
+    for stencil in _STENCILS:  # each size class broadcasts over a block close to its boxes
+        chosen = keep & (box > lower) & (box <= stencil)
+        if bool(xp.any(chosen)):
+            parts.append(_stencil_candidates(tri_ids[chosen], xmin, ymin, box_w, box_h, edge_a,
+                                             edge_b, edge_c, xp, stencil))
+        lower = stencil
+    large = keep & (box > lower)
+    if bool(xp.any(large)) or not parts:
         parts.append(_box_candidates(tri_ids[large], xmin, ymin, box_w, box_h, edge_a, edge_b,
                                      edge_c, xp))
     owner, px, py, e0, e1, e2 = (xp.concat([part[k] for part in parts]) for k in range(6))
