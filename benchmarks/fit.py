@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import facefit as ff  # noqa: E402
-from _timing import machine  # noqa: E402
+import facefit as ff
+from _timing import machine
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

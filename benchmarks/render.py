@@ -14,11 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import facefit as ff  # noqa: E402
-from _timing import machine, measure  # noqa: E402
-from facefit.model import load_model  # noqa: E402
-from facefit.params import FaceParams  # noqa: E402
-from facefit.render import pose_faces, rasterize, render  # noqa: E402
+import facefit as ff
+from _timing import machine, measure
+from facefit.model import load_model
+from facefit.params import FaceParams
+from facefit.render import pose_faces, rasterize, render
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,10 +37,11 @@ def main(argv: list[str] | None = None) -> int:
         with ff.use_backend(name) as backend:
             state = pose_faces(model, [params], backend)
             triangles = model.arrays(backend).triangles
-            whole = measure(lambda: render(model, params, size))  # noqa: B023
+            whole = measure(lambda: render(model, params, size))
             raster = measure(lambda: rasterize(state.points, state.depth, triangles, size))  # noqa: B023
             rows.append({"backend": name, "dtype": backend.dtype_name, "size": args.size,
-                         "render_ms": 1e3 * whole["median_s"], "render_min_ms": 1e3 * whole["min_s"],
+                         "render_ms": 1e3 * whole["median_s"],
+                         "render_min_ms": 1e3 * whole["min_s"],
                          "rasterize_ms": 1e3 * raster["median_s"]})
     print(f"model: {model.name} ({model.n_vertices} vertices, {model.triangles.shape[0]} "
           f"triangles), {args.size}x{args.size}")

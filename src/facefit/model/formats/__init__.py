@@ -24,7 +24,11 @@ def read_model(path: Any, **companions: Any) -> MorphableModel:
             raise ModelError(f"model file {str(path)!r}: a facefit .npz takes no companion "
                              f"files (got {', '.join(sorted(companions))})")
         return load_npz(path)
-    planned = {".mat": "Basel Face Model 2009 / face3d .mat", ".h5": "Basel 2017/2019 .h5",
+    if suffix == ".mat":
+        from .matlab import load_mat
+
+        return load_mat(path, **companions)
+    planned = {".h5": "Basel 2017/2019 .h5",
                ".hdf5": "Basel 2017/2019 .h5", ".bin": "Surrey Face Model (eos cereal) .bin"}
     if suffix in planned:
         raise ModelError(f"model file {str(path)!r}: reading {planned[suffix]} files is not "
