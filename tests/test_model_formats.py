@@ -157,3 +157,41 @@ def test_face3d_bfm_mat(tmp_path):
     np.testing.assert_allclose(loaded.albedo_mean, 1.0)
     with pytest.raises(ff.ModelError, match="takes no trim"):
         ff.load_model(tmp_path / "BFM.mat", trim=tmp_path / "BFM.mat")
+
+
+def test_bfm2017_h5(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    rng = np.random.default_rng(2)
+    vertices, tris = _grid(scale=10.0)  # millimetres already
+    basis = np.linalg.qr(rng.normal(size=(3 * N_FULL, 3)))[0]  # orthonormal columns
+    exp_basis = np.linalg.qr(rng.normal(size=(3 * N_FULL, 2)))[0]
+    with h5py.File(tmp_path / "model2017.h5", "w") as f:
+        f["shape/model/mean"] = vertices.reshape(-1)
+        f["shape/model/pcaBasis"] = basis
+        f["shape/model/pcaVariance"] = [4.0, 9.0, 16.0]
+        f["shape/representer/cells"] = tris.T  # (3, T), 0-based
+        f["expression/model/mean"] = np.full(3 * N_FULL, 0.5)
+        f["expression/model/pcaBasis"] = exp_basis
+        f["expression/model/pcaVariance"] = [1.0, 0.25]
+        f["color/model/mean"] = np.full(3 * N_FULL, 0.6)
+        f["color/model/pcaBasis"] = np.eye(3 * N_FULL)[:, :2]
+        f["color/model/pcaVariance"] = [0.01, 0.04]
+    np.savetxt(tmp_path / "landmarks.txt", np.arange(68) % N_FULL, fmt="%d")
+    model = ff.load_model(tmp_path / "model2017.h5", landmarks=tmp_path / "landmarks.txt")
+    np.testing.assert_allclose(model.mean_shape, vertices + 0.5)
+    np.testing.assert_allclose(model.identity_basis, basis.reshape(N_FULL, 3, 3))
+    np.testing.assert_allclose(model.identity_std, [2.0, 3.0, 4.0])
+    np.testing.assert_allclose(model.expression_std, [1.0, 0.5])
+    np.testing.assert_allclose(model.albedo_std, [0.1, 0.2])
+    np.testing.assert_array_equal(model.landmark_indices, np.arange(68) % N_FULL)
+    c = model.mean_shape[model.triangles]
+    assert np.cross(c[:, 1] - c[:, 0], c[:, 2] - c[:, 0])[:, 2].sum() > 0
+    without = ff.load_model(tmp_path / "model2017.h5")
+    assert (without.landmark_indices == -1).all()
+    with h5py.File(tmp_path / "broken.h5", "w") as f:
+        f["shape/model/mean"] = vertices.reshape(-1)
+    with pytest.raises(ff.ModelError, match=r"broken\.h5.*missing dataset 'shape/model/pcaBasis'"):
+        ff.load_model(tmp_path / "broken.h5")
+    (tmp_path / "junk.h5").write_bytes(b"not hdf5")
+    with pytest.raises(ff.ModelError, match=r"junk\.h5.*cannot be read as HDF5"):
+        ff.load_model(tmp_path / "junk.h5")

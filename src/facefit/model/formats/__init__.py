@@ -28,8 +28,11 @@ def read_model(path: Any, **companions: Any) -> MorphableModel:
         from .matlab import load_mat
 
         return load_mat(path, **companions)
-    planned = {".h5": "Basel 2017/2019 .h5",
-               ".hdf5": "Basel 2017/2019 .h5", ".bin": "Surrey Face Model (eos cereal) .bin"}
+    if suffix in (".h5", ".hdf5"):
+        from .bfm_h5 import load_bfm_h5
+
+        return load_bfm_h5(path, **companions)
+    planned = {".bin": "Surrey Face Model (eos cereal) .bin"}
     if suffix in planned:
         raise ModelError(f"model file {str(path)!r}: reading {planned[suffix]} files is not "
                          "supported by this version of facefit yet; convert the model to "

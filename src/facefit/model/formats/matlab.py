@@ -133,7 +133,7 @@ def _read_std(path: Any, count: int) -> Any:
 
 
 def _bfm2009(data: dict[str, Any], label: str, trim: Any, expression: Any,
-             expression_std: Any, landmarks: Any, n_identity: int, n_albedo: int
+             expression_std: Any, landmarks: Any, n_identity: int | None, n_albedo: int | None
              ) -> MorphableModel:
     mean = _per_vertex(_field(data, "shapeMU", label), label, "shapeMU")
     full = mean.shape[0]
