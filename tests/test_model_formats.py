@@ -195,3 +195,88 @@ def test_bfm2017_h5(tmp_path):
     (tmp_path / "junk.h5").write_bytes(b"not hdf5")
     with pytest.raises(ff.ModelError, match=r"junk\.h5.*cannot be read as HDF5"):
         ff.load_model(tmp_path / "junk.h5")
+
+
+def _cereal_model(path, mean, basis, eigenvalues, triangles, texcoords=0, trailing=b""):
+    """A Surrey-style model in eos' cereal binary layout (what the loader parses)."""
+    import struct
+
+    def matrix(values):
+        values = np.asarray(values, dtype=np.float32)
+        values = values.reshape(values.shape[0], -1)
+        return struct.pack("<ii", *values.shape) + values.T.astype("<f4").tobytes()  # col-major
+
+    body = struct.pack("<I", 1) + matrix(mean.reshape(-1, 1)) + matrix(basis) + matrix(
+        eigenvalues.reshape(-1, 1)) + struct.pack("<Q", len(triangles)) + np.asarray(
+        triangles, dtype="<i4").tobytes()
+    body += struct.pack("<ii", 0, 1) + struct.pack("<ii", 0, 0) + struct.pack("<ii", 0, 1)
+    body += struct.pack("<Q", 0) + struct.pack("<Q", texcoords) + bytes(16 * texcoords)
+    path.write_bytes(body + trailing)
+
+
+def test_sfm_cereal_layout(tmp_path):
+    import struct
+
+    rng = np.random.default_rng(3)
+    vertices, tris = _grid(scale=10.0)
+    basis = rng.normal(size=(3 * N_FULL, 2))  # asymmetric: a transposition would fail
+    _cereal_model(tmp_path / "m.bin", vertices, basis, np.array([4.0, 9.0]), tris, texcoords=3)
+    blend = struct.pack("<Q", 1) + struct.pack("<Q", 5) + b"smile" + struct.pack(
+        "<ii", 3 * N_FULL, 1) + np.arange(3 * N_FULL, dtype="<f4").tobytes()
+    (tmp_path / "b.bin").write_bytes(blend)
+    (tmp_path / "map.txt").write_text("[landmark_mappings]\n9 = 4  # chin\n31 = 5\n"
+                                      "[contour_landmarks]\nright = [ 1,\n 2 ]\n")
+    model = ff.load_model(tmp_path / "m.bin", blendshapes=tmp_path / "b.bin",
+                          landmarks=tmp_path / "map.txt")
+    np.testing.assert_allclose(model.mean_shape, vertices, rtol=1e-6)
+    np.testing.assert_allclose(model.identity_basis,
+                               basis.astype(np.float32).reshape(N_FULL, 3, 2), rtol=1e-6)
+    np.testing.assert_allclose(model.identity_std, [2.0, 3.0])
+    np.testing.assert_allclose(model.expression_basis[..., 0],
+                               np.arange(3 * N_FULL).reshape(N_FULL, 3))
+    assert model.metadata["expression_names"] == ["smile"]
+    assert model.landmark_indices[8] == 4 and model.landmark_indices[30] == 5
+    assert (np.delete(model.landmark_indices, [8, 30]) == -1).all()
+    _cereal_model(tmp_path / "extra.bin", vertices, basis, np.array([4.0, 9.0]), tris,
+                  trailing=b"\x00" * 5)
+    with pytest.raises(ff.ModelError, match=r"extra\.bin.*5 unexpected trailing bytes"):
+        ff.load_model(tmp_path / "extra.bin")
+    (tmp_path / "cut.bin").write_bytes((tmp_path / "m.bin").read_bytes()[:100])
+    with pytest.raises(ff.ModelError, match=r"cut\.bin.*truncated"):
+        ff.load_model(tmp_path / "cut.bin")
+    (tmp_path / "b.bin").write_bytes(blend[:-4])
+    with pytest.raises(ff.ModelError, match=r"b\.bin.*truncated"):
+        ff.load_model(tmp_path / "m.bin", blendshapes=tmp_path / "b.bin")
+    (tmp_path / "map.txt").write_text("[landmark_mappings]\n99 = 1\n")
+    with pytest.raises(ff.ModelError, match=r"map\.txt.*out of range"):
+        ff.load_model(tmp_path / "m.bin", landmarks=tmp_path / "map.txt")
+
+
+def _surrey(d):
+    return ff.load_model(d / "sfm_shape_3448.bin",
+                         blendshapes=d / "expression_blendshapes_3448.bin",
+                         landmarks=d / "ibug_to_sfm.txt")
+
+
+def test_real_surrey_face_model(shared_data):
+    d = shared_data / "sfm"
+    model = _surrey(d)
+    assert (model.n_vertices, model.triangles.shape[0]) == (3448, 6736)
+    assert (model.n_identity, model.n_expression) == (63, 6)
+    assert model.metadata["expression_names"] == ["anger", "disgust", "fear", "happiness",
+                                                  "sadness", "surprise"]
+    lm, v = model.landmark_indices, model.mean_shape
+    assert (lm >= 0).sum() == 50 and lm[8] == 33  # the chin; contour points are not mapped
+    assert v[lm[30], 2] > v[lm[36], 2] and v[lm[36], 0] < 0 < v[lm[45], 0]
+    assert v[lm[36], 1] > v[lm[48], 1] > v[lm[8], 1]
+    assert 70 < np.linalg.norm(v[lm[36]] - v[lm[45]]) < 120  # millimetres
+
+
+def test_landmark_only_fit_of_the_surrey_model_on_300w(shared_data):
+    d = shared_data / "sfm"
+    model = _surrey(d)
+    points = ff.read_landmarks(shared_data / "300w" / "image_0010.pts")
+    result = ff.fit(None, points, model)
+    mapped = model.landmark_indices >= 0
+    error = np.linalg.norm(result.landmarks[mapped] - points[mapped], axis=1).mean()
+    assert error / np.linalg.norm(points[36] - points[45]) < 0.06

@@ -32,11 +32,10 @@ def read_model(path: Any, **companions: Any) -> MorphableModel:
         from .bfm_h5 import load_bfm_h5
 
         return load_bfm_h5(path, **companions)
-    planned = {".bin": "Surrey Face Model (eos cereal) .bin"}
-    if suffix in planned:
-        raise ModelError(f"model file {str(path)!r}: reading {planned[suffix]} files is not "
-                         "supported by this version of facefit yet; convert the model to "
-                         "facefit's .npz (MorphableModel(...).save) or use the default model")
+    if suffix == ".bin":
+        from .sfm import load_sfm
+
+        return load_sfm(path, **companions)
     raise ModelError(f"model file {str(path)!r}: unknown format {suffix or '(no suffix)'!r}; "
                      "expected .npz (facefit), .mat (Basel 2009 or face3d), .h5 (Basel "
                      "2017/2019) or .bin (Surrey, eos cereal)")
