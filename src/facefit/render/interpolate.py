@@ -33,7 +33,10 @@ def interpolate(attributes: Array, triangles: Array, raster: Rasterization) -> A
     if attributes.ndim == 3:
         image = raster.pixels // (raster.size[0] * raster.size[1])
         vertex_ids = vertex_ids + image[:, None] * n_vertices
-    corner_values = xp.reshape(xp.take(flat, xp.reshape(vertex_ids, (-1,)), axis=0),
-                               (-1, 3, channels))
-    weights, corner_values = promote(raster.barycentrics, corner_values, xp=xp)
-    return xp.sum(weights[:, :, None] * corner_values, axis=1)
+    weights = raster.barycentrics
+    total = None
+    for k in range(3):  # three explicit terms: a sum over an axis of length 3 is slow
+        values = xp.take(flat, vertex_ids[:, k], axis=0)
+        w, values = promote(weights[:, k:k + 1], values, xp=xp)
+        total = w * values if total is None else total + w * values
+    return total

@@ -129,11 +129,11 @@ _STENCILS = (2, 4, 6, 8, 12, 16)
 
 def _stencil_candidates(tris: Array, xmin: Array, ymin: Array, box_w: Array, box_h: Array,
                         edge_a: list[Array], edge_b: list[Array], edge_c: list[Array],
-                        xp: Any, stencil: int) -> tuple[Array, ...]:
-    """Candidates of small triangles: a fixed ``stencil`` x ``stencil`` block at each box."""
+                        xp: Any, stencil_w: int, stencil_h: int) -> tuple[Array, ...]:
+    """Candidates of small triangles: a fixed ``stencil_w`` x ``stencil_h`` block at each box."""
     device = tris.device
-    offsets = xp.arange(stencil * stencil, dtype=xp.int64, device=device)
-    dx, dy = offsets % stencil, offsets // stencil
+    offsets = xp.arange(stencil_w * stencil_h, dtype=xp.int64, device=device)
+    dx, dy = offsets % stencil_w, offsets // stencil_w
     left = xp.astype(xp.take(xmin, tris), xp.int64)[:, None]
     top = xp.astype(xp.take(ymin, tris), xp.int64)[:, None]
     valid = (dx[None, :] < xp.take(box_w, tris)[:, None]) & (
@@ -142,6 +142,14 @@ def _stencil_candidates(tris: Array, xmin: Array, ymin: Array, box_w: Array, box
     coefficients = [[xp.take(e[k], tris)[:, None] for k in range(3)] for e in (edge_a, edge_b,
                                                                                edge_c)]
     return _inside_broadcast(owner, left + dx[None, :], top + dy[None, :], coefficients, valid, xp)
+
+
+def _size_class(size: Array, xp: Any) -> Array:
+    """The smallest stencil size holding ``size`` pixels (0 when none does)."""
+    classes = xp.zeros_like(size)
+    for stencil in reversed(_STENCILS):
+        classes = xp.where(size <= stencil, xp.full_like(size, stencil), classes)
+    return classes
 
 
 def _inside_broadcast(owner: Array, px: Array, py: Array, coefficients: list[list[Array]],
@@ -263,16 +271,17 @@ def rasterize(
     box_h = xp.astype(xp.clip(ymax - ymin + 1, 0, None), xp.int64)
     keep = keep & (box_w > 0) & (box_h > 0)
     tri_ids = xp.arange(batch * n_tri, dtype=xp.int64, device=device)
-    box = xp.maximum(box_w, box_h)
     parts = []
-    lower = 0
-    for stencil in _STENCILS:  # each size class broadcasts over a block close to its boxes
-        chosen = keep & (box > lower) & (box <= stencil)
-        if bool(xp.any(chosen)):
-            parts.append(_stencil_candidates(tri_ids[chosen], xmin, ymin, box_w, box_h, edge_a,
-                                             edge_b, edge_c, xp, stencil))
-        lower = stencil
-    large = keep & (box > lower)
+    biggest = _STENCILS[-1]
+    width_class = _size_class(box_w, xp)
+    height_class = _size_class(box_h, xp)
+    for stencil_w in _STENCILS:  # each (width, height) class broadcasts over a block that fits
+        for stencil_h in _STENCILS:
+            chosen = keep & (width_class == stencil_w) & (height_class == stencil_h)
+            if bool(xp.any(chosen)):
+                parts.append(_stencil_candidates(tri_ids[chosen], xmin, ymin, box_w, box_h,
+                                                 edge_a, edge_b, edge_c, xp, stencil_w, stencil_h))
+    large = keep & ((box_w > biggest) | (box_h > biggest))
     if bool(xp.any(large)) or not parts:
         parts.append(_box_candidates(tri_ids[large], xmin, ymin, box_w, box_h, edge_a, edge_b,
                                      edge_c, xp))
@@ -284,8 +293,10 @@ def rasterize(
                              xp.zeros((0, 3), dtype=dtype, device=device),
                              xp.zeros((0,), dtype=dtype, device=device), batched)
     edge_sum = e0 + e1 + e2
-    bary = xp.stack([e0, e1, e2], axis=1) / edge_sum[:, None]
-    frag_z = xp.sum(bary * xp.take(corner_z, owner, axis=0), axis=1)
+    w0, w1, w2 = e0 / edge_sum, e1 / edge_sum, e2 / edge_sum
+    owner_z = xp.take(corner_z, owner, axis=0)
+    frag_z = w0 * owner_z[:, 0] + w1 * owner_z[:, 1] + w2 * owner_z[:, 2]
+    bary = xp.stack([w0, w1, w2], axis=1)
 
     # Z-buffer: nearest depth per pixel, then among fragments at that depth the one of the
     # smallest triangle (a triangle has one fragment per pixel, so owner * N + id is unique).
