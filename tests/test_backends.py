@@ -206,3 +206,19 @@ def test_cholesky_solve_matches_numpy(backend, matrix, rhs):
 def test_cholesky_solve_flags_indefinite_matrices_with_nan(backend):
     got = to_numpy(cholesky_solve(backend.asarray(-np.eye(3)), backend.asarray([1.0, 2, 3])))
     assert np.all(np.isnan(got))
+
+
+def test_blas_threads_caps_numpy_and_is_a_no_op_elsewhere(backend64):
+    from threadpoolctl import threadpool_info
+
+    before = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    with backend64.blas_threads(1):
+        inside = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    after = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert after == before
+    if backend64.name == "numpy":
+        assert inside and all(n == 1 for n in inside)
+    else:
+        assert inside == before
+    with backend64.blas_threads(None):
+        pass

@@ -84,7 +84,8 @@ def _indices(*spans: slice, backend: Any) -> Any:
 
 def fit(image: Any, landmarks: Any, model: Any = None, jacobian: str = "analytic",
         photometric: bool = True, max_iterations: int | None = None, progress: bool = False,
-        *, weights: FitWeights | None = None, rounds: int = 3) -> FitResult:
+        *, weights: FitWeights | None = None, rounds: int = 3,
+        blas_threads: int | None = 1) -> FitResult:
     """Fit the morphable model to a photo and its 68 landmarks.
 
     Parameters
@@ -99,6 +100,8 @@ def fit(image: Any, landmarks: Any, model: Any = None, jacobian: str = "analytic
     weights : energy weights (:class:`FitWeights`).
     rounds : outer rounds of the landmark and photometric stages (discrete state re-decided
         before each).
+    blas_threads : BLAS threads during the fit on the NumPy backend (None: leave as is); one
+        is fastest for these matrix sizes on small machines (see ``Backend.blas_threads``).
 
     Returns
     -------
@@ -109,6 +112,14 @@ def fit(image: Any, landmarks: Any, model: Any = None, jacobian: str = "analytic
     if jacobian not in JACOBIAN_STRATEGIES:
         raise FitError(f"unknown Jacobian strategy {jacobian!r}; valid choices: "
                        f"{', '.join(JACOBIAN_STRATEGIES)}")
+    with get_backend().blas_threads(blas_threads):
+        return _fit(image, landmarks, model, jacobian, photometric, max_iterations, progress,
+                    weights, rounds)
+
+
+def _fit(image: Any, landmarks: Any, model: Any, jacobian: str, photometric: bool,
+         max_iterations: int | None, progress: bool, weights: FitWeights | None,
+         rounds: int) -> FitResult:
     start = time.perf_counter()
     backend = get_backend()
     problem = FitProblem(image if photometric else None, landmarks, model, weights=weights,
