@@ -133,6 +133,9 @@ def test_bfm2009_wrong_shapes_and_landmarks(tmp_path):
         ff.load_model(tmp_path / "ok.mat", trim=tmp_path / "info.mat")
     with pytest.raises(ff.ModelError, match="unknown companion"):
         ff.load_model(tmp_path / "ok.mat", texture=tmp_path / "info.mat")
+    (tmp_path / "garbage.mat").write_bytes(b"this is not a MATLAB file")
+    with pytest.raises(ff.ModelError, match=r"garbage\.mat.*cannot be read as a MATLAB file"):
+        ff.load_model(tmp_path / "garbage.mat")
     savemat(tmp_path / "other.mat", {"something": np.zeros(3)})
     with pytest.raises(ff.ModelError, match="neither a Basel Face Model 2009"):
         ff.load_model(tmp_path / "other.mat")

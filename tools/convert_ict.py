@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from facefit.model import MorphableModel, build_albedo, jaw_candidates  # noqa: E402
+from facefit.model.formats._mesh import facing_front  # noqa: E402
 from facefit.model.formats.npz import save_npz  # noqa: E402
 
 NARROW_VERTICES = 6706
@@ -83,11 +84,7 @@ def main(argv: list[str]) -> int:
     indices = json.loads((source / "vertex_indices.json").read_text())
     landmarks = np.asarray(indices["idx_to_landmark_verts"], dtype=np.int64)
     assert landmarks.shape == (68,) and landmarks.max() < NARROW_VERTICES
-    # Winding: the summed face normals point toward +z (the face looks at the camera).
-    corners = mean[triangles]
-    normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-    if normals[:, 2].sum() < 0:
-        triangles = triangles[:, ::-1].copy()
+    triangles = facing_front(mean, triangles)  # normals out of the face, toward the camera
     albedo_mean, albedo_basis, albedo_std = build_albedo(triangles, NARROW_VERTICES)
     model = MorphableModel(
         name="ICT Face Model Light (narrow face)",

@@ -17,6 +17,7 @@ from ..backends.host import np
 from ..camera import project, rotate
 from ..geometry import cross, rotation_matrix, rotation_matrix_derivatives, vertex_normals
 from ..lighting import SH_CONSTANTS, sh_basis
+from ..model.morphable_model import basis_product
 from ..render.landmarks import landmark_vertices
 from ..render.rasterize import rasterize
 from ..render.visibility import visible_vertices
@@ -115,14 +116,14 @@ class LandmarkTerm:
     def update(self, x: Array) -> None:
         """Landmark marching: each jaw landmark takes the silhouette vertex of its line at ``x``."""
         pose = _Pose(x, self.layout)
-        shape = self.arrays.mean_shape + _combine(self.shape_basis, x[self.layout.shape])
+        shape = self.arrays.mean_shape + basis_product(self.shape_basis, x[self.layout.shape])
         points, _ = project(rotate(shape, pose.rotation), pose.scale, pose.translation)
         self.vertex_ids = landmark_vertices(points, self.arrays.landmark_indices,
                                             self.arrays.jaw_candidates)
         self._gather()
 
     def _shape(self, x: Array) -> Array:
-        return self.mean + _combine(self.basis, x[self.layout.shape])  # (68, 3)
+        return self.mean + basis_product(self.basis, x[self.layout.shape])  # (68, 3)
 
     def residuals(self, x: Array) -> Array:
         xp = array_namespace(x)
@@ -147,15 +148,6 @@ class LandmarkTerm:
         return _assemble(self.layout, rows, {
             "shape": d_shape, "rotation": w * pose.scale * d_rot, "scale": w * d_scale,
             "translation": w * d_trans}, like=x)
-
-
-def _combine(basis: Array, coefficients: Array) -> Array:
-    """``basis @ coefficients`` over the last axis: (..., 3, K) x (K,) -> (..., 3)."""
-    xp = array_namespace(basis, coefficients)
-    basis, coefficients = promote(basis, coefficients, xp=xp)
-    lead = basis.shape[:-1]
-    flat = xp.reshape(basis, (-1, basis.shape[-1]))  # a 2-D product: BLAS gemv
-    return xp.reshape(flat @ coefficients, lead)
 
 
 def sh_basis_gradient(normals: Array) -> Array:
@@ -225,7 +217,7 @@ class PhotometricTerm:
         """Re-decide which samples are visible at the real point ``x``."""
         xp = self.backend.xp
         pose = _Pose(x, self.layout)
-        shape = self.arrays.mean_shape + _combine(self.shape_basis, x[self.layout.shape])
+        shape = self.arrays.mean_shape + basis_product(self.shape_basis, x[self.layout.shape])
         rotated = rotate(shape, pose.rotation)
         points, depth = project(rotated, pose.scale, pose.translation)
         normals = vertex_normals(rotated, self.arrays.triangles)
@@ -248,7 +240,7 @@ class PhotometricTerm:
         xp = array_namespace(x)
         layout = self.layout
         pose = _Pose(x, layout)
-        shape = self.arrays.mean_shape + _combine(self.shape_basis, x[layout.shape])  # (V, 3)
+        shape = self.arrays.mean_shape + basis_product(self.shape_basis, x[layout.shape])  # (V, 3)
         normals = vertex_normals(shape, self.arrays.triangles)
         sample_normals = xp.take(normals, self.samples, axis=0)  # model space, (N, 3)
         camera_normals = rotate(sample_normals, pose.rotation)
@@ -258,7 +250,7 @@ class PhotometricTerm:
         basis = sh_basis(camera_normals)  # (N, 9)
         basis, light = promote(basis, light, xp=xp)
         shading = basis @ light  # (N, 3)
-        albedo = self.sample_albedo_mean + _combine(self.sample_albedo_basis, x[layout.albedo])
+        albedo = self.sample_albedo_mean + basis_product(self.sample_albedo_basis, x[layout.albedo])
         return {"pose": pose, "shape": shape, "sample_shape": sample_shape,
                 "normals": sample_normals, "camera_normals": camera_normals, "points": points,
                 "light": light, "basis": basis, "shading": shading, "albedo": albedo}

@@ -17,7 +17,7 @@ from ..errors import ModelError
 
 Array = Any
 
-__all__ = ["ModelArrays", "MorphableModel"]
+__all__ = ["ModelArrays", "MorphableModel", "basis_product"]
 
 
 @dataclass(frozen=True)
@@ -215,13 +215,31 @@ class MorphableModel:
         save_npz(self, path)
 
 
-def _combine(mean: Any, basis: Array, coefficients: Array) -> Array:
-    """``mean + basis @ coefficients`` with (V, 3, K) basis; complex coefficients promote."""
+def basis_product(basis: Array, coefficients: Array) -> Array:
+    """``sum_k basis[..., k] * coefficients[..., k]`` for one basis and a batch of vectors.
+
+    Parameters
+    ----------
+    basis : (V, 3, K) array (any leading shape before the last axis).
+    coefficients : (K,) or (B, K) array, real or complex (complex promotes the basis).
+
+    Returns
+    -------
+    (V, 3) or (B, V, 3) array. Computed as one 2-D matrix product (BLAS), not a 3-D one.
+    """
     xp = array_namespace(basis, coefficients)
     basis, coefficients = promote(basis, coefficients, xp=xp)
-    flat = xp.reshape(basis, (-1, basis.shape[-1]))  # a 2-D product: BLAS gemv
-    offset = xp.reshape(flat @ coefficients, basis.shape[:-1])
+    lead = tuple(basis.shape[:-1])
+    flat = xp.reshape(basis, (-1, basis.shape[-1]))
+    product = coefficients @ xp.matrix_transpose(flat)  # (..., prod(lead))
+    return xp.reshape(product, (*coefficients.shape[:-1], *lead))
+
+
+def _combine(mean: Any, basis: Array, coefficients: Array) -> Array:
+    """``mean + basis @ coefficients``; ``mean`` 0.0 gives the offset alone."""
+    offset = basis_product(basis, coefficients)
     if isinstance(mean, float):
         return offset
+    xp = array_namespace(offset)
     mean, offset = promote(mean, offset, xp=xp)
     return mean + offset

@@ -17,6 +17,7 @@ from ..camera import project, rotate
 from ..errors import FacefitError
 from ..geometry import rotation_matrix, vertex_normals
 from ..lighting import sh_shading
+from ..model.morphable_model import basis_product
 from ..params import FaceParams
 from .interpolate import interpolate
 from .landmarks import landmark_vertices
@@ -42,11 +43,8 @@ def linear_combination(mean: Array, basis: Array, coefficients: Array) -> Array:
     (..., V, 3) array.
     """
     xp = array_namespace(mean, basis, coefficients)
-    n_vertices, _, k = basis.shape
-    flat_basis, coefficients = promote(xp.reshape(basis, (n_vertices * 3, k)), coefficients, xp=xp)
-    offsets = coefficients @ xp.matrix_transpose(flat_basis)  # (..., 3V)
-    mean, offsets = promote(mean, offsets, xp=xp)
-    return mean + xp.reshape(offsets, (*coefficients.shape[:-1], n_vertices, 3))
+    mean, offsets = promote(mean, basis_product(basis, coefficients), xp=xp)
+    return mean + offsets
 
 
 @dataclass(frozen=True)

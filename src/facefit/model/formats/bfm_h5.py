@@ -18,6 +18,7 @@ from ...errors import ModelError
 from ..albedo import build_albedo
 from ..contours import jaw_candidates
 from ..morphable_model import MorphableModel
+from ._mesh import facing_front
 
 __all__ = ["load_bfm_h5"]
 
@@ -85,9 +86,7 @@ def load_bfm_h5(path: Any, *, landmarks: Any = None, **unknown: Any) -> Morphabl
         if marks.size != 68:
             raise ModelError(f"landmark file {str(landmarks)!r}: expected 68 vertex indices, "
                              f"found {marks.size}")
-    corners = mean[triangles]
-    if np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])[:, 2].sum() < 0:
-        triangles = triangles[:, ::-1].copy()
+    triangles = facing_front(mean, triangles)
     return MorphableModel(
         name=Path(label).name, mean_shape=mean, identity_basis=identity,
         identity_std=identity_std, expression_basis=expression, expression_std=expression_std,

@@ -22,6 +22,7 @@ from ...backends.host import np
 from ...errors import ModelError
 from ..contours import jaw_candidates
 from ..morphable_model import MorphableModel
+from ._mesh import facing_front
 
 __all__ = ["load_mat"]
 
@@ -36,9 +37,9 @@ def _loadmat(path: Any, what: str) -> dict[str, Any]:
     except NotImplementedError:
         raise ModelError(f"{what} {str(path)!r}: MATLAB v7.3 (HDF5) files are not supported; "
                          "re-save it with -v7") from None
-    except (OSError, ValueError, TypeError, EOFError) as exc:
+    except Exception as exc:  # scipy raises many kinds (IndexError, ValueError...) on garbage
         raise ModelError(f"{what} {str(path)!r}: cannot be read as a MATLAB file "
-                         f"({str(exc)[:120]})") from None
+                         f"({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
 def _field(data: Any, name: str, label: str) -> Any:
@@ -85,12 +86,6 @@ def _triangles(values: Any, n_vertices: int, label: str, name: str) -> Any:
     if tris.min() < 0 or tris.max() >= n_vertices:
         raise ModelError(f"model file {label!r}: {name} indices must lie in 1..{n_vertices}")
     return tris
-
-
-def _outward(mean: Any, triangles: Any) -> Any:
-    corners = mean[triangles]
-    normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-    return triangles if normals[:, 2].sum() >= 0 else triangles[:, ::-1].copy()
 
 
 def _landmarks(values: Any, n_vertices: int, label: str) -> Any:
@@ -170,7 +165,7 @@ def _bfm2009(data: dict[str, Any], label: str, trim: Any, expression: Any,
         name=Path(label).name, mean_shape=mean_mm, identity_basis=identity * MICROMETRES_TO_MM,
         identity_std=identity_std, expression_basis=exp_basis * MICROMETRES_TO_MM,
         expression_std=exp_std, albedo_mean=tex, albedo_basis=albedo, albedo_std=albedo_std,
-        triangles=_outward(mean_mm, triangles), landmark_indices=marks,
+        triangles=facing_front(mean_mm, triangles), landmark_indices=marks,
         jaw_candidates=jaw_candidates(mean_mm, marks),
         metadata={"source": "Basel Face Model 2009" + (" + 3DDFA trim" if trim else "")
                   + (" + Guo et al. expression" if expression else ""), "file": label})
@@ -200,7 +195,7 @@ def _face3d(data: dict[str, Any], label: str, n_identity: int | None,
         albedo_mean=_per_vertex(_field(model, "texMU", label), label, "texMU") / 255.0,
         albedo_basis=albedo,
         albedo_std=_std(_field(model, "texEV", label), albedo.shape[2], label, "texEV"),
-        triangles=_outward(mean_mm, triangles), landmark_indices=marks,
+        triangles=facing_front(mean_mm, triangles), landmark_indices=marks,
         jaw_candidates=jaw_candidates(mean_mm, marks),
         metadata={"source": "face3d BFM.mat", "file": label})
 

@@ -25,6 +25,7 @@ from ...errors import ModelError
 from ..albedo import build_albedo
 from ..contours import jaw_candidates
 from ..morphable_model import MorphableModel
+from ._mesh import facing_front
 
 __all__ = ["load_sfm", "read_blendshapes", "read_ibug_mapping"]
 
@@ -148,9 +149,7 @@ def load_sfm(path: Any, *, blendshapes: Any = None, landmarks: Any = None,
     if triangles.size and (triangles.min() < 0 or triangles.max() >= n):
         raise ModelError(f"model file {label!r}: triangle indices outside 0..{n - 1}")
     mean3 = mean.reshape(n, 3)
-    corners = mean3[triangles]
-    if np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])[:, 2].sum() < 0:
-        triangles = triangles[:, ::-1].copy()
+    triangles = facing_front(mean3, triangles)
     if blendshapes is not None:
         expression, names = read_blendshapes(blendshapes, n)
     else:
