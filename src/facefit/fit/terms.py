@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, Protocol
 
-from ..backends import Backend, array_namespace, promote
+from ..backends import Backend, array_namespace, promote, real_part
 from ..backends.host import np
 from ..camera import project, rotate
 from ..geometry import cross, rotation_matrix, rotation_matrix_derivatives, vertex_normals
@@ -241,8 +241,8 @@ class PhotometricTerm:
         layout = self.layout
         pose = _Pose(x, layout)
         shape = self.arrays.mean_shape + basis_product(self.shape_basis, x[layout.shape])  # (V, 3)
-        normals = vertex_normals(shape, self.arrays.triangles)
-        sample_normals = xp.take(normals, self.samples, axis=0)  # model space, (N, 3)
+        corners, summed, length = self._sample_normals(shape)
+        sample_normals = summed / length[:, None]  # model space, (N, 3)
         camera_normals = rotate(sample_normals, pose.rotation)
         sample_shape = xp.take(shape, self.samples, axis=0)
         points, _ = project(rotate(sample_shape, pose.rotation), pose.scale, pose.translation)
@@ -251,7 +251,8 @@ class PhotometricTerm:
         basis, light = promote(basis, light, xp=xp)
         shading = basis @ light  # (N, 3)
         albedo = self.sample_albedo_mean + basis_product(self.sample_albedo_basis, x[layout.albedo])
-        return {"pose": pose, "shape": shape, "sample_shape": sample_shape,
+        return {"pose": pose, "shape": shape, "sample_shape": sample_shape, "corners": corners,
+                "length": length,
                 "normals": sample_normals, "camera_normals": camera_normals, "points": points,
                 "light": light, "basis": basis, "shading": shading, "albedo": albedo}
 
@@ -314,17 +315,27 @@ class PhotometricTerm:
             ring_basis.reshape(samples.size, 3 * ring_size, basis.shape[2]))
         _ = xp
 
-    def _normal_coefficients(self, shape: Array) -> tuple[Array, Array, Array]:
-        """Per sample: unnormalised normal (N, 3), its length (N,), and the skew blocks
-        ``d m / d ring positions`` as (N, 3, 3R)."""
+    def _sample_normals(self, shape: Array) -> tuple[Array, Array, Array]:
+        """Corners of each sample's incident triangles (N, D, 3, 3), its unnormalised normal
+        (the area-weighted sum over them, as :func:`facefit.geometry.vertex_normals`), and
+        that normal's length. Complex-step safe."""
         xp = array_namespace(shape)
-        n_samples = self.face_corners.shape[0]
         flat = xp.reshape(self.face_corners, (-1,))
         corners = xp.reshape(xp.take(shape, flat, axis=0), (*self.face_corners.shape, 3))
+        c0, c1, c2 = corners[:, :, 0, :], corners[:, :, 1, :], corners[:, :, 2, :]
+        valid = self.face_valid[..., None]  # (N, D, 1)
+        summed = xp.sum(cross(c1 - c0, c2 - c0) * valid, axis=1)  # (N, 3)
+        squared = xp.sum(summed * summed, axis=-1)
+        isolated = real_part(squared, xp) == 0
+        length = xp.sqrt(xp.where(isolated, xp.ones_like(squared), squared))
+        return corners, summed, length
+
+    def _normal_coefficients(self, corners: Array) -> Array:
+        """The skew blocks ``d m / d ring positions`` of each sample, (N, 3, 3R)."""
+        xp = array_namespace(corners)
+        n_samples = self.face_corners.shape[0]
         valid = self.face_valid[..., None]  # (N, D, 1)
         c0, c1, c2 = corners[:, :, 0, :], corners[:, :, 1, :], corners[:, :, 2, :]
-        summed = xp.sum(cross(c1 - c0, c2 - c0) * valid, axis=1)  # (N, 3)
-        length = xp.sqrt(xp.sum(summed * summed, axis=-1))
         # w for corner k is S_(k+2) - S_(k+1); stacked as (N, 3D, 3) then summed into ring slots
         w = xp.stack([c2 - c1, c0 - c2, c1 - c0], axis=2) * valid[..., None]  # (N, D, 3, 3)
         w = xp.reshape(w, (n_samples, -1, 3))
@@ -334,7 +345,7 @@ class PhotometricTerm:
         skew = xp.stack([xp.stack([zero, -wz, wy], axis=-1),
                          xp.stack([wz, zero, -wx], axis=-1),
                          xp.stack([-wy, wx, zero], axis=-1)], axis=1)  # (N, 3, R, 3)
-        return summed, length, xp.reshape(skew, (n_samples, 3, 3 * self.ring_size))
+        return xp.reshape(skew, (n_samples, 3, 3 * self.ring_size))
 
     def jacobian(self, x: Array) -> Array:
         xp = array_namespace(x)
@@ -351,7 +362,8 @@ class PhotometricTerm:
 
         # Shape coefficients, through the normals (colour) and the projection (image sample):
         # one coefficient block per ring vertex, times the ring's basis rows.
-        _, length, skew = self._normal_coefficients(f["shape"])
+        skew = self._normal_coefficients(f["corners"])
+        length = f["length"]
         unit = f["normals"]
         eye3 = xp.eye(3, dtype=x.dtype, device=x.device)
         tangent = (eye3[None, ...] - unit[:, :, None] * unit[:, None, :]) / length[:, None, None]
