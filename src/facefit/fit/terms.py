@@ -205,8 +205,6 @@ class PhotometricTerm:
         self.arrays, self.shape_basis = arrays, shape_basis
         self.layout, self.backend = layout, backend
         self.image, self.samples, self.weight = image, samples, weight
-        self.sample_mean = xp.take(arrays.mean_shape, samples, axis=0)
-        self.sample_basis = xp.take(shape_basis, samples, axis=0)  # (N, 3, K)
         self.sample_albedo_mean = xp.take(arrays.albedo_mean, samples, axis=0)
         self.sample_albedo_basis = xp.take(arrays.albedo, samples, axis=0)  # (N, 3, K_alb)
         self._build_rings(backend)
@@ -272,7 +270,6 @@ class PhotometricTerm:
         (itself first, padded to ``R``), which ring slot each triangle corner is, and the
         basis rows of the ring, gathered once: ``(N, 3R, K)``.
         """
-        xp = backend.xp
         triangles = backend.to_numpy(self.arrays.triangles)
         samples = backend.to_numpy(self.samples)
         order = np.argsort(triangles.reshape(-1), kind="stable")
@@ -313,7 +310,6 @@ class PhotometricTerm:
         ring_basis = basis[rings]  # (N, R, 3, K)
         self.ring_basis = backend.asarray(
             ring_basis.reshape(samples.size, 3 * ring_size, basis.shape[2]))
-        _ = xp
 
     def _sample_normals(self, shape: Array) -> tuple[Array, Array, Array]:
         """Corners of each sample's incident triangles (N, D, 3, 3), its unnormalised normal
