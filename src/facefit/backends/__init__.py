@@ -10,10 +10,12 @@ from ..errors import BackendError
 from ._convert import (
     array_namespace,
     cholesky_solve,
+    interpolate_into,
     native_ops,
     scatter_add,
     scatter_min,
     to_numpy,
+    zbuffer,
 )
 from ._generic import is_complex, promote, real_part
 from ._registry import (
@@ -34,6 +36,7 @@ __all__ = [
     "available_backends",
     "cholesky_solve",
     "get_backend",
+    "interpolate_into",
     "is_complex",
     "native_ops",
     "promote",
@@ -42,4 +45,5 @@ __all__ = [
     "scatter_min",
     "to_numpy",
     "use_backend",
+    "zbuffer",
 ]

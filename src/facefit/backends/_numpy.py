@@ -9,6 +9,11 @@ import numpy as np
 
 from ._generic import _fill_value
 
+try:  # the optional C extension built by setup.py
+    from . import _raster  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - no compiler at install time
+    _raster = None
+
 name = "numpy"
 
 
@@ -43,3 +48,40 @@ def scatter_add(index: Any, values: Any, size: int, xp: Any) -> Any:
     columns = [_bincount(index, flat[:, k], size) for k in range(flat.shape[1])]
     stacked = np.stack(columns, axis=1) if columns else np.zeros((size, 0), values.dtype)
     return stacked.reshape((size, *values.shape[1:])).astype(values.dtype, copy=False)
+
+
+def zbuffer(coefficients: Any, corner_depth: Any, boxes: Any, n_triangles: int, batch: int,
+            height: int, width: int, xp: Any) -> tuple[Any, ...] | None:
+    """Covered pixels by the C kernels in ``_native/raster.c``; None without them."""
+    if _raster is None:
+        return None
+    coefficients = np.ascontiguousarray(coefficients)
+    dtype = coefficients.dtype
+    pixels = batch * height * width
+    rows = np.full((pixels,), -1, dtype=np.int64)  # winning triangle, then the pixel's row
+    depth = np.empty((pixels,), dtype=dtype)
+    count = _raster.zbuffer(coefficients, np.ascontiguousarray(corner_depth, dtype),
+                            np.ascontiguousarray(boxes, np.int64), n_triangles, height, width,
+                            rows, depth)
+    out = (np.empty((count,), np.int64), np.empty((count,), np.int64),
+           np.empty((count, 3), dtype), np.empty((count,), dtype))
+    _raster.compact(coefficients, rows, depth, n_triangles, height, width, *out)
+    return (*out, rows)
+
+
+def interpolate_into(attributes: Any, triangles: Any, pixels: Any, pixel_triangles: Any,
+                     barycentrics: Any, plane: int, image: Any, xp: Any) -> Any | None:
+    """Interpolate (B*V, C) ``attributes`` into the (B*H*W, C) ``image`` in place, by the C
+    kernel; None (image untouched) without it or for dtypes it does not cover."""
+    dtype = attributes.dtype
+    if (_raster is None or dtype not in (np.float64, np.float32)
+            or barycentrics.dtype != dtype or image.dtype != dtype
+            or not image.flags.c_contiguous or image.ndim != 2):
+        return None
+    vertices = np.ascontiguousarray(triangles, np.int64)
+    _raster.interpolate_into(np.ascontiguousarray(attributes), attributes.shape[-1],
+                             attributes.shape[0] // max(1, image.shape[0] // plane), vertices,
+                             np.ascontiguousarray(pixels, np.int64),
+                             np.ascontiguousarray(pixel_triangles, np.int64),
+                             np.ascontiguousarray(barycentrics), plane, image)
+    return image

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from . import _numpy
 from ._generic import _fill_value
 
 name = "torch"
@@ -28,6 +29,31 @@ def scatter_min(index: Any, values: Any, size: int, xp: Any) -> Any:
 def scatter_add(index: Any, values: Any, size: int, xp: Any) -> Any:
     out = torch.zeros((size, *values.shape[1:]), dtype=values.dtype, device=values.device)
     return out.index_add(0, index, values)
+
+
+def zbuffer(coefficients: Any, corner_depth: Any, boxes: Any, n_triangles: int, batch: int,
+            height: int, width: int, xp: Any) -> tuple[Any, ...] | None:
+    """The C z-buffer on CPU tensors (zero-copy through NumPy); None on other devices."""
+    if coefficients.device.type != "cpu":
+        return None
+    found = _numpy.zbuffer(coefficients.detach().contiguous().numpy(),
+                           corner_depth.detach().contiguous().numpy(),
+                           boxes.contiguous().numpy(), n_triangles, batch, height, width, None)
+    return None if found is None else tuple(torch.from_numpy(a) for a in found)
+
+
+def interpolate_into(attributes: Any, triangles: Any, pixels: Any, pixel_triangles: Any,
+                     barycentrics: Any, plane: int, image: Any, xp: Any) -> Any | None:
+    """The C interpolation on CPU tensors outside autograd; None otherwise."""
+    tensors = (attributes, triangles, pixels, pixel_triangles, barycentrics, image)
+    if any(t.device.type != "cpu" or t.requires_grad for t in tensors):
+        return None
+    if not image.is_contiguous():
+        return None
+    host = [t.detach().contiguous().numpy() for t in tensors[:5]]
+    done = _numpy.interpolate_into(host[0], host[1], host[2], host[3], host[4], plane,
+                                   image.numpy(), None)
+    return None if done is None else image
 
 
 def autograd_jacobian(

@@ -19,7 +19,7 @@ from ..geometry import rotation_matrix, vertex_normals
 from ..lighting import sh_shading
 from ..model.morphable_model import basis_product
 from ..params import FaceParams
-from .interpolate import interpolate
+from .interpolate import interpolate_image
 from .landmarks import landmark_vertices
 from .rasterize import Rasterization, rasterize
 
@@ -166,8 +166,8 @@ def render_batch(model: Any, params: Sequence[FaceParams], size: tuple[int, int]
     arrays = model.arrays(backend)
     raster = rasterize(state.points, state.depth, arrays.triangles, size)
     colours = xp.clip(state.colours, 0.0, 1.0)
-    pixel_colours = interpolate(colours, arrays.triangles, raster)
-    image = raster.to_image(pixel_colours, _background(background, size, len(params), backend))
+    image = interpolate_image(colours, arrays.triangles, raster,
+                              _background(background, size, len(params), backend))
     vertex_ids = landmark_vertices(state.points, arrays.landmark_indices, arrays.jaw_candidates)
     return RenderResult(
         image=image, mask=raster.mask(), depth=raster.depth_image(),

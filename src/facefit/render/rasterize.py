@@ -1,9 +1,13 @@
 """Rasterization: which triangle covers each pixel, where in it, and how deep.
 
 Discrete work with no gradients, as in nvdiffrast: the smooth arithmetic (interpolation, shading)
-comes after, on the fragments this returns. Vectorized over triangles: each triangle's bounding box
-is expanded into candidate pixels with one ``repeat``, the pixel centres are tested with edge
-functions, and a z-buffer (the backend's scatter-min) keeps the nearest fragment per pixel.
+comes after, on the fragments this returns. The per-triangle setup (edge functions, bounding
+boxes, culling) is array-API code. The per-pixel work then goes to a native kernel where the
+backend has one (:func:`facefit.backends.zbuffer`: C on numpy and torch CPU); otherwise it is
+vectorized over triangles here: each triangle's bounding box is expanded into candidate pixels,
+the pixel centres are tested with the edge functions, and a z-buffer (the backend's scatter-min)
+keeps the nearest fragment per pixel. Both routes evaluate the same expressions in the same
+order and give bit-identical results (tests/test_native_raster.py).
 
 Conventions: pixel ``(x, y)`` has its centre at integer coordinates; depth grows toward the
 camera. Ties are deterministic: a pixel centre exactly on a shared edge belongs to both triangles'
@@ -14,10 +18,11 @@ triangle index.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from ..backends import array_namespace, real_part, scatter_add, scatter_min
+from ..backends import array_namespace, real_part, scatter_add, scatter_min, zbuffer
 from ..errors import FacefitError
 
 Array = Any
@@ -37,6 +42,8 @@ class Rasterization:
     triangles : (P,) int64 index of the covering triangle (into the input ``triangles``).
     barycentrics : (P, 3) weights of the triangle's three vertices at the pixel centre.
     depth : (P,) interpolated depth.
+    pixel_rows : (B*H*W,) int64 row of each pixel in the arrays above, -1 where uncovered; the
+        native kernel provides it, otherwise it is derived on first use.
     """
 
     size: tuple[int, int]
@@ -47,6 +54,8 @@ class Rasterization:
     depth: Array
 
     batched_input: bool = False
+    #: (B*H*W,) int64 row of each pixel in ``pixels`` (-1 where uncovered), when known.
+    pixel_rows: Array | None = field(default=None, repr=False, compare=False)
 
     @property
     def xp(self) -> Any:
@@ -58,27 +67,40 @@ class Rasterization:
             return (self.batch, height, width, *tail)
         return (height, width, *tail)
 
-    def _coverage(self, dtype: Any) -> Array:
-        """(B*H*W, 1) array of ``dtype``: 1 on covered pixels, 0 elsewhere."""
+    @cached_property
+    def _slots(self) -> tuple[Array, Array]:
+        """(B*H*W,) bool coverage and (B*H*W,) int64 row of each pixel in ``pixels`` (0 where
+        uncovered): pixels are unique and ascending, so a pixel's row is its rank."""
         xp = self.xp
-        ones = xp.ones((self.pixels.shape[0], 1), dtype=dtype, device=self.pixels.device)
-        return scatter_add(self.pixels, ones, self.batch * self.size[0] * self.size[1])
+        if self.pixel_rows is not None:
+            covered = self.pixel_rows >= 0
+            return covered, xp.where(covered, self.pixel_rows, xp.zeros_like(self.pixel_rows))
+        count = self.batch * self.size[0] * self.size[1]
+        ones = xp.ones((self.pixels.shape[0],), dtype=xp.int64, device=self.pixels.device)
+        covered = scatter_add(self.pixels, ones, count) > 0
+        rows = xp.cumulative_sum(xp.astype(covered, xp.int64)) - 1
+        return covered, xp.where(covered, rows, xp.zeros_like(rows))
+
+    def _place(self, values: Array, background: Array | float) -> Array:
+        """(B*H*W, ...) ``values`` (P, ...) at the covered pixels, ``background`` elsewhere."""
+        xp = self.xp
+        covered, rows = self._slots
+        if values.shape[0] == 0:  # nothing covered: take() cannot gather from an empty array
+            values = xp.zeros((1, *values.shape[1:]), dtype=values.dtype, device=values.device)
+        placed = xp.take(values, rows, axis=0)
+        covered = xp.reshape(covered, (covered.shape[0],) + (1,) * (values.ndim - 1))
+        if not hasattr(background, "shape"):
+            background = xp.asarray(background, dtype=values.dtype, device=values.device)
+        return xp.where(covered, placed, background)
 
     def _dense(self, values: Array, fill: float | int) -> Array:
         """Per-pixel ``values`` (P, ...) placed in full images; ``fill`` elsewhere."""
-        xp = self.xp
-        count = self.batch * self.size[0] * self.size[1]
-        placed = scatter_add(self.pixels, values, count)  # pixels are unique: a placement
-        covered = xp.reshape(self._coverage(xp.float32)[:, 0] > 0,
-                             (count,) + (1,) * (values.ndim - 1))
-        dense = xp.where(covered, placed, xp.full_like(placed, fill))
-        return xp.reshape(dense, self._image_shape(tuple(values.shape[1:])))
+        shape = self._image_shape(tuple(values.shape[1:]))
+        return self.xp.reshape(self._place(values, fill), shape)
 
     def mask(self) -> Array:
         """(H, W) or (B, H, W) bool: covered pixels."""
-        xp = self.xp
-        covered = self._coverage(xp.float32)[:, 0] > 0
-        return xp.reshape(covered, self._image_shape(()))
+        return self.xp.reshape(self._slots[0], self._image_shape(()))
 
     def triangle_image(self) -> Array:
         """(H, W) or (B, H, W) int64: covering triangle, -1 on the background."""
@@ -108,17 +130,11 @@ class Rasterization:
         height, width = self.size
         channels = values.shape[-1]
         count = self.batch * height * width
-        placed = scatter_add(self.pixels, values, count)  # (count, C)
-        coverage = self._coverage(values.dtype)
         if hasattr(background, "shape"):
             back = xp.broadcast_to(xp.astype(background, values.dtype),
                                    (self.batch, height, width, channels))
-            back = xp.reshape(back, (count, channels))
-        else:
-            back = xp.full((count, channels), background, dtype=values.dtype,
-                           device=values.device)
-        out = placed + (1.0 - coverage) * back
-        return xp.reshape(out, self._image_shape((channels,)))
+            background = xp.reshape(back, (count, channels))
+        return xp.reshape(self._place(values, background), self._image_shape((channels,)))
 
 
 #: Triangles whose bounding box fits in one of these sizes (pixels a side) use a fixed stencil of
@@ -263,13 +279,23 @@ def rasterize(
         edge_c.append(c * sign)
 
     # Candidate pixels: the integer lattice inside each triangle's bounding box, clipped.
-    xmin = xp.clip(xp.ceil(xp.min(corners[..., 0], axis=1)), 0, width)
-    xmax = xp.clip(xp.floor(xp.max(corners[..., 0], axis=1)), -1, width - 1)
-    ymin = xp.clip(xp.ceil(xp.min(corners[..., 1], axis=1)), 0, height)
-    ymax = xp.clip(xp.floor(xp.max(corners[..., 1], axis=1)), -1, height - 1)
+    # (Elementwise minimum/maximum of the three corners: a reduction over a strided axis of
+    # length 3 is several times slower.)
+    xmin = xp.clip(xp.ceil(xp.minimum(xp.minimum(x0, x1), x2)), 0, width)
+    xmax = xp.clip(xp.floor(xp.maximum(xp.maximum(x0, x1), x2)), -1, width - 1)
+    ymin = xp.clip(xp.ceil(xp.minimum(xp.minimum(y0, y1), y2)), 0, height)
+    ymax = xp.clip(xp.floor(xp.maximum(xp.maximum(y0, y1), y2)), -1, height - 1)
     box_w = xp.astype(xp.clip(xmax - xmin + 1, 0, None), xp.int64)
     box_h = xp.astype(xp.clip(ymax - ymin + 1, 0, None), xp.int64)
     keep = keep & (box_w > 0) & (box_h > 0)
+    native = zbuffer(xp.stack([*edge_a, *edge_b, *edge_c], axis=1), corner_z,
+                     xp.stack([xp.astype(xmin, xp.int64), xp.astype(ymin, xp.int64),
+                               xp.where(keep, box_w, xp.zeros_like(box_w)), box_h], axis=1),
+                     n_tri, batch, (height, width))
+    if native is not None:  # the same z-buffer as below, by a native kernel
+        pixels, covering, barycentrics, fragment_depth, rows = native
+        return Rasterization((height, width), batch, pixels, covering, barycentrics,
+                             fragment_depth, batched, rows)
     tri_ids = xp.arange(batch * n_tri, dtype=xp.int64, device=device)
     parts = []
     biggest = _STENCILS[-1]
