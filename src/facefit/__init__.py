@@ -19,6 +19,7 @@ from .errors import (
     ModelError,
 )
 from .fit import FitProblem, FitResult, FitWeights, fit
+from .generate import PoseRanges, Sample, generate
 from .io import load_mesh, read_image, read_landmarks, save_mesh, write_image, write_landmarks
 from .model import MorphableModel, load_model
 from .params import FaceParams
@@ -38,10 +39,13 @@ __all__ = [
     "MeshError",
     "ModelError",
     "MorphableModel",
+    "PoseRanges",
     "RenderResult",
+    "Sample",
     "__version__",
     "available_backends",
     "fit",
+    "generate",
     "get_backend",
     "load_mesh",
     "load_model",

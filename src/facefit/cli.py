@@ -28,6 +28,8 @@ _EPILOG = """examples:
   facefit fit a.png b.png --backend torch --jacobian autograd --out results
   facefit fit face.png --model 01_MorphableModel.mat --companion trim=model_info.mat \\
       --companion expression=Exp_Pca.bin --companion expression_std=std_exp.txt
+  facefit generate 300W/ --out dataset --per-image 30 --workers 2
+  facefit generate 300W/ --out /shared/dataset --scheduler tcp://10.0.0.5:8786
 
 environment: FACEFIT_BACKEND (numpy|torch|cupy), FACEFIT_DEVICE (cpu, cuda:0, ...),
 FACEFIT_DTYPE (float64|float32); command-line options override them.
@@ -182,6 +184,51 @@ def _demo(args: argparse.Namespace) -> int:
     return status
 
 
+def _angle_range(text: str) -> tuple[float, float]:
+    low, sep, high = text.partition(",")
+    try:
+        return (float(low), float(high)) if sep else (-abs(float(low)), abs(float(low)))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH or SPREAD degrees, got {text!r}")\
+            from None
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from .generate import PoseRanges
+    from .generate.dataset import generate_dataset
+
+    context = _select_backend(args)
+    try:
+        model = None
+        if args.model:
+            _load_model(args)  # check the model and companions here, before any work starts
+            model = (args.model, dict(item.partition("=")[::2] for item in args.companion or []))
+        elif args.companion:
+            raise FacefitError("--companion needs --model")
+        poses = PoseRanges(yaw=args.yaw, pitch=args.pitch, roll=args.roll)
+        bar = _Progress(0, not args.quiet)
+
+        def progress(done: int, total: int, label: str) -> None:
+            bar.total = total
+            bar.step(label)
+
+        options = {} if args.max_iterations is None else {"max_iterations": args.max_iterations}
+        counts = generate_dataset(args.input, args.out, args.per_image, seed=args.seed,
+                                  workers=args.workers, scheduler=args.scheduler, model=model,
+                                  poses=poses, retry_errors=args.retry_errors,
+                                  progress=progress, jacobian=args.jacobian, **options)
+    finally:
+        if context is not None:
+            context.__exit__(None, None, None)
+    if not args.quiet:
+        print(f"{args.out}: {counts['samples']} samples written, {counts['already']} already "
+              f"done, {counts['errors']} photos failed (see errors.jsonl), "
+              f"{counts['skipped']} skipped after earlier errors")
+    if counts["errors"] and not counts["samples"] and not counts["already"]:
+        return 2
+    return 1 if counts["errors"] else 0
+
+
 def _add_fit_options(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
     parser.add_argument("--model", help="model file (default: the embedded ICT face model)")
@@ -219,7 +266,26 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--landmarks", help="landmark file (default: IMAGE with suffix .pts)")
     _add_fit_options(fit, "facefit-out")
     fit.set_defaults(handler=_fit)
+    generate = commands.add_parser(
+        "generate", help="re-render fitted photos with new expressions and poses (a dataset)",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    generate.add_argument("input", metavar="INPUT",
+                          help="an image (landmarks in IMAGE.pts) or a folder of images with "
+                               ".pts files beside them, searched recursively")
+    _add_fit_options(generate, "facefit-generated")
+    generate.add_argument("--per-image", type=int, default=30, help="samples per photo (30)")
+    generate.add_argument("--workers", type=int, default=1, help="local processes (1)")
+    generate.add_argument("--scheduler", metavar="ADDRESS",
+                          help="run on this Dask distributed scheduler instead (tcp://host:port)")
+    generate.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    for name, default in (("yaw", "-40,40"), ("pitch", "-15,15"), ("roll", "-10,10")):
+        generate.add_argument(f"--{name}", type=_angle_range, default=_angle_range(default),
+                              metavar="LOW,HIGH", help=f"{name} range in degrees ({default})")
+    generate.add_argument("--retry-errors", action="store_true",
+                          help="retry photos recorded in errors.jsonl")
+    generate.set_defaults(handler=_generate)
     return parser
+
 
 
 def main(argv: Sequence[str] | None = None) -> int:

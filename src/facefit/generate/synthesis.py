@@ -1,0 +1,227 @@
+"""``ff.generate``: fit a photo once, then re-render the person with new expressions and poses.
+
+Each sample is photo-realistic where the photo saw the face: a pixel of the new face takes the
+photo's colour at the same point of the surface (the fitted pose tells where that point was in
+the photo), relit from the fitted lighting's shading in the fitted pose to its shading in the
+new pose. Where the photo did not see the surface (turned away, hidden, grazing), the fitted
+albedo under the new shading takes over, with a per-channel gain matched to the photo, blended
+over a few rings of the mesh so there is no seam. The face is composited over the photo warped
+to follow the face (:mod:`facefit.generate.background`), so no old face shows and no holes open.
+
+Labels are exact: the sample's :class:`FaceParams`, its 68 landmarks (jaw by landmark
+marching), depth map and face mask all come from the same render of the same geometry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..backends import Backend, array_namespace, get_backend, scatter_add, to_numpy
+from ..camera import project, rotate
+from ..errors import FacefitError
+from ..geometry import boundary_vertices, rotation_matrix
+from ..lighting import sh_shading
+from ..params import FaceParams
+from ..render import pose_faces, rasterize, render
+from ..render.interpolate import interpolate
+from ..render.visibility import visible_vertices
+from ..sampling import bilinear_sample
+from .background import warp_background
+from .variations import PoseRanges, draw_expression, draw_rotation, sample_rng
+
+Array = Any
+
+__all__ = ["Sample", "Synthesizer", "generate", "iter_samples"]
+
+
+@dataclass
+class Sample:
+    """One generated training sample (host NumPy arrays).
+
+    Attributes
+    ----------
+    image : (H, W, 3) float in [0, 1].
+    landmarks : (68, 2) iBUG landmarks, 0-based pixels (jaw by landmark marching).
+    params : the :class:`FaceParams` that generated it (exact labels).
+    depth : (H, W) depth of the face surface in pixels (larger nearer); NaN off the face.
+    mask : (H, W) bool, pixels of the rendered face.
+    index : the sample's number under its seed.
+    seed : the seed of the run.
+    """
+
+    image: Any
+    landmarks: Any
+    params: FaceParams
+    depth: Any
+    mask: Any
+    index: int
+    seed: int
+
+
+def _ring_average(values: Array, triangles: Array, rounds: int) -> Array:
+    """``rounds`` passes of averaging (V, C) ``values`` over each vertex's triangle fan."""
+    xp = array_namespace(values, triangles)
+    n_vertices = values.shape[0]
+    corners = xp.reshape(triangles, (-1,))
+    ones = xp.ones((corners.shape[0],), dtype=values.dtype, device=values.device)
+    count = scatter_add(corners, ones, n_vertices)[:, None]
+    for _ in range(rounds):
+        per_triangle = (xp.take(values, triangles[:, 0], axis=0)
+                        + xp.take(values, triangles[:, 1], axis=0)
+                        + xp.take(values, triangles[:, 2], axis=0)) / 3
+        per_corner = xp.reshape(xp.stack([per_triangle] * 3, axis=1), (-1, values.shape[1]))
+        fan = scatter_add(corners, per_corner, n_vertices)
+        values = xp.where(count > 0, fan / xp.where(count > 0, count, xp.ones_like(count)),
+                          values)
+    return values
+
+
+class Synthesizer:
+    """Re-renders one fitted face; built once per photo, then called per sample.
+
+    Parameters
+    ----------
+    model : the fitted :class:`facefit.MorphableModel`.
+    params : the fitted :class:`FaceParams`.
+    photo : (H, W, 3) photo in [0, 1] (host or backend array).
+    blend_rings : mesh rings over which photo texture fades into the fitted albedo.
+    backend : where to compute (default: the active backend).
+    """
+
+    def __init__(self, model: Any, params: FaceParams, photo: Any, *, blend_rings: int = 3,
+                 backend: Backend | None = None):
+        self.backend = backend or get_backend()
+        xp = self.backend.xp
+        self.model = model
+        self.params = params.for_model(model)
+        self.photo = self.backend.asarray(to_numpy(photo))
+        if self.photo.ndim != 3 or self.photo.shape[2] != 3:
+            raise FacefitError(f"generate needs an (H, W, 3) photo, got {tuple(self.photo.shape)}")
+        self.size = (int(self.photo.shape[0]), int(self.photo.shape[1]))
+        arrays = model.arrays(self.backend)
+        self.triangles = arrays.triangles
+        state = pose_faces(model, [self.params], self.backend)
+        points, depth = state.points[0, ...], state.depth[0, ...]
+        normals = state.normals[0, ...]
+        raster = rasterize(points, depth, self.triangles, self.size)
+        seen = visible_vertices(points, depth, normals, raster)
+        # Texture weight: seen, and not at a grazing angle (foreshortened in the photo);
+        # faded over a few rings so the photo and albedo meet without a seam.
+        facing = xp.clip(normals[:, 2] * 3.0, 0.0, 1.0)
+        weight = xp.where(seen, facing, xp.zeros_like(facing))[:, None]
+        self.photo_weight = _ring_average(weight, self.triangles, blend_rings) * weight
+        self.source_points = points  # where each vertex lies in the photo
+        self.shading = sh_shading(normals, xp.asarray(self.params.light, dtype=normals.dtype,
+                                                      device=normals.device))
+        # The fitted albedo, gained per channel to the photo's colours where both are known.
+        albedo = xp.clip(state.albedo[0, ...], 0.0, 1.0)
+        observed = bilinear_sample(self.photo, points)
+        predicted = albedo * self.shading
+        w = self.photo_weight
+        gain = xp.sum(w * observed, axis=0) / xp.clip(xp.sum(w * predicted, axis=0), 1e-6, None)
+        self.albedo = xp.clip(albedo * xp.clip(gain, 0.5, 2.0), 0.0, 1.0)
+        self.outline = xp.nonzero(boundary_vertices(self.triangles, points.shape[0]))[0]
+        self._anchor = xp.take(state.vertices[0, ...], arrays.landmark_indices[
+            arrays.landmark_indices >= 0], axis=0)
+
+    def pose(self, expression: Any, rotation: Any) -> FaceParams:
+        """The fitted face with a new expression and rotation, translated so that the centre
+        of its landmark vertices stays where it was in the photo."""
+        backend, xp = self.backend, self.backend.xp
+        old = self.params
+        centre = xp.mean(self._anchor, axis=0)[None, :]
+        before, _ = project(rotate(centre, rotation_matrix(backend.asarray(old.rotation))),
+                            old.scale, backend.asarray(old.translation))
+        after, _ = project(rotate(centre, rotation_matrix(backend.asarray(rotation))),
+                           old.scale, backend.asarray(old.translation))
+        shift = to_numpy(before - after)[0]
+        return replace(old, expression=to_numpy(expression).astype("float64"),
+                       rotation=to_numpy(rotation).astype("float64"),
+                       translation=old.translation + shift)
+
+    def __call__(self, params: FaceParams, *, index: int = 0, seed: int = 0) -> Sample:
+        """Render the sample of ``params`` (the fitted identity, albedo and light assumed)."""
+        xp = self.backend.xp
+        state = pose_faces(self.model, [params], self.backend)
+        points = state.points[0, ...]
+        new_shading = sh_shading(state.normals[0, ...], xp.asarray(
+            params.light, dtype=points.dtype, device=points.device))
+        background = warp_background(self.photo, xp.take(self.source_points, self.outline,
+                                                         axis=0),
+                                     xp.take(points, self.outline, axis=0))
+        result = render(self.model, params, self.size, background)
+        raster = result.raster
+        # Per vertex: where it was in the photo, its texture weight, the relighting ratio, and
+        # the albedo fallback; interpolated per pixel, then the photo is sampled at full res.
+        ratio = new_shading / xp.clip(self.shading, 0.05, None)
+        attributes = xp.concat([self.source_points, self.photo_weight, ratio,
+                                self.albedo * new_shading], axis=1)
+        per_pixel = interpolate(attributes, self.triangles, raster)  # (P, 9)
+        texture = bilinear_sample(self.photo, per_pixel[:, 0:2])
+        w = per_pixel[:, 2:3]
+        colour = w * texture * per_pixel[:, 3:6] + (1 - w) * per_pixel[:, 6:9]
+        image = raster.to_image(xp.clip(colour, 0.0, 1.0), background)
+        return Sample(image=to_numpy(image), landmarks=to_numpy(result.landmarks),
+                      params=params, depth=to_numpy(result.depth), mask=to_numpy(result.mask),
+                      index=index, seed=seed)
+
+
+def iter_samples(image: Any, landmarks: Any, n: int = 30, model: Any = None, seed: int = 0, *,
+                 poses: PoseRanges | None = None, expressions: Any = None,
+                 indices: Iterable[int] | None = None, fit_result: Any = None,
+                 **fit_options: Any) -> Iterator[Sample]:
+    """Like :func:`generate`, one sample at a time (memory stays flat over long runs).
+
+    ``indices`` picks which samples to make instead of ``range(n)``: each sample's draws depend
+    only on (seed, index), so sample k is the same whether or not the others are made (this is
+    how a resumed run redoes exactly what is missing). ``fit_result`` reuses a fit of the photo.
+    """
+    from ..fit import fit
+    from ..io import read_image
+    from ..model import load_model
+
+    if n < 0:
+        raise FacefitError(f"generate: n must be >= 0, got {n}")
+    chosen = list(range(n) if indices is None else indices)
+    if any(int(k) < 0 for k in chosen):
+        raise FacefitError(f"generate: sample indices must be >= 0, got {chosen}")
+    model = model if model is not None else load_model()
+    photo = read_image(image) if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__") \
+        else image
+    if fit_result is None:
+        fit_result = fit(photo, landmarks, model, **fit_options)
+    synthesizer = Synthesizer(model, fit_result.params, photo)
+    ranges = poses or PoseRanges()
+    for index in chosen:
+        rng = sample_rng(seed, index)
+        expression = draw_expression(model, rng, expressions)
+        rotation = draw_rotation(ranges, rng)
+        yield synthesizer(synthesizer.pose(expression, rotation), index=index, seed=seed)
+
+
+def generate(image: Any, landmarks: Any, n: int = 30, model: Any = None, seed: int = 0, *,
+             poses: PoseRanges | None = None, expressions: Any = None,
+             **fit_options: Any) -> list[Sample]:
+    """Fit ``image`` once and re-render the person ``n`` times with new expressions and poses.
+
+    Parameters
+    ----------
+    image : (H, W, 3) photo in [0, 1], or an image path.
+    landmarks : (68, 2) landmarks (NaN = missing) or a landmark file path.
+    n : number of samples.
+    model : a :class:`facefit.MorphableModel`; None loads the embedded default.
+    seed : samples are a pure function of (photo, seed, index): same seed, same bytes.
+    poses : ranges of the new head poses (:class:`PoseRanges`, degrees, absolute).
+    expressions : optional (M, K) bank of expressions (std units) to draw from instead of the
+        model's prior, e.g. expressions fitted on real faces.
+    **fit_options : passed to :func:`facefit.fit` (``jacobian``, ``max_iterations``, ...).
+
+    Returns
+    -------
+    list of :class:`Sample` with ``.image``, ``.landmarks``, ``.params``, ``.depth``, ``.mask``.
+    """
+    return list(iter_samples(image, landmarks, n, model, seed, poses=poses,
+                             expressions=expressions, **fit_options))
+

@@ -1,0 +1,308 @@
+"""Data generation: samples, labels, reproducibility, and the resumable dataset runner."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.ndimage import binary_dilation
+
+import facefit as ff
+from facefit.backends import to_numpy
+from facefit.errors import FacefitError
+from facefit.generate import PoseRanges, Synthesizer, generate, iter_samples
+from facefit.generate.background import warp_background
+from facefit.generate.dataset import _read_jsonl, generate_dataset, paper_layout
+from facefit.generate.variations import draw_expression, draw_rotation, sample_rng
+
+from .conftest import SHARED_DATA, assert_close
+
+pytestmark = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs ../shared/data")
+ASTRONAUT = SHARED_DATA / "samples" / "astronaut.png"
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    model = ff.load_model()
+    photo = ff.read_image(ASTRONAUT)
+    points = ff.read_landmarks(ASTRONAUT.with_suffix(".pts"))
+    with ff.use_backend("numpy"):
+        result = ff.fit(photo, points, model)
+        samples = list(iter_samples(photo, points, 3, model, seed=7, fit_result=result))
+    return SimpleNamespace(model=model, photo=photo, points=points, result=result,
+                           samples=samples)
+
+
+def _nme(a, b):
+    inter_ocular = np.linalg.norm(b[36] - b[45])
+    return float(np.nanmean(np.linalg.norm(a - b, axis=1)) / inter_ocular)
+
+
+def test_samples_differ_from_the_photo_inside_the_face_but_not_by_much(fitted):
+    photo = fitted.photo
+    fitted_mask = to_numpy(fitted.result.render().mask)
+    for sample in fitted.samples:
+        assert sample.image.shape == photo.shape and np.isfinite(sample.image).all()
+        face = sample.mask
+        assert face.sum() > 0.5 * fitted_mask.sum()
+        change = np.abs(sample.image - photo)[face].mean()
+        assert change > 0.02, "the face was not re-rendered"
+        # ...but it is the same person under the same light: mean face colour stays close.
+        np.testing.assert_allclose(sample.image[face].mean(axis=0),
+                                   photo[fitted_mask].mean(axis=0), atol=0.08)
+        # The background is kept: away from the face (beyond its box grown by 60% on each
+        # side) nothing moves.
+        ys, xs = np.nonzero(face | fitted_mask)
+        (y0, y1), (x0, x1) = (ys.min(), ys.max()), (xs.min(), xs.max())
+        grow_y, grow_x = int(0.6 * (y1 - y0)) + 1, int(0.6 * (x1 - x0)) + 1
+        far = np.ones(face.shape, bool)
+        far[max(y0 - grow_y, 0):y1 + grow_y, max(x0 - grow_x, 0):x1 + grow_x] = False
+        assert far.sum() > 10000
+        np.testing.assert_allclose(sample.image[far], photo[far], atol=1e-6)
+
+
+def test_no_old_face_shows_beside_a_turned_face(fitted):
+    """Where the fitted face was and the new one is not, the photo's face is warped away: those
+    pixels must not keep the old face's colours."""
+    synth = Synthesizer(fitted.model, fitted.result.params, fitted.photo)
+    params = synth.pose(np.zeros(fitted.model.n_expression), np.radians([0.0, 45.0, 0.0]))
+    sample = synth(params)
+    old = to_numpy(fitted.result.render().mask)
+    uncovered = old & ~sample.mask
+    assert uncovered.sum() > 200, "a 45 degree turn should uncover part of the old face"
+    unchanged = np.all(np.abs(sample.image - fitted.photo) < 1e-3, axis=-1)
+    assert unchanged[uncovered].mean() < 0.05
+
+
+def test_labels_agree_with_the_rendered_geometry(fitted):
+    for sample in fitted.samples:
+        rendered = ff.render(fitted.model, sample.params, fitted.photo.shape[:2])
+        np.testing.assert_array_equal(to_numpy(rendered.mask), sample.mask)
+        assert_close(sample.landmarks, to_numpy(rendered.landmarks), dtype="float64", scale=512)
+        assert_close(np.nan_to_num(sample.depth), np.nan_to_num(to_numpy(rendered.depth)),
+                     dtype="float64", scale=512)
+        # Brows and nose lie on the face; eye and lip landmarks on the rims of the mesh's eye
+        # and mouth openings, so within a few pixels of it.
+        near = binary_dilation(sample.mask, iterations=3)
+        for ids, where in ((slice(17, 36), sample.mask), (slice(36, 68), near)):
+            inner = sample.landmarks[ids]
+            rows = np.clip(np.round(inner[:, 1]).astype(int), 0, sample.mask.shape[0] - 1)
+            cols = np.clip(np.round(inner[:, 0]).astype(int), 0, sample.mask.shape[1] - 1)
+            assert where[rows, cols].all()
+        assert np.isnan(sample.depth[~sample.mask]).all()
+        assert np.isfinite(sample.depth[sample.mask]).all()
+
+
+def test_fitting_a_sample_recovers_its_landmarks_and_expression(fitted):
+    sample = fitted.samples[0]
+    with ff.use_backend("numpy"):
+        refit = ff.fit(sample.image, sample.landmarks, fitted.model)
+    assert _nme(to_numpy(refit.landmarks), sample.landmarks) < 0.05
+    truth = sample.params.expression
+    error = np.linalg.norm(refit.params.expression - truth)
+    rng = np.random.default_rng(0)
+    chance = np.mean([np.linalg.norm(draw_expression(fitted.model, rng) - truth)
+                      for _ in range(200)])
+    assert error < chance, f"expression error {error:.3f} not better than chance {chance:.3f}"
+
+
+def test_same_seed_same_bytes_and_samples_are_independent(fitted):
+    model, photo = fitted.model, fitted.photo
+    kwargs = dict(model=model, seed=7, fit_result=fitted.result)
+    again = list(iter_samples(photo, fitted.points, 3, **kwargs))
+    for first, second in zip(fitted.samples, again, strict=True):
+        assert first.image.tobytes() == second.image.tobytes()
+        assert first.params == second.params
+    # Sample 2 alone is sample 2 of the full run: draws depend on (seed, index) only.
+    (alone,) = iter_samples(photo, fitted.points, model=model, seed=7, indices=[2],
+                            fit_result=fitted.result)
+    assert alone.image.tobytes() == fitted.samples[2].image.tobytes()
+    other = next(iter_samples(photo, fitted.points, 1, model, seed=8, fit_result=fitted.result))
+    assert other.params != fitted.samples[0].params
+
+
+def test_generate_fits_and_returns_samples():
+    photo = ff.read_image(ASTRONAUT)
+    points = ff.read_landmarks(ASTRONAUT.with_suffix(".pts"))
+    samples = generate(photo, points, n=1, seed=3, max_iterations=3,
+                       poses=PoseRanges(yaw=(10, 10), pitch=(0, 0), roll=(0, 0)))
+    assert len(samples) == 1
+    np.testing.assert_allclose(np.degrees(samples[0].params.rotation), [0, 10, 0], atol=1e-9)
+    assert samples[0].index == 0 and samples[0].seed == 3
+
+
+def test_the_synthesizer_agrees_across_backends(backend64, fitted):
+    """The same sample on numpy, torch and array-api-strict (float64)."""
+    reference = fitted.samples[1]
+    with ff.use_backend(backend64):
+        synth = Synthesizer(fitted.model, fitted.result.params, fitted.photo)
+        sample = synth(reference.params, index=1, seed=7)
+    np.testing.assert_array_equal(sample.mask, reference.mask)
+    assert_close(sample.image, reference.image, dtype="float64", scale=1.0, atol_scale=1e4)
+    assert_close(sample.landmarks, reference.landmarks, dtype="float64", scale=512)
+
+
+def test_warp_background_is_the_identity_when_nothing_moves(backend):
+    rng = np.random.default_rng(0)
+    photo = rng.uniform(size=(40, 48, 3))
+    outline = rng.uniform(8, 32, size=(12, 2))
+    same = warp_background(backend.asarray(photo), backend.asarray(outline),
+                           backend.asarray(outline))
+    assert_close(to_numpy(same), photo, dtype=backend.dtype_name, scale=1.0, atol_scale=1e3)
+
+
+def test_warp_background_carries_colours_with_the_outline(backend):
+    """Moving the outline right by 3 pixels moves the picture under it by 3 pixels."""
+    x = np.arange(48, dtype=np.float64)
+    photo = np.broadcast_to((x / 47)[None, :, None], (40, 48, 3)).copy()  # a horizontal ramp
+    angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+    outline = np.stack([24 + 8 * np.cos(angles), 20 + 8 * np.sin(angles)], axis=1)
+    moved = to_numpy(warp_background(backend.asarray(photo), backend.asarray(outline),
+                                     backend.asarray([*outline, 3.0, 0.0])))
+    assert_close(moved[20, 27, 0], photo[20, 24, 0], dtype=backend.dtype_name, scale=1.0,
+                 atol_scale=1e3)  # the centre of the outline moved with it
+    np.testing.assert_allclose(moved[0], photo[0], atol=1e-5)  # the border stays
+
+
+@settings(max_examples=20)
+@given(seed=st.integers(0, 2**32 - 1), index=st.integers(0, 10**6))
+def test_draws_are_in_range_and_blendshapes_non_negative(seed, index):
+    model = ff.load_model()
+    rng = sample_rng(seed, index)
+    expression = draw_expression(model, rng)
+    weights = expression * model.expression_std
+    assert expression.shape == (model.n_expression,)
+    assert np.all(weights >= 0) and 1 <= np.count_nonzero(weights) <= 4 and weights.max() <= 1
+    ranges = PoseRanges(yaw=(-30, 20), pitch=(-5, 5), roll=(0, 3))
+    pitch, yaw, roll = np.degrees(draw_rotation(ranges, rng))
+    assert -30 <= yaw <= 20 and -5 <= pitch <= 5 and 0 <= roll <= 3
+    bank = np.arange(2 * model.n_expression, dtype=float).reshape(2, -1)
+    drawn = draw_expression(model, rng, bank)
+    assert any(np.array_equal(drawn, row) for row in bank)
+
+
+def test_bad_generation_arguments_raise():
+    model = ff.load_model()
+    with pytest.raises(FacefitError, match="yaw"):
+        PoseRanges(yaw=(10, -10))
+    with pytest.raises(FacefitError, match="bank"):
+        draw_expression(model, np.random.default_rng(0), np.zeros((3, 5)))
+
+
+def test_paper_layout_for_basel_fits():
+    k_id, k_exp = 120, 79
+    model = SimpleNamespace(metadata={"source": "Basel Face Model 2009 + 3DDFA trim"},
+                            n_identity=k_id, n_expression=k_exp,
+                            identity_std=np.full(k_id, 2.0), expression_std=np.full(k_exp, 3.0))
+    params = ff.FaceParams(identity=np.arange(k_id, dtype=float), expression=np.ones(k_exp),
+                           rotation=[0.1, 0.2, 0.3], scale=2000.0, translation=[5.0, 6.0])
+    layout = paper_layout(model, params)
+    assert len(layout) == 185
+    np.testing.assert_allclose(layout[:100], 2.0 * np.arange(100))
+    np.testing.assert_allclose(layout[100:179], 3.0)
+    np.testing.assert_allclose(layout[179:], [0.1, 0.2, 0.3, 5.0, 6.0, 2.0])
+    assert paper_layout(ff.load_model(), params) is None  # ICT: not the paper's model
+
+
+def test_a_torn_label_line_is_cut_off(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    path.write_text('{"id": "a_000"}\n{"id": "a_0')
+    assert [r["id"] for r in _read_jsonl(path)] == ["a_000"]
+    assert path.read_text() == '{"id": "a_000"}\n'
+
+
+def _photo_folder(tmp_path, count=2):
+    """A 300-W-style folder: the sample photo (under two names, in nested folders)."""
+    folder = tmp_path / "photos"
+    for k in range(count):
+        target = folder / f"set{k}" / f"face{k}.png"
+        target.parent.mkdir(parents=True)
+        target.write_bytes(ASTRONAUT.read_bytes())
+        target.with_suffix(".pts").write_bytes(ASTRONAUT.with_suffix(".pts").read_bytes())
+    (folder / "set0" / "no_landmarks.png").write_bytes(ASTRONAUT.read_bytes())  # ignored
+    return folder
+
+
+def _cli(*args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "facefit", "generate", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+@pytest.mark.slow
+def test_cli_resumes_after_being_killed(tmp_path):
+    folder = _photo_folder(tmp_path)
+    out = tmp_path / "out"
+    args = [str(folder), "--out", str(out), "--per-image", "3", "--max-iterations", "3", "-q"]
+    process = _cli(*args)
+    labels = out / "labels.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if labels.exists() and labels.read_text().count("\n") >= 2:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the run finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = {r["id"]: r for r in _read_jsonl(labels)}
+    assert 2 <= len(before) < 6
+    stamps = {i: os.stat(out / r["image"]).st_mtime_ns for i, r in before.items()}
+    finished = _cli(*args)
+    _stdout, stderr = finished.communicate(timeout=300)
+    assert finished.returncode == 0, stderr
+    records = _read_jsonl(labels)
+    ids = [r["id"] for r in records]
+    assert len(ids) == len(set(ids)) == 6, ids
+    assert sorted(ids) == sorted(f"set{k}/face{k}_{i:03d}" for k in range(2) for i in range(3))
+    for ident, record in before.items():  # finished samples were not redone
+        assert os.stat(out / record["image"]).st_mtime_ns == stamps[ident]
+    for record in records:
+        for key in ("image", "landmarks", "depth", "mask"):
+            assert (out / record[key]).is_file()
+        assert ff.read_landmarks(out / record["landmarks"]).shape == (68, 2)
+        assert np.load(out / record["depth"]).shape == (512, 512)
+        assert ff.FaceParams.from_dict(record["params"]).expression.shape == (53,)
+    # the two photos draw different variations under one seed
+    assert records[0]["params"]["rotation"] != records[-1]["params"]["rotation"]
+    assert not list(out.rglob("*.tmp")), "no temporary files left behind"
+
+
+@pytest.mark.slow
+def test_bad_photos_are_recorded_and_the_run_goes_on(tmp_path):
+    folder = _photo_folder(tmp_path, count=1)
+    broken = folder / "set0" / "broken.png"
+    broken.write_bytes(b"not a png")
+    broken.with_suffix(".pts").write_bytes(ASTRONAUT.with_suffix(".pts").read_bytes())
+    out = tmp_path / "out"
+    process = _cli(str(folder), "--out", str(out), "--per-image", "1", "--max-iterations", "2")
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 1, stderr
+    errors = _read_jsonl(out / "errors.jsonl")
+    assert len(errors) == 1 and "broken.png" in errors[0]["error"]
+    assert len(_read_jsonl(out / "labels.jsonl")) == 1
+    bad = _cli(str(tmp_path / "missing"), "--out", str(out))
+    _, stderr = bad.communicate(timeout=60)
+    assert bad.returncode == 2 and len(stderr.strip().splitlines()) == 1 and "missing" in stderr
+
+
+@pytest.mark.slow
+def test_dask_cluster_runs_the_same_tasks(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    folder = _photo_folder(tmp_path)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        counts = generate_dataset(folder, tmp_path / "dask", 1, seed=1,
+                                  scheduler=cluster.scheduler_address, max_iterations=2)
+    assert counts == {"samples": 2, "already": 0, "errors": 0, "skipped": 0}
+    local = generate_dataset(folder, tmp_path / "local", 1, seed=1, max_iterations=2)
+    assert local["samples"] == 2
+    for name in ("set0/face0_000.png", "set1/face1_000.png"):
+        assert (tmp_path / "dask" / "images" / name).read_bytes() == \
+            (tmp_path / "local" / "images" / name).read_bytes()
