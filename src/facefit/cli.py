@@ -284,8 +284,15 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--retry-errors", action="store_true",
                           help="retry photos recorded in errors.jsonl")
     generate.set_defaults(handler=_generate)
+    bench = commands.add_parser("bench", help="time stages, Jacobians, whole fits and baselines",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    _bench_module().add_arguments(bench)
+    bench.set_defaults(handler=lambda args: _bench_module().run(args))
     return parser
 
+
+def _bench_module() -> Any:
+    return importlib.import_module("facefit.bench")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

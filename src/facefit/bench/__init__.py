@@ -1,0 +1,181 @@
+"""``facefit bench``: time the pipeline's stages, Jacobian strategies, whole fits and the
+baselines users would reach for instead, across backends; print a table, write JSON and a plot.
+
+Modules: :mod:`.timing` (measure, machine), :mod:`.sections` (what is timed),
+:mod:`.targets` (the issue's targets judged from the figures), this file (options and report).
+``python benchmarks/bench.py`` runs the same thing from a checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import FacefitError
+
+__all__ = ["add_arguments", "run"]
+
+_SECTIONS = ("stages", "baselines", "scaling")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``facefit bench`` options to ``parser``."""
+    parser.description = __doc__.splitlines()[0]
+    parser.epilog = ("example: facefit bench --backends numpy,torch --json out.json "
+                     "--plot scaling.png")
+    parser.add_argument("--backends", default=None,
+                        help="comma-separated (default: numpy and torch where installed)")
+    parser.add_argument("--jacobians", default="analytic,complex-step,autograd")
+    parser.add_argument("--dtypes", default="float64", help="e.g. float64,float32")
+    parser.add_argument("--sections", default=",".join(_SECTIONS),
+                        help=f"any of {','.join(_SECTIONS)}")
+    parser.add_argument("--image", default=None, help="photo (default: the shipped sample)")
+    parser.add_argument("--landmarks", default=None, help="default: IMAGE with suffix .pts")
+    parser.add_argument("--data", default=None,
+                        help="the shared data folder with sfm/ and 300w/ for the eos baseline "
+                             "(default: ../shared/data if present)")
+    parser.add_argument("--no-scipy", action="store_true", help="skip the scipy baseline (slow)")
+    parser.add_argument("--adam-steps", type=int, default=1500)
+    parser.add_argument("--adam-lr", type=float, default=0.01)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true",
+                        help="few repeats, small sizes, short baselines (a smoke test)")
+    parser.add_argument("--json", default=None, help="write every figure and the machine here")
+    parser.add_argument("--plot", default=None, help="write time-vs-size curves here (.png)")
+
+
+def _inputs(args: argparse.Namespace) -> tuple[Any, Any]:
+    from importlib.resources import as_file, files
+
+    from ..io import read_image, read_landmarks
+
+    if args.image:
+        return read_image(args.image), read_landmarks(
+            args.landmarks or str(Path(args.image).with_suffix(".pts")))
+    samples = files("facefit") / "data" / "samples"
+    with as_file(samples / "astronaut.png") as image, as_file(samples / "astronaut.pts") as pts:
+        return read_image(image), read_landmarks(pts)
+
+
+def _choices(text: str, valid: tuple[str, ...], what: str) -> list[str]:
+    chosen = [item.strip() for item in text.split(",") if item.strip()]
+    bad = [item for item in chosen if item not in valid]
+    if bad or not chosen:
+        raise FacefitError(f"--{what} {text!r}: unknown {', '.join(bad) or 'empty list'}; "
+                           f"valid choices: {', '.join(valid)}")
+    return chosen
+
+
+def _table(rows: list[dict[str, Any]], targets: list[dict[str, Any]]) -> str:
+    lines = [f"{'section':<10} {'what':<44} {'backend':<8} {'dtype':<8} {'min':>10} "
+             f"{'median':>10} {'energy/error':>13}"]
+    for row in rows:
+        what = row.get("stage") or row.get("method") or row.get("kind", "")
+        detail = next((f"{k}={row[k]}" for k in ("size", "model", "batch") if k in row), "")
+        what = f"{what} {detail}".strip()
+        low = row.get("min_s", row.get("seconds"))
+        median = row.get("median_s")
+        extra = row.get("energy", row.get("error_px"))
+        if "unsupported" in row:
+            lines.append(f"{row['section']:<10} {what[:44]:<44} {row.get('backend', ''):<8} "
+                         f"{row.get('dtype', ''):<8} unsupported: {row['unsupported'][:60]}")
+            continue
+        lines.append(
+            f"{row['section']:<10} {what[:44]:<44} {row.get('backend', ''):<8} "
+            f"{row.get('dtype', ''):<8} {_ms(low):>10} {_ms(median):>10} "
+            f"{'' if extra is None else f'{extra:.6g}':>13}")
+    lines.append("")
+    lines.append(f"{'target':<62} {'measured':<44} result")
+    for target in targets:
+        lines.append(f"{target['target']:<62} {target['measured'][:44]:<44} "
+                     f"{'met' if target['met'] else 'MISSED'}")
+    return "\n".join(lines)
+
+
+def _ms(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return f"{seconds * 1e3:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def _plot(rows: list[dict[str, Any]], path: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot
+    except ImportError as exc:
+        raise FacefitError("--plot needs matplotlib: pip install matplotlib") from exc
+    figure, axes = pyplot.subplots(1, 2, figsize=(10, 4))
+    for backend in sorted({r["backend"] for r in rows if r.get("kind") == "fit vs image size"}):
+        sized = [r for r in rows if r.get("kind") == "fit vs image size"
+                 and r["backend"] == backend]
+        axes[0].plot([r["size"] for r in sized], [r["seconds"] for r in sized], "o-",
+                     label=backend)
+        batched = [r for r in rows if r.get("kind") == "render vs batch (256x256)"
+                   and r["backend"] == backend]
+        axes[1].plot([r["batch"] for r in batched], [r["per_image_s"] * 1e3 for r in batched],
+                     "o-", label=backend)
+    axes[0].set(xlabel="image side (pixels)", ylabel="fit time (s)", title="fit vs image size")
+    axes[1].set(xlabel="batch size B", ylabel="ms per image", title="render_batch, 256x256")
+    for axis in axes:
+        axis.grid(True, alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmarks; returns the exit status."""
+    from ..backends import BACKEND_NAMES, available_backends
+    from ..fit import JACOBIAN_STRATEGIES
+    from .sections import baseline_rows, scaling_rows, stage_rows
+    from .targets import evaluate_targets
+    from .timing import machine
+
+    installed = available_backends()
+    backends: list[str] = _choices(args.backends, tuple(BACKEND_NAMES), "backends") \
+        if args.backends else [b for b in ("numpy", "torch") if b in installed]
+    missing = [b for b in backends if b not in installed]
+    if missing:
+        raise FacefitError(f"--backends: {', '.join(missing)} not available here; available: "
+                           f"{', '.join(installed)}")
+    jacobians = _choices(args.jacobians, tuple(JACOBIAN_STRATEGIES), "jacobians")
+    dtypes = _choices(args.dtypes, ("float64", "float32"), "dtypes")
+    sections = _choices(args.sections, _SECTIONS, "sections")
+    data = Path(args.data) if args.data else Path.cwd().parent / "shared" / "data"
+    if args.data and not data.is_dir():
+        raise FacefitError(f"--data '{args.data}': no such folder")
+    data_dir = data if data.is_dir() else None
+    image, points = _inputs(args)
+    repeats = 2 if args.quick else args.repeats
+    start = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    if "stages" in sections:
+        for backend in backends:
+            for dtype in dtypes:
+                rows.extend(stage_rows(image, points, backend, dtype, jacobians, repeats))
+    if "baselines" in sections:
+        rows.extend(baseline_rows(image, points, data_dir,
+                                  adam_steps=20 if args.quick else args.adam_steps,
+                                  adam_lr=args.adam_lr, scipy=not (args.no_scipy or args.quick),
+                                  repeats=repeats))
+    if "scaling" in sections:
+        rows.extend(scaling_rows(image, points, backends, None if args.quick else data_dir,
+                                 sizes=(128, 256) if args.quick else (256, 512, 768, 1024),
+                                 batches=(1, 2) if args.quick else (1, 4, 16)))
+    targets = evaluate_targets(rows)
+    print(_table(rows, targets))
+    seconds = time.perf_counter() - start
+    print(f"\n{len(rows)} rows in {seconds:.0f} s")
+    if args.json:
+        report = {"machine": machine(), "seconds": seconds, "rows": rows, "targets": targets,
+                  "command": "facefit bench", "date": time.strftime("%Y-%m-%d")}
+        Path(args.json).write_text(json.dumps(report, indent=2, default=str))
+    if args.plot:
+        _plot(rows, args.plot)
+    return 0

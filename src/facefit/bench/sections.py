@@ -1,0 +1,284 @@
+"""What ``facefit bench`` times: pipeline stages, baselines, and scaling.
+
+Each function returns rows (dicts) with a ``section`` key; seconds are wall time. This is a
+benchmark harness, so it reaches into NumPy, SciPy and torch directly (lazily imported), as
+the files under ``tools/`` do; the library proper keeps that to ``facefit.backends``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..backends import get_backend, use_backend
+from ..backends.host import np
+from .timing import measure
+
+__all__ = ["baseline_rows", "scaling_rows", "stage_rows"]
+
+Row = dict[str, Any]
+
+
+def _safe(row: Row, fn: Callable[[], dict[str, float]]) -> Row:
+    try:
+        row.update(fn())
+    except Exception as exc:  # an unsupported combination is a row, not a crash
+        row["unsupported"] = f"{type(exc).__name__}: {exc}"[:200]
+    return row
+
+
+def stage_rows(image: Any, points: Any, backend_name: str, dtype: str, jacobians: list[str],
+               repeats: int) -> list[Row]:
+    """Model evaluation, rasterize, shade, residuals, each Jacobian, the normal-equation solve
+    and the whole fit, on one backend and dtype."""
+    from ..backends import cholesky_solve
+    from ..fit import FitProblem, fit
+    from ..model import load_model
+    from ..params import FaceParams
+    from ..render import pose_faces, rasterize
+
+    rows: list[Row] = []
+    model = load_model()
+    size = image.shape[:2]
+    with use_backend(backend_name, dtype=dtype) as backend:
+        xp = backend.xp
+        params = FaceParams.framing(model, size)
+        params.rotation = np.array([0.1, 0.3, 0.0])
+        arrays = model.arrays(backend)
+        state = pose_faces(model, [params], backend)
+        problem = FitProblem(image, points, model)
+        x = backend.asarray(problem.x0)
+
+        def base(stage: str) -> Row:
+            return {"section": "stages", "stage": stage, "backend": backend_name,
+                    "dtype": dtype}
+
+        rows.append(_safe(base("model evaluation"), lambda: measure(
+            lambda: (model.shape(params.identity, params.expression), model.albedo()),
+            repeats=repeats)))
+        rows.append(_safe(base("rasterize"), lambda: measure(
+            lambda: rasterize(state.points, state.depth, arrays.triangles, size),
+            repeats=repeats)))
+        rows.append(_safe(base("shade"), lambda: measure(
+            lambda: pose_faces(model, [params], backend), repeats=repeats)))
+        rows.append(_safe(base("residuals"), lambda: measure(
+            lambda: problem.residual_vector(x), repeats=repeats)))
+        for strategy in jacobians:
+            count = repeats if strategy == "analytic" else max(1, repeats // 3)
+
+            def jacobian(s: str = strategy, n: int = count) -> dict[str, float]:
+                return measure(lambda: problem.jacobian_matrix(x, s), repeats=n)
+
+            rows.append(_safe(base(f"jacobian {strategy}"), jacobian))
+        jac = problem.jacobian_matrix(x)
+        normal = xp.matrix_transpose(jac) @ jac
+        damped = normal + 1e-3 * xp.eye(normal.shape[0], dtype=normal.dtype,
+                                        device=normal.device)
+        rhs = xp.matrix_transpose(jac) @ problem.residual_vector(x)
+        with backend.blas_threads(1):
+            rows.append(_safe(base("normal-equation solve"), lambda: measure(
+                lambda: cholesky_solve(damped, rhs), repeats=repeats)))
+        timings: list[float] = []
+        energy: list[float] = []
+
+        def whole() -> dict[str, float]:
+            fit(image, points, model)  # warm-up
+            for _ in range(max(1, repeats // 2)):
+                result = fit(image, points, model)
+                timings.append(result.seconds)
+                energy.append(result.energy)
+            return {"min_s": min(timings), "median_s": float(np.median(timings)),
+                    "energy": energy[-1]}
+
+        rows.append(_safe(base("fit"), whole))
+    return rows
+
+
+def _frozen_problem(image: Any, points: Any) -> tuple[Any, Row]:
+    """facefit's LM on the full problem with the discrete state frozen at ``x0``: the
+    like-for-like reference the baselines are compared with."""
+    from ..fit import FitProblem, SolverOptions, levenberg_marquardt
+
+    with use_backend("numpy") as backend:
+        problem = FitProblem(image, points)
+        x0 = backend.asarray(problem.x0)
+        everything = backend.asarray(list(range(problem.layout.size)))
+        options = SolverOptions(max_iterations=100, relative_decrease=1e-9)
+        levenberg_marquardt(problem.residual_vector, problem.jacobian_matrix, x0, everything,
+                            options)  # warm-up
+        with backend.blas_threads(1):
+            start = time.perf_counter()
+            report = levenberg_marquardt(problem.residual_vector, problem.jacobian_matrix, x0,
+                                         everything, options)
+            seconds = time.perf_counter() - start
+    return problem, {"section": "baselines", "method": "facefit LM (frozen problem)",
+                     "seconds": seconds, "energy": report.energy,
+                     "iterations": report.iterations}
+
+
+def _scipy(problem: Any) -> Row:
+    from scipy.optimize import least_squares
+
+    start = time.perf_counter()
+    solution = least_squares(problem.residuals, problem.x0, jac="2-point", method="trf")
+    return {"section": "baselines", "method": "scipy least_squares 2-point",
+            "seconds": time.perf_counter() - start, "energy": float(2 * solution.cost),
+            "iterations": int(solution.nfev)}
+
+
+def _adam(image: Any, points: Any, target: float, steps: int, learning_rate: float) -> Row:
+    """Adam over the same residuals (torch autograd), as most public fitting code does."""
+    from ..fit import FitProblem
+
+    torch = importlib.import_module("torch")
+    with use_backend("torch", dtype="float64"):
+        problem = FitProblem(image, points)
+        x = torch.tensor(np.asarray(problem.x0), dtype=torch.float64, requires_grad=True)
+        optimizer = torch.optim.Adam([x], lr=learning_rate)
+        reached = None
+        energy = float("inf")
+        start = time.perf_counter()
+        for _ in range(steps):
+            optimizer.zero_grad()
+            residuals = problem.residual_vector(x)
+            loss = torch.sum(residuals * residuals)
+            energy = float(loss.detach())
+            if reached is None and energy <= target:
+                reached = time.perf_counter() - start
+            loss.backward()
+            optimizer.step()
+        seconds = time.perf_counter() - start
+    return {"section": "baselines", "method": "torch Adam", "seconds": seconds,
+            "energy": energy, "iterations": steps, "learning_rate": learning_rate,
+            "seconds_to_facefit_energy": reached}
+
+
+def _surrey(data: Path, repeats: int) -> list[Row]:
+    from ..fit import fit
+    from ..io import read_image, read_landmarks
+    from ..model import load_model
+
+    sfm, photo = data / "sfm", data / "300w" / "image_0010.png"
+    if not (sfm / "sfm_shape_3448.bin").is_file() or not photo.is_file():
+        return []
+    points = read_landmarks(photo.with_suffix(".pts"))
+    model = load_model(sfm / "sfm_shape_3448.bin",
+                       blendshapes=sfm / "expression_blendshapes_3448.bin",
+                       landmarks=sfm / "ibug_to_sfm.txt")
+    mapped = model.landmark_indices >= 0
+    with use_backend("numpy"):
+        fit(None, points, model)
+        times = []
+        for _ in range(repeats):
+            result = fit(None, points, model)
+            times.append(result.seconds)
+    error = float(np.linalg.norm(result.landmarks[mapped] - points[mapped], axis=1).mean())
+    rows = [{"section": "baselines", "method": "facefit landmark-only (Surrey)",
+             "seconds": min(times), "error_px": error}]
+    try:
+        eos = importlib.import_module("eos")
+    except ImportError:
+        return rows
+    size = read_image(photo).shape[:2]
+    shape = eos.morphablemodel.load_model(str(sfm / "sfm_shape_3448.bin"))
+    blendshapes = eos.morphablemodel.load_blendshapes(str(sfm / "expression_blendshapes_3448.bin"))
+    full = eos.morphablemodel.MorphableModel(
+        shape.get_shape_model(), blendshapes, color_model=eos.morphablemodel.PcaModel(),
+        vertex_definitions=None, texture_coordinates=shape.get_texture_coordinates())
+    mapper = eos.core.LandmarkMapper(str(sfm / "ibug_to_sfm.txt"))
+    topology = eos.morphablemodel.load_edge_topology(str(sfm / "sfm_3448_edge_topology.json"))
+    contour = eos.fitting.ContourLandmarks.load(str(sfm / "ibug_to_sfm.txt"))
+    model_contour = eos.fitting.ModelContour.load(str(sfm / "sfm_model_contours.json"))
+    marks = [eos.core.Landmark(str(i + 1), [float(x), float(y)]) for i, (x, y) in
+             enumerate(points)]
+    height, width = size
+    eos_times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        mesh, pose, _, _ = eos.fitting.fit_shape_and_pose(full, marks, mapper, width, height,
+                                                          topology, contour, model_contour)
+        eos_times.append(time.perf_counter() - start)
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    clip = (np.asarray(pose.get_projection()) @ np.asarray(pose.get_modelview())
+            @ np.c_[vertices, np.ones(len(vertices))].T).T
+    projected = np.stack([(clip[:, 0] + 1) / 2 * width, (1 - clip[:, 1]) / 2 * height], axis=1)
+    eos_error = float(np.linalg.norm(projected[model.landmark_indices[mapped]]
+                                     - points[mapped], axis=1).mean())
+    rows.append({"section": "baselines", "method": "eos fit_shape_and_pose (Surrey)",
+                 "seconds": min(eos_times), "error_px": eos_error})
+    return rows
+
+
+def baseline_rows(image: Any, points: Any, data: Path | None, *, adam_steps: int = 1500,
+                  adam_lr: float = 0.01, scipy: bool = True, repeats: int = 3) -> list[Row]:
+    """facefit LM vs scipy's finite differences and torch Adam on the same frozen problem,
+    and (with the shared data) the landmark-only Surrey fit vs eos."""
+    problem, reference = _frozen_problem(image, points)
+    rows = [reference]
+    if scipy:
+        rows.append(_scipy(problem))
+    try:
+        importlib.import_module("torch")
+        rows.append(_adam(image, points, reference["energy"], adam_steps, adam_lr))
+    except ImportError:
+        rows.append({"section": "baselines", "method": "torch Adam",
+                     "unsupported": "torch is not installed"})
+    if data is not None:
+        rows.extend(_surrey(data, repeats))
+    return rows
+
+
+def _resized(image: Any, points: Any, side: int) -> tuple[Any, Any]:
+    from PIL import Image
+
+    height, width = image.shape[:2]
+    factor = side / max(height, width)
+    pixels = Image.fromarray(np.round(image * 255).astype(np.uint8))
+    resized = pixels.resize((round(width * factor), round(height * factor)),
+                            Image.Resampling.BILINEAR)
+    return np.asarray(resized, dtype=np.float64) / 255, (points + 0.5) * factor - 0.5
+
+
+def scaling_rows(image: Any, points: Any, backends: list[str], data: Path | None,
+                 sizes: tuple[int, ...] = (256, 512, 768, 1024),
+                 batches: tuple[int, ...] = (1, 4, 16)) -> list[Row]:
+    """Fit time against image size, render time against model size and batch size."""
+    from ..fit import fit
+    from ..model import load_model
+    from ..params import FaceParams
+    from ..render import render, render_batch
+
+    rows: list[Row] = []
+    for name in backends:
+        with use_backend(name):
+            for side in sizes:
+                photo, marks = _resized(image, points, side)
+                fit(photo, marks)
+                result = fit(photo, marks)
+                rows.append({"section": "scaling", "kind": "fit vs image size",
+                             "backend": name, "size": side, "seconds": result.seconds})
+            models = [("ICT (default)", load_model())]
+            if data is not None and (data / "sfm" / "sfm_shape_3448.bin").is_file():
+                sfm = data / "sfm"
+                models.append(("Surrey", load_model(
+                    sfm / "sfm_shape_3448.bin", blendshapes=sfm / "expression_blendshapes_3448.bin",
+                    landmarks=sfm / "ibug_to_sfm.txt")))
+            for label, model in models:
+                framed = FaceParams.framing(model, (512, 512))
+                timing = measure(lambda m=model, p=framed: render(m, p, (512, 512)), repeats=5)  # type: ignore[misc]
+                rows.append({"section": "scaling", "kind": "render vs model", "backend": name,
+                             "model": label, "vertices": model.n_vertices,
+                             "seconds": timing["min_s"]})
+            model = models[0][1]
+            for batch in batches:
+                batch_params = [FaceParams.framing(model, (256, 256))] * batch
+                timing = measure(lambda p=batch_params, m=model: render_batch(m, p, (256, 256)),  # type: ignore[misc]
+                                 repeats=3)
+                rows.append({"section": "scaling", "kind": "render vs batch (256x256)",
+                             "backend": name, "batch": batch, "seconds": timing["min_s"],
+                             "per_image_s": timing["min_s"] / batch})
+    get_backend()
+    return rows

@@ -1,0 +1,96 @@
+"""``facefit bench``: the JSON it writes, the targets it judges, and bad options."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from facefit.bench.targets import evaluate_targets
+from facefit.cli import main
+
+
+@pytest.mark.slow
+def test_quick_bench_writes_rows_for_each_backend_strategy_and_baseline(tmp_path):
+    out, plot = tmp_path / "bench.json", tmp_path / "curves.png"
+    status = main(["bench", "--quick", "--backends", "numpy,torch", "--jacobians",
+                   "analytic,complex-step,autograd", "--sections", "stages,baselines,scaling",
+                   "--json", str(out), "--plot", str(plot)])
+    assert status == 0
+    report = json.loads(out.read_text())
+    assert report["machine"]["cores"] >= 1 and "numpy" in report["machine"]
+    rows = report["rows"]
+    for backend in ("numpy", "torch"):
+        for strategy in ("analytic", "complex-step", "autograd"):
+            matching = [r for r in rows if r.get("stage") == f"jacobian {strategy}"
+                        and r.get("backend") == backend]
+            assert len(matching) == 1, (backend, strategy)
+    autograd_numpy = next(r for r in rows if r.get("stage") == "jacobian autograd"
+                          and r["backend"] == "numpy")
+    assert "unsupported" in autograd_numpy  # a row that says so, not a crash
+    methods = {r.get("method") for r in rows if r["section"] == "baselines"}
+    assert {"facefit LM (frozen problem)", "torch Adam"} <= methods
+    for row in rows:
+        for key in ("min_s", "median_s", "seconds"):
+            if key in row:
+                assert math.isfinite(row[key]) and row[key] > 0
+    assert any(t["target"].startswith("analytic >= 30x") for t in report["targets"])
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _figures(fit_s=0.8, scipy_s=30.0, lm_s=1.0, lm_energy=1.0, scipy_energy=1.1, adam_reach=20.0,
+             analytic=0.01, complex_step=1.0, ours=(0.02, 5.0), eos=(0.08, 6.0)):
+    return [
+        {"section": "stages", "stage": "fit", "backend": "numpy", "dtype": "float64",
+         "min_s": fit_s},
+        {"section": "baselines", "method": "facefit LM (frozen problem)", "seconds": lm_s,
+         "energy": lm_energy},
+        {"section": "baselines", "method": "scipy least_squares 2-point", "seconds": scipy_s,
+         "energy": scipy_energy},
+        {"section": "baselines", "method": "torch Adam", "seconds": 40.0, "energy": 2.0,
+         "seconds_to_facefit_energy": adam_reach},
+        {"section": "stages", "stage": "jacobian analytic", "backend": "numpy",
+         "dtype": "float64", "min_s": analytic},
+        {"section": "stages", "stage": "jacobian complex-step", "backend": "numpy",
+         "dtype": "float64", "min_s": complex_step},
+        {"section": "baselines", "method": "facefit landmark-only (Surrey)", "seconds": ours[0],
+         "error_px": ours[1]},
+        {"section": "baselines", "method": "eos fit_shape_and_pose (Surrey)",
+         "seconds": eos[0], "error_px": eos[1]}]
+
+
+def _met(rows):
+    return {t["target"]: t["met"] for t in evaluate_targets(rows)}
+
+
+def test_targets_are_judged_from_the_figures():
+    assert all(_met(_figures()).values())
+    flipped = {
+        "full fit <= 1 s (numpy, float64)": _figures(fit_s=1.2),
+        ">= 20x faster than scipy at equal or lower energy": _figures(scipy_energy=0.9),
+        ">= 10x faster than Adam to the same energy": _figures(adam_reach=5.0),
+        "analytic >= 30x faster than complex-step (numpy)": _figures(complex_step=0.2),
+        "Surrey landmark-only faster than eos at equal or lower error": _figures(eos=(0.08, 4)),
+    }
+    for target, rows in flipped.items():
+        met = _met(rows)
+        assert met[target] is False, target
+        assert all(v for k, v in met.items() if k != target), target
+    assert not _met(_figures(scipy_s=15.0))[">= 20x faster than scipy at equal or lower energy"]
+
+
+@pytest.mark.parametrize("args, word", [
+    (["--backends", "bogus"], "bogus"),
+    (["--jacobians", "finite-difference"], "finite-difference"),
+    (["--sections", "everything"], "everything"),
+    (["--data", "/no/such/folder"], "/no/such/folder"),
+])
+def test_bad_options_exit_2_with_one_line(args, word):
+    done = subprocess.run([sys.executable, "-m", "facefit", "bench", *args],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and word in lines[0]
