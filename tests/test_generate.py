@@ -166,7 +166,7 @@ def test_warp_background_carries_colours_with_the_outline(backend):
     angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
     outline = np.stack([24 + 8 * np.cos(angles), 20 + 8 * np.sin(angles)], axis=1)
     moved = to_numpy(warp_background(backend.asarray(photo), backend.asarray(outline),
-                                     backend.asarray([*outline, 3.0, 0.0])))
+                                     backend.asarray(outline + np.array([3.0, 0.0]))))
     assert_close(moved[20, 27, 0], photo[20, 24, 0], dtype=backend.dtype_name, scale=1.0,
                  atol_scale=1e3)  # the centre of the outline moved with it
     np.testing.assert_allclose(moved[0], photo[0], atol=1e-5)  # the border stays
