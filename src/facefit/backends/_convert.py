@@ -118,40 +118,39 @@ def scatter_add(index: Array, values: Array, size: int) -> Array:
     return (ops or _generic).scatter_add(index, values, size, xp)
 
 
-def zbuffer(coefficients: Array, corner_depth: Array, boxes: Array, n_triangles: int,
-            batch: int, size: tuple[int, int]) -> tuple[Array, ...] | None:
-    """The nearest fragment of each pixel, by a native kernel where the backend has one.
+def zbuffer(points: Array, depth: Array, triangles: Array, batch: int, size: tuple[int, int],
+            *, cull_back: bool = True) -> tuple[Array, ...] | None:
+    """The nearest fragment of each pixel of a triangle mesh, by a native kernel where the
+    backend has one.
 
-    The inner loop of :func:`facefit.render.rasterize`, which falls back to its array-API
-    candidate expansion when this returns None (array-api-strict, CuPy, a build without the C
-    extension, or ``FACEFIT_NATIVE_RASTER=0``). Both give bit-identical results.
+    :func:`facefit.render.rasterize` by C (triangle setup, z-buffer, compaction); the caller
+    falls back to its array-API code when this returns None (array-api-strict, CuPy, a build
+    without the C extension, or ``FACEFIT_NATIVE_RASTER=0``). Both give bit-identical results.
 
     Parameters
     ----------
-    coefficients : (N, 9) float ``a0 a1 a2 b0 b1 b2 c0 c1 c2`` of the edge functions
-        ``E_k(x, y) = a_k x + b_k y + c_k``, signed so that inside means all ``E_k >= 0``.
-    corner_depth : (N, 3) depth of each triangle's corners.
-    boxes : (N, 4) int64 ``xmin, ymin, width, height`` of each candidate box (width 0: skip).
-    n_triangles : triangles per image; triangle ``i`` draws into image ``i // n_triangles``.
+    points : (B*V, 2) real image coordinates of the vertices of B meshes, image by image.
+    depth : (B*V,) real vertex depth, larger nearer the camera.
+    triangles : (T, 3) int vertex ids within one mesh.
     batch : number of images B.
     size : (H, W).
+    cull_back : drop back-facing and degenerate triangles.
 
     Returns
     -------
     (pixels, triangles, barycentrics, depth, rows) : for the P covered pixels in ascending
         order, (P,) int64 flat pixel index ``b * H * W + y * W + x``, (P,) int64 triangle of
-        the nearest fragment (``i % n_triangles``), (P, 3) its barycentric weights and (P,) its
-        depth; and (B*H*W,) int64 each pixel's row in those arrays (-1 where uncovered). Or
-        None.
+        the nearest fragment, (P, 3) its barycentric weights and (P,) its depth; and (B*H*W,)
+        int64 each pixel's row in those arrays (-1 where uncovered). Or None.
     """
     if os.environ.get("FACEFIT_NATIVE_RASTER", "1") == "0":
         return None
-    xp = array_namespace(coefficients, corner_depth, boxes)
+    xp = array_namespace(points, depth, triangles)
     kernel = getattr(native_ops(xp), "zbuffer", None)
     if kernel is None:
         return None
     height, width = size
-    return kernel(coefficients, corner_depth, boxes, n_triangles, batch, height, width, xp)
+    return kernel(points, depth, triangles, batch, cull_back, height, width, xp)
 
 
 def interpolate_into(attributes: Array, triangles: Array, pixels: Array, pixel_triangles: Array,

@@ -50,22 +50,29 @@ def scatter_add(index: Any, values: Any, size: int, xp: Any) -> Any:
     return stacked.reshape((size, *values.shape[1:])).astype(values.dtype, copy=False)
 
 
-def zbuffer(coefficients: Any, corner_depth: Any, boxes: Any, n_triangles: int, batch: int,
-            height: int, width: int, xp: Any) -> tuple[Any, ...] | None:
-    """Covered pixels by the C kernels in ``_native/raster.c``; None without them."""
+def zbuffer(points: Any, depth: Any, triangles: Any, batch: int, cull_back: bool, height: int,
+            width: int, xp: Any) -> tuple[Any, ...] | None:
+    """Covered pixels of a mesh by the C kernels in ``_native/raster.c``; None without them."""
     if _raster is None:
         return None
-    coefficients = np.ascontiguousarray(coefficients)
-    dtype = coefficients.dtype
+    points = np.ascontiguousarray(points)
+    dtype = points.dtype
+    if dtype not in (np.float64, np.float32):
+        return None
+    triangles = np.ascontiguousarray(triangles, np.int64)
+    n = batch * triangles.shape[0]
+    coefficients, corner_depth = np.empty((n, 9), dtype), np.empty((n, 3), dtype)
+    boxes = np.empty((n, 4), np.int64)
+    _raster.setup(points, np.ascontiguousarray(depth, dtype), triangles, batch, cull_back,
+                  height, width, coefficients, corner_depth, boxes)
     pixels = batch * height * width
     rows = np.full((pixels,), -1, dtype=np.int64)  # winning triangle, then the pixel's row
-    depth = np.empty((pixels,), dtype=dtype)
-    count = _raster.zbuffer(coefficients, np.ascontiguousarray(corner_depth, dtype),
-                            np.ascontiguousarray(boxes, np.int64), n_triangles, height, width,
-                            rows, depth)
+    fragment_depth = np.empty((pixels,), dtype=dtype)
+    count = _raster.zbuffer(coefficients, corner_depth, boxes, triangles.shape[0], height, width,
+                            rows, fragment_depth)
     out = (np.empty((count,), np.int64), np.empty((count,), np.int64),
            np.empty((count, 3), dtype), np.empty((count,), dtype))
-    _raster.compact(coefficients, rows, depth, n_triangles, height, width, *out)
+    _raster.compact(coefficients, rows, fragment_depth, triangles.shape[0], height, width, *out)
     return (*out, rows)
 
 

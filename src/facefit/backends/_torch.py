@@ -31,14 +31,14 @@ def scatter_add(index: Any, values: Any, size: int, xp: Any) -> Any:
     return out.index_add(0, index, values)
 
 
-def zbuffer(coefficients: Any, corner_depth: Any, boxes: Any, n_triangles: int, batch: int,
-            height: int, width: int, xp: Any) -> tuple[Any, ...] | None:
-    """The C z-buffer on CPU tensors (zero-copy through NumPy); None on other devices."""
-    if coefficients.device.type != "cpu":
+def zbuffer(points: Any, depth: Any, triangles: Any, batch: int, cull_back: bool, height: int,
+            width: int, xp: Any) -> tuple[Any, ...] | None:
+    """The C rasterizer on CPU tensors (zero-copy through NumPy); None on other devices."""
+    if points.device.type != "cpu":
         return None
-    found = _numpy.zbuffer(coefficients.detach().contiguous().numpy(),
-                           corner_depth.detach().contiguous().numpy(),
-                           boxes.contiguous().numpy(), n_triangles, batch, height, width, None)
+    found = _numpy.zbuffer(points.detach().contiguous().numpy(),
+                           depth.detach().contiguous().numpy(),
+                           triangles.contiguous().numpy(), batch, cull_back, height, width, None)
     return None if found is None else tuple(torch.from_numpy(a) for a in found)
 
 

@@ -1,10 +1,10 @@
 """Rasterization: which triangle covers each pixel, where in it, and how deep.
 
 Discrete work with no gradients, as in nvdiffrast: the smooth arithmetic (interpolation, shading)
-comes after, on the fragments this returns. The per-triangle setup (edge functions, bounding
-boxes, culling) is array-API code. The per-pixel work then goes to a native kernel where the
-backend has one (:func:`facefit.backends.zbuffer`: C on numpy and torch CPU); otherwise it is
-vectorized over triangles here: each triangle's bounding box is expanded into candidate pixels,
+comes after, on the fragments this returns. Where the backend has a native kernel
+(:func:`facefit.backends.zbuffer`: C on numpy and torch CPU) it does all of the work; otherwise
+it is array-API code here, vectorized over triangles: the per-triangle setup (edge functions,
+bounding boxes, culling), then each triangle's bounding box is expanded into candidate pixels,
 the pixel centres are tested with the edge functions, and a z-buffer (the backend's scatter-min)
 keeps the nearest fragment per pixel. Both routes evaluate the same expressions in the same
 order and give bit-identical results (tests/test_native_raster.py).
@@ -244,9 +244,15 @@ def rasterize(
     dtype = pts.dtype
     device = pts.device
 
-    # Corners of every (image, triangle): (B*T, 3, 2) and (B*T, 3).
     flat_pts = xp.reshape(pts, (batch * n_vertices, 2))
     flat_z = xp.reshape(z, (batch * n_vertices,))
+    native = zbuffer(flat_pts, flat_z, triangles, batch, (height, width), cull_back=cull_back)
+    if native is not None:  # everything below, by a native kernel
+        pixels, covering, barycentrics, fragment_depth, rows = native
+        return Rasterization((height, width), batch, pixels, covering, barycentrics,
+                             fragment_depth, batched, rows)
+
+    # Corners of every (image, triangle): (B*T, 3, 2) and (B*T, 3).
     offsets = xp.arange(batch, dtype=triangles.dtype, device=device)[:, None, None] * n_vertices
     corner_ids = xp.reshape(triangles[None, ...] + offsets, (-1,))
     corners = xp.reshape(xp.take(flat_pts, corner_ids, axis=0), (batch * n_tri, 3, 2))
@@ -288,14 +294,6 @@ def rasterize(
     box_w = xp.astype(xp.clip(xmax - xmin + 1, 0, None), xp.int64)
     box_h = xp.astype(xp.clip(ymax - ymin + 1, 0, None), xp.int64)
     keep = keep & (box_w > 0) & (box_h > 0)
-    native = zbuffer(xp.stack([*edge_a, *edge_b, *edge_c], axis=1), corner_z,
-                     xp.stack([xp.astype(xmin, xp.int64), xp.astype(ymin, xp.int64),
-                               xp.where(keep, box_w, xp.zeros_like(box_w)), box_h], axis=1),
-                     n_tri, batch, (height, width))
-    if native is not None:  # the same z-buffer as below, by a native kernel
-        pixels, covering, barycentrics, fragment_depth, rows = native
-        return Rasterization((height, width), batch, pixels, covering, barycentrics,
-                             fragment_depth, batched, rows)
     tri_ids = xp.arange(batch * n_tri, dtype=xp.int64, device=device)
     parts = []
     biggest = _STENCILS[-1]

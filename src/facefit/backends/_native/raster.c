@@ -1,13 +1,19 @@
 /* facefit's native z-buffer: the inner loop of facefit.render.rasterize as plain C.
  *
- * The Python side sets up everything per triangle (edge functions in a canonical direction,
- * bounding boxes, culling) with array-API code; this file only walks each triangle's box,
- * tests pixel centres against the three edge functions and keeps the nearest fragment per
- * pixel. It evaluates exactly the expressions, in exactly the order, of the array-API path in
- * rasterize.py, so both give bit-identical results as long as the compiler does not contract
- * a*b + c into fused multiply-adds (setup.py passes -ffp-contract=off).
+ * It sets up each triangle (edge functions in a canonical direction, bounding boxes, culling),
+ * walks each triangle's box, tests pixel centres against the three edge functions and keeps the
+ * nearest fragment per pixel. It evaluates exactly the expressions, in exactly the order, of the
+ * array-API path in rasterize.py, so both give bit-identical results as long as the compiler
+ * does not contract a*b + c into fused multiply-adds (setup.py passes -ffp-contract=off).
  *
- * Two functions, called in turn:
+ * Three functions, called in turn:
+ *
+ * setup(points, depth, triangles, batch, cull_back, height, width, coefficients, corner_depth,
+ *       boxes) fills, for each (image b, triangle t) as row i = b * T + t:
+ *   points        (B*V, 2) float64 or float32 image coordinates; depth (B*V,) same dtype
+ *   triangles     (T, 3) int64 vertex ids
+ *   coefficients  (B*T, 9) the edge functions, corner_depth (B*T, 3), boxes (B*T, 4) int64
+ *   with box width 0 for culled, degenerate, off-image or non-finite triangles.
  *
  * zbuffer(coefficients, corner_depth, boxes, n_triangles, height, width, owner, depth) -> count
  *   coefficients  (N, 9) float64 or float32: a0 a1 a2 b0 b1 b2 c0 c1 c2 of E_k = a_k x + b_k y + c_k
@@ -36,6 +42,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 
 /* The edge functions at a pixel centre and their sum, as rasterize.py evaluates them. */
@@ -44,6 +51,86 @@
     const REAL e1 = c[1] * fx + c[4] * fy + c[7];                                             \
     const REAL e2 = c[2] * fx + c[5] * fy + c[8];                                             \
     const REAL sum = e0 + e1 + e2;
+
+/* IEEE ceil/floor/min/max/clip as the array-API path applies them to finite values. */
+#define DEFINE_SETUP(SUFFIX, REAL, CEIL, FLOOR)                                               \
+    static inline REAL min_##SUFFIX(REAL a, REAL b) { return b < a ? b : a; }                 \
+    static inline REAL max_##SUFFIX(REAL a, REAL b) { return b > a ? b : a; }                 \
+    static inline REAL clip_##SUFFIX(REAL v, REAL lo, REAL hi)                                \
+    {                                                                                         \
+        return min_##SUFFIX(max_##SUFFIX(v, lo), hi);                                         \
+    }                                                                                         \
+                                                                                              \
+    static void setup_##SUFFIX(const REAL *pts, const REAL *z, Py_ssize_t n_points,           \
+                               const int64_t *tri, Py_ssize_t n_tri, int64_t batch,           \
+                               int cull_back, int64_t height, int64_t width, REAL *coef,      \
+                               REAL *corner_z, int64_t *boxes)                                \
+    {                                                                                         \
+        const int64_t per_image = n_points / batch;                                           \
+        for (int64_t b = 0; b < batch; ++b) {                                                 \
+            for (Py_ssize_t t = 0; t < n_tri; ++t) {                                          \
+                const Py_ssize_t i = b * n_tri + t;                                           \
+                REAL *c = coef + 9 * i;                                                       \
+                int64_t *box = boxes + 4 * i;                                                 \
+                int64_t ids[3];                                                               \
+                int valid = 1;                                                                \
+                for (int k = 0; k < 3; ++k) {                                                 \
+                    ids[k] = tri[3 * t + k] + b * per_image;                                  \
+                    valid &= tri[3 * t + k] >= 0 && tri[3 * t + k] < per_image;               \
+                }                                                                             \
+                for (int k = 0; k < 9; ++k)                                                   \
+                    c[k] = 0;                                                                 \
+                box[0] = box[1] = box[2] = box[3] = 0;                                        \
+                if (!valid) {                                                                 \
+                    corner_z[3 * i] = corner_z[3 * i + 1] = corner_z[3 * i + 2] = 0;          \
+                    continue;                                                                 \
+                }                                                                             \
+                const REAL x0 = pts[2 * ids[0]], y0 = pts[2 * ids[0] + 1];                    \
+                const REAL x1 = pts[2 * ids[1]], y1 = pts[2 * ids[1] + 1];                    \
+                const REAL x2 = pts[2 * ids[2]], y2 = pts[2 * ids[2] + 1];                    \
+                for (int k = 0; k < 3; ++k)                                                   \
+                    corner_z[3 * i + k] = z[ids[k]];                                          \
+                const REAL area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0);              \
+                const int keep = cull_back ? area < 0 : area != 0;                            \
+                const REAL orientation = area < 0 ? (REAL)-1 : (REAL)1;                       \
+                for (int k = 0; k < 3; ++k) {                                                 \
+                    const int64_t u = ids[(k + 1) % 3], v = ids[(k + 2) % 3];                 \
+                    const int forward = u < v;                                                \
+                    const int64_t lo = forward ? u : v, hi = forward ? v : u;                 \
+                    const REAL a = pts[2 * lo + 1] - pts[2 * hi + 1];                         \
+                    const REAL bb = pts[2 * hi] - pts[2 * lo];                                \
+                    const REAL cc = -(a * pts[2 * lo] + bb * pts[2 * lo + 1]);                \
+                    const REAL sign = forward ? orientation : -orientation;                   \
+                    c[k] = a * sign;                                                          \
+                    c[3 + k] = bb * sign;                                                     \
+                    c[6 + k] = cc * sign;                                                     \
+                }                                                                             \
+                const REAL xs[3] = {x0, x1, x2}, ys[3] = {y0, y1, y2};                        \
+                int finite = 1;                                                               \
+                for (int k = 0; k < 3; ++k)                                                   \
+                    finite &= xs[k] == xs[k] && ys[k] == ys[k]; /* not NaN */                 \
+                if (!keep || !finite)                                                         \
+                    continue;                                                                 \
+                const REAL fw = (REAL)width, fh = (REAL)height;                               \
+                const REAL xmin = clip_##SUFFIX(CEIL(min_##SUFFIX(min_##SUFFIX(x0, x1), x2)), 0, fw); \
+                const REAL xmax = clip_##SUFFIX(FLOOR(max_##SUFFIX(max_##SUFFIX(x0, x1), x2)), -1,   \
+                                                fw - 1);                                      \
+                const REAL ymin = clip_##SUFFIX(CEIL(min_##SUFFIX(min_##SUFFIX(y0, y1), y2)), 0, fh); \
+                const REAL ymax = clip_##SUFFIX(FLOOR(max_##SUFFIX(max_##SUFFIX(y0, y1), y2)), -1,   \
+                                                fh - 1);                                      \
+                const REAL box_w = xmax - xmin + 1, box_h = ymax - ymin + 1;                  \
+                if (!(box_w > 0 && box_h > 0))                                                \
+                    continue;                                                                 \
+                box[0] = (int64_t)xmin;                                                       \
+                box[1] = (int64_t)ymin;                                                       \
+                box[2] = (int64_t)box_w;                                                      \
+                box[3] = (int64_t)box_h;                                                      \
+            }                                                                                 \
+        }                                                                                     \
+    }
+
+DEFINE_SETUP(double, double, ceil, floor)
+DEFINE_SETUP(float, float, ceilf, floorf)
 
 #define DEFINE_KERNELS(SUFFIX, REAL)                                                          \
     static Py_ssize_t zbuffer_##SUFFIX(const REAL *coef, const REAL *corner_z,                \
@@ -89,14 +176,17 @@
                                  int64_t width, int64_t *pixel_out, int64_t *tri_out,         \
                                  REAL *bary_out, REAL *depth_out)                             \
     {                                                                                         \
-        const int64_t plane = height * width;                                                 \
-        int64_t row = 0;                                                                      \
+        int64_t row = 0, x = -1, y = 0;                                                       \
         for (Py_ssize_t p = 0; p < pixels; ++p) {                                             \
+            if (++x == width) { /* walk (x, y) along with p instead of dividing */           \
+                x = 0;                                                                        \
+                if (++y == height)                                                            \
+                    y = 0;                                                                    \
+            }                                                                                 \
             const int64_t i = owner[p];                                                       \
             if (i < 0 || i >= n || row >= rows) /* (the last two: never, but memory-safe) */  \
                 continue;                                                                     \
-            const int64_t in_plane = p % plane;                                               \
-            const REAL fx = (REAL)(in_plane % width), fy = (REAL)(in_plane / width);          \
+            const REAL fx = (REAL)x, fy = (REAL)y;                                            \
             const REAL *c = coef + 9 * i;                                                     \
             EDGES(REAL, c, fx, fy)                                                                \
             pixel_out[row] = p;                                                               \
@@ -147,6 +237,49 @@ static int check(Py_buffer *buf, const char *name, Py_ssize_t itemsize, Py_ssize
         return 0;
     }
     return 1;
+}
+
+static PyObject *setup(PyObject *self, PyObject *args)
+{
+    Py_buffer pts, z, tri, coef, corner_z, boxes;
+    long long batch, height, width;
+    int cull_back;
+    PyObject *result = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*LpLLw*w*w*", &pts, &z, &tri, &batch, &cull_back, &height,
+                          &width, &coef, &corner_z, &boxes))
+        return NULL;
+    const Py_ssize_t itemsize = pts.itemsize;
+    const Py_ssize_t n_points = pts.len / (2 * (itemsize > 0 ? itemsize : 1));
+    const Py_ssize_t n_tri = tri.len / (3 * (Py_ssize_t)sizeof(int64_t));
+    if (itemsize != 8 && itemsize != 4) {
+        PyErr_SetString(PyExc_ValueError, "setup: points must be float64 or float32");
+    } else if (batch <= 0 || height <= 0 || width <= 0 || n_points % batch != 0) {
+        PyErr_SetString(PyExc_ValueError, "setup: inconsistent sizes");
+    } else if (check(&pts, "points", itemsize, 2 * n_points) &&
+               check(&z, "depth", itemsize, n_points) &&
+               check(&tri, "triangles", (Py_ssize_t)sizeof(int64_t), 3 * n_tri) &&
+               check(&coef, "coefficients", itemsize, 9 * batch * n_tri) &&
+               check(&corner_z, "corner_depth", itemsize, 3 * batch * n_tri) &&
+               check(&boxes, "boxes", (Py_ssize_t)sizeof(int64_t), 4 * batch * n_tri)) {
+        Py_BEGIN_ALLOW_THREADS
+        if (itemsize == 8)
+            setup_double(pts.buf, z.buf, n_points, tri.buf, n_tri, batch, cull_back, height,
+                         width, coef.buf, corner_z.buf, boxes.buf);
+        else
+            setup_float(pts.buf, z.buf, n_points, tri.buf, n_tri, batch, cull_back, height,
+                        width, coef.buf, corner_z.buf, boxes.buf);
+        Py_END_ALLOW_THREADS
+        result = Py_None;
+        Py_INCREF(result);
+    }
+    PyBuffer_Release(&pts);
+    PyBuffer_Release(&z);
+    PyBuffer_Release(&tri);
+    PyBuffer_Release(&coef);
+    PyBuffer_Release(&corner_z);
+    PyBuffer_Release(&boxes);
+    return result;
 }
 
 static PyObject *zbuffer(PyObject *self, PyObject *args)
@@ -281,6 +414,9 @@ static PyObject *interpolate_into(PyObject *self, PyObject *args)
 }
 
 static PyMethodDef methods[] = {
+    {"setup", setup, METH_VARARGS,
+     "setup(points, depth, triangles, batch, cull_back, height, width, coefficients, "
+     "corner_depth, boxes): edge functions and boxes of every triangle (see raster.c)."},
     {"zbuffer", zbuffer, METH_VARARGS,
      "zbuffer(coefficients, corner_depth, boxes, n_triangles, height, width, owner, depth) "
      "-> count: rasterize triangle boxes into a z-buffer (see raster.c)."},
