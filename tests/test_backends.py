@@ -16,6 +16,7 @@ import facefit as ff
 from facefit.backends import (
     available_backends,
     cholesky_solve,
+    matmul_transposed,
     scatter_add,
     scatter_min,
     to_numpy,
@@ -206,6 +207,44 @@ def test_cholesky_solve_matches_numpy(backend, matrix, rhs):
 def test_cholesky_solve_flags_indefinite_matrices_with_nan(backend):
     got = to_numpy(cholesky_solve(backend.asarray(-np.eye(3)), backend.asarray([1.0, 2, 3])))
     assert np.all(np.isnan(got))
+
+
+@given(matrix=hnp.arrays(np.float64, (7, 5), elements=floats(-2, 2)),
+       weights=hnp.arrays(np.float64, (3, 5), elements=floats(-2, 2)),
+       batched=st.booleans())
+def test_matmul_transposed_matches_numpy(backend, matrix, weights, batched):
+    weights = weights if batched else weights[0]
+    got = matmul_transposed(backend.asarray(weights), backend.asarray(matrix))
+    expected = weights @ matrix.T
+    assert tuple(got.shape) == expected.shape
+    assert_close(got, expected, dtype=backend.dtype_name,
+                 scale=float(np.abs(weights).max() * np.abs(matrix).max() * 5 + 1e-30))
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_matmul_transposed_carries_a_complex_step(backend64, batched):
+    """Complex weights on a real matrix (the complex-step path) give both parts exactly."""
+    rng = np.random.default_rng(3)
+    matrix, real, imag = rng.normal(size=(40, 6)), rng.normal(size=(2, 6)), rng.normal(size=(2, 6))
+    if not batched:
+        real, imag = real[0], imag[0]
+    weights = backend64.asarray(real) + 1e-20j * backend64.asarray(imag)
+    got = matmul_transposed(weights, backend64.asarray(matrix))
+    assert backend64.xp.isdtype(got.dtype, "complex floating")
+    got = to_numpy(got)
+    assert_close(got.real, real @ matrix.T)
+    assert_close(got.imag / 1e-20, imag @ matrix.T)
+
+
+@pytest.mark.skipif("torch" not in available_backends(), reason="torch not installed")
+def test_matmul_transposed_keeps_torch_derivatives():
+    import torch
+
+    matrix = torch.randn(30, 4, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(matmul_transposed, (weights, matrix))
+    jac = torch.func.jacfwd(lambda w: matmul_transposed(w, matrix.detach()))(weights.detach())
+    assert torch.allclose(jac, matrix.detach())
 
 
 def test_blas_threads_caps_numpy_and_is_a_no_op_elsewhere(backend64):

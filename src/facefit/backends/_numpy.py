@@ -29,6 +29,17 @@ def cholesky_solve(matrix: Any, rhs: Any, xp: Any) -> Any:
     return np.stack([cholesky_solve(m, b, xp) for m, b in zip(matrix, rhs, strict=True)])
 
 
+def matmul_transposed(coefficients: Any, matrix: Any) -> Any:
+    """``coefficients @ matrix.T``; complex weights on a real matrix as two real products."""
+    if np.iscomplexobj(coefficients) and not np.iscomplexobj(matrix):
+        dtype = np.result_type(coefficients, matrix)
+        product = np.empty((*coefficients.shape[:-1], matrix.shape[0]), dtype)
+        product.real = coefficients.real @ matrix.T
+        product.imag = coefficients.imag @ matrix.T
+        return product
+    return coefficients @ matrix.T
+
+
 def scatter_min(index: Any, values: Any, size: int, xp: Any) -> Any:
     out = np.full((size,), _fill_value(values.dtype, xp), dtype=values.dtype)
     np.minimum.at(out, index, values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,19 @@ def scatter_min(index: Any, values: Any, size: int, xp: Any) -> Any:
 def scatter_add(index: Any, values: Any, size: int, xp: Any) -> Any:
     out = torch.zeros((size, *values.shape[1:]), dtype=values.dtype, device=values.device)
     return out.index_add(0, index, values)
+
+
+def matmul_transposed(coefficients: Any, matrix: Any) -> Any | None:
+    """``coefficients @ matrix.T`` as a broadcast multiply-and-sum for one CPU weight vector.
+
+    MKL's ``dgemv`` in the torch 2.x CPU wheels streams an (N, K) row-major matrix from memory
+    at a third of the speed of OpenBLAS (2.1 ms against 0.7 ms for the ICT identity basis out of
+    cache, 2 cores); multiply-and-sum reads it at about twice MKL's speed for a (N, K) temporary.
+    Batches of weight vectors (and other devices) keep ``@``: None.
+    """
+    if matrix.device.type != "cpu" or math.prod(coefficients.shape[:-1]) != 1:
+        return None
+    return (matrix * coefficients[..., None, :]).sum(-1)
 
 
 def zbuffer(points: Any, depth: Any, triangles: Any, batch: int, cull_back: bool, height: int,

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..backends import Backend, array_namespace, get_backend, promote
+from ..backends import Backend, array_namespace, get_backend, matmul_transposed, promote
 from ..backends.host import np
 from ..errors import ModelError
 
@@ -221,17 +221,16 @@ def basis_product(basis: Array, coefficients: Array) -> Array:
     Parameters
     ----------
     basis : (V, 3, K) array (any leading shape before the last axis).
-    coefficients : (K,) or (B, K) array, real or complex (complex promotes the basis).
+    coefficients : (K,) or (B, K) array, real or complex (complex step: two real products).
 
     Returns
     -------
     (V, 3) or (B, V, 3) array. Computed as one 2-D matrix product (BLAS), not a 3-D one.
     """
     xp = array_namespace(basis, coefficients)
-    basis, coefficients = promote(basis, coefficients, xp=xp)
     lead = tuple(basis.shape[:-1])
     flat = xp.reshape(basis, (-1, basis.shape[-1]))
-    product = coefficients @ xp.matrix_transpose(flat)  # (..., prod(lead))
+    product = matmul_transposed(coefficients, flat)  # (..., prod(lead))
     return xp.reshape(product, (*coefficients.shape[:-1], *lead))
 
 
