@@ -237,11 +237,17 @@ def test_matmul_transposed_carries_a_complex_step(backend64, batched):
 
 
 @pytest.mark.skipif("torch" not in available_backends(), reason="torch not installed")
-def test_matmul_transposed_keeps_torch_derivatives():
+@pytest.mark.parametrize("chunk", [8, 2**19])
+def test_matmul_transposed_keeps_torch_derivatives(monkeypatch, chunk):
+    """Torch's fast path sums blocks of rows (small blocks here: 15 of them) under autograd."""
     import torch
 
+    from facefit.backends import _torch
+
+    monkeypatch.setattr(_torch, "_CHUNK_ELEMENTS", chunk)
     matrix = torch.randn(30, 4, dtype=torch.float64, requires_grad=True)
     weights = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    assert torch.allclose(matmul_transposed(weights, matrix), weights @ matrix.T)
     assert torch.autograd.gradcheck(matmul_transposed, (weights, matrix))
     jac = torch.func.jacfwd(lambda w: matmul_transposed(w, matrix.detach()))(weights.detach())
     assert torch.allclose(jac, matrix.detach())
