@@ -38,6 +38,9 @@ def test_quick_bench_writes_rows_for_each_backend_strategy_and_baseline(tmp_path
             if key in row:
                 assert math.isfinite(row[key]) and row[key] > 0
     assert any(t["target"].startswith("analytic >= 30x") for t in report["targets"])
+    by_model = [r for r in rows if r.get("kind") == "fit vs model"]
+    assert {r["backend"] for r in by_model} == {"numpy", "torch"}
+    assert all(r["vertices"] == 6706 and math.isfinite(r["energy"]) for r in by_model)
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -94,3 +97,36 @@ def test_bad_options_exit_2_with_one_line(args, word):
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and word in lines[0]
+
+
+def test_refining_keeps_the_surface_landmarks_and_orientation():
+    import numpy as np
+
+    from facefit.bench.bfm_size import bfm_size_model, refine
+    from facefit.geometry import vertex_normals
+    from facefit.model import load_model
+
+    base = load_model()
+    refined = refine(base, 1)
+    n, t = base.n_vertices, base.triangles.shape[0]
+    assert refined.n_vertices == n + t and refined.triangles.shape == (3 * t, 3)
+    np.testing.assert_array_equal(refined.mean_shape[:n], base.mean_shape)
+    np.testing.assert_array_equal(refined.landmark_indices, base.landmark_indices)
+    # a new vertex is its parent triangle's centroid, in the mean and in every basis column
+    np.testing.assert_allclose(refined.mean_shape[n + 5],
+                               base.mean_shape[base.triangles[5]].mean(0))
+    np.testing.assert_allclose(refined.identity_basis[n + 5],
+                               base.identity_basis[base.triangles[5]].mean(0))
+    # same orientation: the original vertices' normals barely move
+    before = vertex_normals(base.mean_shape, base.triangles)
+    after = vertex_normals(refined.mean_shape, refined.triangles)[:n]
+    assert np.median(np.sum(before * after, axis=1)) > 0.99
+
+    sized = bfm_size_model(base, times=1, components=(120, 53, 70))
+    assert (sized.n_identity, sized.n_expression, sized.n_albedo) == (120, 53, 70)
+    np.testing.assert_array_equal(sized.identity_basis[..., :100], refined.identity_basis)
+    extra = sized.identity_basis[..., 100:].reshape(-1, 20)
+    last = np.linalg.norm(refined.identity_basis[..., -1])
+    norms = np.linalg.norm(extra, axis=0)
+    assert np.all(norms < last) and np.all(norms > 0.6 * last)
+    assert np.all(sized.identity_std[100:] == base.identity_std[-1])

@@ -109,7 +109,7 @@ def _plot(rows: list[dict[str, Any]], path: str) -> None:
         from matplotlib import pyplot
     except ImportError as exc:
         raise FacefitError("--plot needs matplotlib: pip install matplotlib") from exc
-    figure, axes = pyplot.subplots(1, 2, figsize=(10, 4))
+    figure, axes = pyplot.subplots(1, 3, figsize=(15, 4))
     for backend in sorted({r["backend"] for r in rows if r.get("kind") == "fit vs image size"}):
         sized = [r for r in rows if r.get("kind") == "fit vs image size"
                  and r["backend"] == backend]
@@ -119,8 +119,14 @@ def _plot(rows: list[dict[str, Any]], path: str) -> None:
                    and r["backend"] == backend]
         axes[1].plot([r["batch"] for r in batched], [r["per_image_s"] * 1e3 for r in batched],
                      "o-", label=backend)
+        by_model = sorted((r for r in rows if r.get("kind") == "fit vs model"
+                           and r["backend"] == backend), key=lambda r: r["vertices"])
+        axes[2].plot([r["vertices"] for r in by_model], [r["seconds"] for r in by_model], "o-",
+                     label=backend)
     axes[0].set(xlabel="image side (pixels)", ylabel="fit time (s)", title="fit vs image size")
     axes[1].set(xlabel="batch size B", ylabel="ms per image", title="render_batch, 256x256")
+    axes[2].set(xlabel="model vertices", ylabel="fit time (s)", title="fit vs model size",
+                xscale="log")
     for axis in axes:
         axis.grid(True, alpha=0.3)
         axis.legend()
@@ -167,7 +173,8 @@ def run(args: argparse.Namespace) -> int:
     if "scaling" in sections:
         rows.extend(scaling_rows(image, points, backends, None if args.quick else data_dir,
                                  sizes=(128, 256) if args.quick else (256, 512, 768, 1024),
-                                 batches=(1, 2) if args.quick else (1, 4, 16)))
+                                 batches=(1, 2) if args.quick else (1, 4, 16),
+                                 bfm_size=not args.quick))
     targets = evaluate_targets(rows)
     print(_table(rows, targets))
     seconds = time.perf_counter() - start

@@ -244,13 +244,28 @@ def _resized(image: Any, points: Any, side: int) -> tuple[Any, Any]:
 
 def scaling_rows(image: Any, points: Any, backends: list[str], data: Path | None,
                  sizes: tuple[int, ...] = (256, 512, 768, 1024),
-                 batches: tuple[int, ...] = (1, 4, 16)) -> list[Row]:
-    """Fit time against image size, render time against model size and batch size."""
+                 batches: tuple[int, ...] = (1, 4, 16), bfm_size: bool = True) -> list[Row]:
+    """Fit time against image size and model size, render time against model and batch size.
+
+    The models are the default (ICT), the Surrey model (with the shared data; its albedo is
+    the loader's built one) and, with ``bfm_size``, a synthetic model of BFM 2009's size
+    (:func:`facefit.bench.bfm_size.bfm_size_model`, 59k vertices); each fit is one full fit
+    of ``image`` after the model's upload.
+    """
     from ..fit import fit
     from ..model import load_model
     from ..params import FaceParams
     from ..render import render, render_batch
+    from .bfm_size import bfm_size_model
 
+    models = [("ICT (default)", load_model())]
+    if data is not None and (data / "sfm" / "sfm_shape_3448.bin").is_file():
+        sfm = data / "sfm"
+        models.append(("Surrey", load_model(
+            sfm / "sfm_shape_3448.bin", blendshapes=sfm / "expression_blendshapes_3448.bin",
+            landmarks=sfm / "ibug_to_sfm.txt")))
+    if bfm_size:
+        models.append(("BFM-size synthetic", bfm_size_model()))
     rows: list[Row] = []
     for name in backends:
         with use_backend(name):
@@ -260,18 +275,17 @@ def scaling_rows(image: Any, points: Any, backends: list[str], data: Path | None
                 result = fit(photo, marks)
                 rows.append({"section": "scaling", "kind": "fit vs image size",
                              "backend": name, "size": side, "seconds": result.seconds})
-            models = [("ICT (default)", load_model())]
-            if data is not None and (data / "sfm" / "sfm_shape_3448.bin").is_file():
-                sfm = data / "sfm"
-                models.append(("Surrey", load_model(
-                    sfm / "sfm_shape_3448.bin", blendshapes=sfm / "expression_blendshapes_3448.bin",
-                    landmarks=sfm / "ibug_to_sfm.txt")))
             for label, model in models:
                 framed = FaceParams.framing(model, (512, 512))
                 timing = measure(lambda m=model, p=framed: render(m, p, (512, 512)), repeats=5)  # type: ignore[misc]
                 rows.append({"section": "scaling", "kind": "render vs model", "backend": name,
                              "model": label, "vertices": model.n_vertices,
                              "seconds": timing["min_s"]})
+                model.arrays()  # upload outside the timing
+                result = fit(image, points, model)
+                rows.append({"section": "scaling", "kind": "fit vs model", "backend": name,
+                             "model": label, "vertices": model.n_vertices,
+                             "seconds": result.seconds, "energy": result.energy})
             model = models[0][1]
             for batch in batches:
                 batch_params = [FaceParams.framing(model, (256, 256))] * batch
