@@ -53,6 +53,37 @@ def test_every_strategy_agrees_on_every_term(backend64, seed):
                          err_msg=f"{term.name} vs {strategy}")
 
 
+def test_reused_forward_pass_never_serves_a_different_point(backend64):
+    """The photometric term reuses the forward pass of its last residuals for the Jacobian at
+    the same point; any other point (or one changed in place, or a derivative-carrying one
+    seen first) must give exactly what a fresh term gives."""
+    params, image, landmarks = _scene(5)
+    x_np = FitProblem(image, landmarks, MODEL).layout.pack(params)
+    reference = FitProblem(image, landmarks, MODEL)
+    reference.freeze(x_np)
+    term_ref = reference.photometric_term
+
+    def fresh(x):
+        return to_numpy(term_ref.jacobian(backend64.asarray(to_numpy(x))))
+
+    problem = FitProblem(image, landmarks, MODEL)
+    problem.freeze(x_np)
+    term = problem.photometric_term
+    x = backend64.asarray(x_np)
+    term.residuals(x)
+    assert_close(to_numpy(term.jacobian(x)), fresh(x))  # the reused pass is the right one
+    other = backend64.asarray(x_np + 0.01)
+    assert_close(to_numpy(term.jacobian(other)), fresh(other))
+    if backend64.name == "numpy":  # in-place change of the very same array
+        mutable = np.array(x_np)
+        term.residuals(mutable)
+        mutable[3] += 0.05
+        assert_close(to_numpy(term.jacobian(mutable)), fresh(mutable))
+    for strategy in backend64.jacobian_strategies:  # complex / dual inputs are never kept
+        backend64.jacobian(term.residuals, other, strategy)
+        assert_close(to_numpy(term.jacobian(other)), fresh(other), err_msg=strategy)
+
+
 def test_whole_problem_jacobian_by_name(backend64):
     params, image, landmarks = _scene(3)
     problem = FitProblem(image, landmarks, MODEL)

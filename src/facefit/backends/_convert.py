@@ -17,6 +17,7 @@ __all__ = [
     "array_namespace",
     "cholesky_solve",
     "interpolate_into",
+    "is_plain_value",
     "matmul_transposed",
     "native_ops",
     "scatter_add",
@@ -64,6 +65,17 @@ def native_ops(xp: Any) -> ModuleType | None:
 
         return _cupy
     return None
+
+
+def is_plain_value(x: Array) -> bool:
+    """Whether ``x`` is a real array that carries no derivative (no complex step, autograd
+    graph, forward-mode tangent or functorch wrapper), so values computed from it may be
+    cached and reused for any later real input equal to it."""
+    xp = array_namespace(x)
+    if _generic.is_complex(x, xp):
+        return False
+    check = getattr(native_ops(xp), "carries_derivatives", None)
+    return check is None or not check(x)
 
 
 def cholesky_solve(matrix: Array, rhs: Array) -> Array:

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch._C._functorch import is_functorch_wrapped_tensor
+from torch.autograd import forward_ad
 
 from . import _numpy
 from ._generic import _fill_value
@@ -30,6 +32,12 @@ def scatter_min(index: Any, values: Any, size: int, xp: Any) -> Any:
 def scatter_add(index: Any, values: Any, size: int, xp: Any) -> Any:
     out = torch.zeros((size, *values.shape[1:]), dtype=values.dtype, device=values.device)
     return out.index_add(0, index, values)
+
+
+def carries_derivatives(x: Any) -> bool:
+    """Whether a tensor takes part in autograd, forward-mode AD or a functorch transform."""
+    return (x.requires_grad or is_functorch_wrapped_tensor(x)
+            or forward_ad.unpack_dual(x).tangent is not None)
 
 
 _CHUNK_ELEMENTS = 2**19  # multiply-and-sum temporaries of 4 MB (float64): cached, no mmap

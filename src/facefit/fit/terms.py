@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, Protocol
 
-from ..backends import Backend, array_namespace, promote, real_part
+from ..backends import Backend, array_namespace, is_plain_value, promote, real_part
 from ..backends.host import np
 from ..camera import project, rotate
 from ..geometry import cross, rotation_matrix, rotation_matrix_derivatives, vertex_normals
@@ -208,6 +208,7 @@ class PhotometricTerm:
         self.sample_albedo_mean = xp.take(arrays.albedo_mean, samples, axis=0)
         self.sample_albedo_basis = xp.take(arrays.albedo, samples, axis=0)  # (N, 3, K_alb)
         self._build_rings(backend)
+        self._last_forward: tuple[Array, dict[str, Array]] | None = None
         self.visible = xp.ones(samples.shape, dtype=backend.dtype, device=samples.device)
         self.row_scale = self.visible * math.sqrt(weight / samples.shape[0])
 
@@ -234,6 +235,20 @@ class PhotometricTerm:
         count = max(float(xp.sum(self.visible)), 1.0)
         self.row_scale = self.visible * math.sqrt(self.weight / count)
 
+    def _cached_forward(self, x: Array) -> dict[str, Array]:
+        """:meth:`_forward`, reusing the last one for an equal plain (real, derivative-free)
+        ``x``: the solver asks for the Jacobian at the point whose residuals it just took."""
+        plain = is_plain_value(x)
+        last = self._last_forward
+        if plain and last is not None and (last[0].shape, last[0].dtype) == (x.shape, x.dtype):
+            xp = array_namespace(x)
+            if bool(xp.all(last[0] == x)):
+                return last[1]
+        forward = self._forward(x)
+        if plain:
+            self._last_forward = (array_namespace(x).asarray(x, copy=True), forward)
+        return forward
+
     def _forward(self, x: Array) -> dict[str, Array]:
         xp = array_namespace(x)
         layout = self.layout
@@ -256,7 +271,7 @@ class PhotometricTerm:
 
     def residuals(self, x: Array) -> Array:
         xp = array_namespace(x)
-        f = self._forward(x)
+        f = self._cached_forward(x)
         observed = bilinear_sample(self.image, f["points"])
         return xp.reshape(self.row_scale[:, None] * (f["albedo"] * f["shading"] - observed), (-1,))
 
@@ -346,7 +361,7 @@ class PhotometricTerm:
     def jacobian(self, x: Array) -> Array:
         xp = array_namespace(x)
         layout = self.layout
-        f = self._forward(x)
+        f = self._cached_forward(x)
         pose = _Pose(x, layout)
         rotation, scale = pose.rotation, pose.scale
         n_samples = self.samples.shape[0]
