@@ -125,8 +125,7 @@ def _plot(rows: list[dict[str, Any]], path: str) -> None:
                      label=backend)
     axes[0].set(xlabel="image side (pixels)", ylabel="fit time (s)", title="fit vs image size")
     axes[1].set(xlabel="batch size B", ylabel="ms per image", title="render_batch, 256x256")
-    axes[2].set(xlabel="model vertices", ylabel="fit time (s)", title="fit vs model size",
-                xscale="log")
+    axes[2].set(xlabel="model vertices", ylabel="fit time (s)", title="fit vs model size")
     for axis in axes:
         axis.grid(True, alpha=0.3)
         axis.legend()
