@@ -17,8 +17,8 @@ from ..model import MorphableModel
 __all__ = ["bfm_size_model", "refine"]
 
 
-def _split_at_centroids(triangles: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.ndarray]:
-    """Triangles (T, 3) -> the 3T triangles of their centroid splits, and (T, 3) corner ids.
+def _split_at_centroids(triangles: np.ndarray, n_vertices: int) -> np.ndarray:
+    """Triangles (T, 3) -> the (3T, 3) triangles of their centroid splits.
 
     The centroid of triangle ``t`` becomes vertex ``n_vertices + t``; each new triangle keeps
     the counter-clockwise order of its parent.
@@ -27,7 +27,7 @@ def _split_at_centroids(triangles: np.ndarray, n_vertices: int) -> tuple[np.ndar
     a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
     split = np.stack([np.stack([a, b, centre], axis=1), np.stack([b, c, centre], axis=1),
                       np.stack([c, a, centre], axis=1)], axis=1)  # (T, 3 new, 3 corners)
-    return split.reshape(-1, 3), triangles
+    return split.reshape(-1, 3)
 
 
 def _extend(basis: np.ndarray, std: np.ndarray, components: int, positions: np.ndarray,
@@ -73,9 +73,9 @@ def refine(model: MorphableModel, times: int = 1) -> MorphableModel:
     triangles = model.triangles
     for _ in range(times):
         n_vertices = vertex_arrays["mean_shape"].shape[0]
-        triangles, corners = _split_at_centroids(triangles, n_vertices)
         for name, values in vertex_arrays.items():
-            vertex_arrays[name] = np.concatenate([values, values[corners].mean(axis=1)])
+            vertex_arrays[name] = np.concatenate([values, values[triangles].mean(axis=1)])
+        triangles = _split_at_centroids(triangles, n_vertices)
     return MorphableModel(
         name=f"{model.name}, refined x{times}", identity_std=model.identity_std,
         expression_std=model.expression_std, albedo_std=model.albedo_std, triangles=triangles,
@@ -108,5 +108,5 @@ def bfm_size_model(base: MorphableModel | None = None, *, times: int = 2,
         albedo_mean=refined.albedo_mean, albedo_basis=albedo, albedo_std=albedo_std,
         triangles=refined.triangles, landmark_indices=refined.landmark_indices,
         jaw_candidates=refined.jaw_candidates, units=refined.units,
-        metadata={"source": "facefit.bench.bfm_size_model: the ICT model refined, with "
+        metadata={"source": "facefit.bench.bfm_size.bfm_size_model: the ICT model refined, with "
                             "smooth random components up to BFM 2009's counts"})
