@@ -16,6 +16,7 @@ import facefit as ff
 from facefit.backends import (
     available_backends,
     cholesky_solve,
+    is_plain_value,
     matmul_transposed,
     scatter_add,
     scatter_min,
@@ -234,6 +235,21 @@ def test_matmul_transposed_carries_a_complex_step(backend64, batched):
     got = to_numpy(got)
     assert_close(got.real, real @ matrix.T)
     assert_close(got.imag / 1e-20, imag @ matrix.T)
+
+
+def test_is_plain_value_tells_real_values_from_derivative_carriers(backend):
+    x = backend.asarray([0.5, -1.0])
+    assert is_plain_value(x)
+    assert not is_plain_value(x + 1e-20j * x)  # a complex step
+    if backend.name == "torch":
+        import torch
+
+        assert not is_plain_value(torch.ones(2, requires_grad=True))
+        seen = []
+        torch.func.jacfwd(lambda v: seen.append(is_plain_value(v)) or v)(x)
+        assert seen == [False]
+        with torch.autograd.forward_ad.dual_level():
+            assert not is_plain_value(torch.autograd.forward_ad.make_dual(x, x))
 
 
 @pytest.mark.skipif("torch" not in available_backends(), reason="torch not installed")
