@@ -1,8 +1,9 @@
-"""Build the optional native rasterizer; everything else is configured in pyproject.toml.
+"""Build the optional native kernels; everything else is configured in pyproject.toml.
 
-The extension is optional: without a C compiler the install still succeeds and facefit uses its
-array-API rasterizer (same results, slower). CI sets FACEFIT_REQUIRE_NATIVE=1 so that a build
-that failed silently there fails a test instead.
+The extensions (the rasterizer and a batched small matrix product) are optional: without a C
+compiler the install still succeeds and facefit uses its array-API code (same results,
+slower). CI sets FACEFIT_REQUIRE_NATIVE=1 so that a build that failed silently there fails a
+test instead.
 """
 
 import sys
@@ -15,6 +16,9 @@ if sys.platform == "win32":
 else:
     flags = ["-O3", "-std=c99", "-ffp-contract=off"]
 
-setup(ext_modules=[Extension("facefit.backends._raster",
-                             sources=["src/facefit/backends/_native/raster.c"],
-                             extra_compile_args=flags, optional=True)])
+setup(ext_modules=[
+    Extension("facefit.backends._raster", sources=["src/facefit/backends/_native/raster.c"],
+              extra_compile_args=flags, optional=True),
+    Extension("facefit.backends._batched", sources=["src/facefit/backends/_native/batched.c"],
+              extra_compile_args=flags, optional=True),
+])

@@ -15,7 +15,9 @@ from hypothesis.extra import numpy as hnp
 import facefit as ff
 from facefit.backends import (
     available_backends,
+    batched_matmul,
     cholesky_solve,
+    gram,
     is_plain_value,
     matmul_transposed,
     scatter_add,
@@ -237,6 +239,73 @@ def test_matmul_transposed_carries_a_complex_step(backend64, batched):
     assert_close(got.imag / 1e-20, imag @ matrix.T)
 
 
+@given(shape=st.tuples(st.integers(0, 6), st.integers(1, 4), st.integers(0, 7),
+                      st.integers(1, 9)),
+       seed=st.integers(0, 2**16))
+def test_batched_matmul_matches_numpy(backend, shape, seed):
+    count, rows, inner, columns = shape
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(-2, 2, size=(count, rows, inner))
+    b = rng.uniform(-2, 2, size=(count, inner, columns))
+    got = batched_matmul(backend.asarray(a), backend.asarray(b))
+    assert tuple(got.shape) == (count, rows, columns)
+    assert_close(got, a @ b, dtype=backend.dtype_name, scale=4.0 * max(inner, 1))
+
+
+def test_batched_matmul_uses_the_native_loop_where_built(backend):
+    """numpy and plain torch CPU tensors run the C loop (when built); it must agree with ``@``
+    on non-contiguous input too, and complex input (a complex step) takes ``@``."""
+    from facefit.backends import _numpy
+
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(50, 3, 30)), rng.normal(size=(50, 153, 30))
+    xa, xb = backend.asarray(a), backend.xp.matrix_transpose(backend.asarray(b))
+    expected = a @ np.swapaxes(b, 1, 2)
+    assert_close(batched_matmul(xa, xb), expected, dtype=backend.dtype_name, scale=30.0)
+    step = batched_matmul(xa + 1e-20j * xa, xb)
+    assert backend.xp.isdtype(step.dtype, "complex floating")
+    assert_close(to_numpy(step).imag / 1e-20, expected, dtype=backend.dtype_name, scale=30.0)
+    if (backend.name in ("numpy", "torch") and str(backend.device) == "cpu"
+            and _numpy._batched is not None):
+        calls = []
+        original = _numpy._batched.matmul
+
+        class Spy:
+            def matmul(self, *args):
+                calls.append(args[3:])
+                return original(*args)
+
+        _numpy._batched, kept = Spy(), _numpy._batched
+        try:
+            batched_matmul(xa, xb)
+        finally:
+            _numpy._batched = kept
+        assert calls == [(50, 3, 30, 153)]
+
+
+@pytest.mark.skipif("torch" not in available_backends(), reason="torch not installed")
+def test_batched_matmul_keeps_torch_derivatives():
+    import torch
+
+    a = torch.randn(4, 3, 5, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, 5, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(batched_matmul, (a, b))
+    jac = torch.func.jacfwd(lambda v: batched_matmul(v, b.detach()))(a.detach())
+    assert torch.allclose(jac, torch.func.jacfwd(lambda v: v @ b.detach())(a.detach()))
+
+
+@given(matrix=hnp.arrays(np.float64, (9, 4), elements=floats(-2, 2)),
+       threads=st.sampled_from([None, 1, 2]))
+def test_gram_matches_numpy_and_restores_the_blas_pool(backend, matrix, threads):
+    from threadpoolctl import threadpool_info
+
+    before = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    got = gram(backend.asarray(matrix), threads)
+    after = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert after == before
+    assert_close(got, matrix.T @ matrix, dtype=backend.dtype_name, scale=4.0 * 9)
+
+
 def test_is_plain_value_tells_real_values_from_derivative_carriers(backend):
     x = backend.asarray([0.5, -1.0])
     assert is_plain_value(x)
@@ -283,3 +352,10 @@ def test_blas_threads_caps_numpy_and_is_a_no_op_elsewhere(backend64):
         assert inside == before
     with backend64.blas_threads(None):
         pass
+    count = backend64.blas_thread_count()
+    if backend64.name == "numpy":
+        assert count == max(before)
+        with backend64.blas_threads(1):
+            assert backend64.blas_thread_count() == 1
+    else:
+        assert count is None

@@ -42,6 +42,9 @@ def test_the_extension_is_built_where_ci_requires_it():
     if os.environ.get("FACEFIT_REQUIRE_NATIVE") != "1":
         pytest.skip("FACEFIT_REQUIRE_NATIVE is not set")
     assert _numpy_kernel_built()
+    from facefit.backends import _numpy
+
+    assert _numpy._batched is not None
 
 
 def _both_paths(monkeypatch, fn):

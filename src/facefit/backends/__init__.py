@@ -9,7 +9,9 @@ from __future__ import annotations
 from ..errors import BackendError
 from ._convert import (
     array_namespace,
+    batched_matmul,
     cholesky_solve,
+    gram,
     interpolate_into,
     is_plain_value,
     matmul_transposed,
@@ -36,8 +38,10 @@ __all__ = [
     "BackendError",
     "array_namespace",
     "available_backends",
+    "batched_matmul",
     "cholesky_solve",
     "get_backend",
+    "gram",
     "interpolate_into",
     "is_complex",
     "is_plain_value",

@@ -15,7 +15,9 @@ Array = Any
 
 __all__ = [
     "array_namespace",
+    "batched_matmul",
     "cholesky_solve",
+    "gram",
     "interpolate_into",
     "is_plain_value",
     "matmul_transposed",
@@ -95,6 +97,30 @@ def cholesky_solve(matrix: Array, rhs: Array) -> Array:
     return (ops or _generic).cholesky_solve(matrix, rhs, xp)
 
 
+def gram(matrix: Array, threads: int | None = None) -> Array:
+    """The normal matrix ``matrix.T @ matrix``, optionally on its own number of BLAS threads.
+
+    The Gauss-Newton normal matrix is the one product in a fit large enough for BLAS threads to
+    pay (3556 x 246 for the sample photo: 6.2 ms on one thread, 4.0 ms on two, on 2 AMD EPYC
+    cores), while the many small products around it are faster on one thread. ``threads`` caps
+    the host BLAS pool for this product alone (NumPy backend; a no-op elsewhere).
+
+    Parameters
+    ----------
+    matrix : (m, n) array.
+    threads : BLAS threads for this product; None leaves the pool as it is.
+
+    Returns
+    -------
+    (n, n) array.
+    """
+    xp = array_namespace(matrix)
+    fast = getattr(native_ops(xp), "gram", None)
+    if fast is not None and threads is not None:
+        return fast(matrix, threads)
+    return xp.matrix_transpose(matrix) @ matrix
+
+
 def matmul_transposed(coefficients: Array, matrix: Array) -> Array:
     """``coefficients @ matrix.T``: N weighted sums of K columns, for a batch of weights.
 
@@ -123,6 +149,34 @@ def matmul_transposed(coefficients: Array, matrix: Array) -> Array:
             return product
     coefficients, matrix = _generic.promote(coefficients, matrix, xp=xp)
     return coefficients @ xp.matrix_transpose(matrix)
+
+
+def batched_matmul(a: Array, b: Array) -> Array:
+    """``a @ b`` for a stack of small matrices: (S, R, J) @ (S, J, K) -> (S, R, K).
+
+    NumPy's matmul makes one BLAS call per matrix, whose overhead dominates for the photometric
+    Jacobian's ~1000 products of 3x30 by 30x153; a native loop (``_native/batched.c``) that
+    streams ``b`` once takes half the time there. Backends and inputs without a fast path
+    (complex step, autograd, other devices, no compiled kernel) use ``@``. Results equal
+    ``a @ b`` up to rounding.
+
+    Parameters
+    ----------
+    a : (S, R, J) array.
+    b : (S, J, K) array.
+
+    Returns
+    -------
+    (S, R, K) array.
+    """
+    xp = array_namespace(a, b)
+    fast = getattr(native_ops(xp), "batched_matmul", None)
+    if fast is not None:
+        product = fast(a, b)
+        if product is not None:
+            return product
+    a, b = _generic.promote(a, b, xp=xp)
+    return a @ b
 
 
 def scatter_min(index: Array, values: Array, size: int) -> Array:

@@ -9,12 +9,34 @@ import numpy as np
 
 from ._generic import _fill_value
 
-try:  # the optional C extension built by setup.py
+try:  # the optional C extensions built by setup.py
     from . import _raster  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - no compiler at install time
     _raster = None
+try:
+    from . import _batched  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - no compiler at install time
+    _batched = None
 
 name = "numpy"
+
+_blas_pools: Any = None  # threadpoolctl controller, created on first use (it scans the libraries)
+
+
+def blas_pools() -> Any:
+    """A cached :class:`threadpoolctl.ThreadpoolController` (switching limits costs ~10 us)."""
+    global _blas_pools
+    if _blas_pools is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas_pools = ThreadpoolController()
+    return _blas_pools
+
+
+def gram(matrix: Any, threads: int) -> Any:
+    """``matrix.T @ matrix`` with the BLAS pool capped at ``threads`` for this product."""
+    with blas_pools().limit(limits=threads, user_api="blas"):
+        return matrix.T @ matrix
 
 
 def cholesky_solve(matrix: Any, rhs: Any, xp: Any) -> Any:
@@ -38,6 +60,20 @@ def matmul_transposed(coefficients: Any, matrix: Any) -> Any:
         product.imag = coefficients.imag @ matrix.T
         return product
     return coefficients @ matrix.T
+
+
+def batched_matmul(a: Any, b: Any) -> Any | None:
+    """``a @ b`` for (S, R, J) and (S, J, K) stacks by the C loop in ``_native/batched.c``;
+    None without it or for other dtypes and ranks."""
+    if (_batched is None or a.ndim != 3 or b.ndim != 3 or a.dtype != b.dtype
+            or a.dtype not in (np.float64, np.float32)
+            or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]):
+        return None
+    count, rows, inner = a.shape
+    out = np.empty((count, rows, b.shape[2]), a.dtype)
+    _batched.matmul(np.ascontiguousarray(a), np.ascontiguousarray(b), out, count, rows, inner,
+                    b.shape[2])
+    return out
 
 
 def scatter_min(index: Any, values: Any, size: int, xp: Any) -> Any:

@@ -114,6 +114,16 @@ class Backend:
 
         return threadpool_limits(limits=count, user_api="blas")
 
+    def blas_thread_count(self) -> int | None:
+        """Threads the host BLAS pool runs now (NumPy backend); None on other backends."""
+        if self.name != "numpy":
+            return None
+        from ._numpy import blas_pools
+
+        counts = [pool["num_threads"] for pool in blas_pools().info()
+                  if pool["user_api"] == "blas"]
+        return max(counts) if counts else None
+
     def to_numpy(self, x: Array) -> Any:
         """``x`` as a NumPy array on the host (a copy only where one is needed)."""
         from ._convert import to_numpy

@@ -1,0 +1,95 @@
+/* facefit's native batched matrix product: out[s] = a[s] @ b[s] for a stack of small matrices.
+ *
+ * The photometric Jacobian multiplies, for each of ~1000 sample vertices, a (3, 3R) block of
+ * chain-rule coefficients by the (3R, K) basis rows of the vertex's one-ring: 1069 products of
+ * 3x30 by 30x153 for the default model. NumPy's matmul calls BLAS once per matrix there, and
+ * the per-call overhead dominates (5.8 ms on 2 AMD EPYC cores); this loop streams the stack of
+ * b once, reusing each row of b for every row of a while it is in L1 (3.0 ms).
+ *
+ * matmul(a, b, out, count, rows, inner, columns)
+ *   a    (count, rows, inner)    float64 or float32, C-contiguous
+ *   b    (count, inner, columns) same dtype, C-contiguous
+ *   out  (count, rows, columns)  same dtype, C-contiguous, overwritten
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+#define DEFINE_MATMUL(NAME, T)                                                                \
+    static void NAME(const T *a, const T *b, T *out, Py_ssize_t count, Py_ssize_t rows,       \
+                     Py_ssize_t inner, Py_ssize_t columns)                                    \
+    {                                                                                         \
+        for (Py_ssize_t s = 0; s < count; ++s) {                                              \
+            const T *as = a + s * rows * inner;                                               \
+            const T *bs = b + s * inner * columns;                                            \
+            T *os = out + s * rows * columns;                                                 \
+            memset(os, 0, sizeof(T) * (size_t)(rows * columns));                              \
+            for (Py_ssize_t j = 0; j < inner; ++j) {                                          \
+                const T *brow = bs + j * columns;                                             \
+                for (Py_ssize_t r = 0; r < rows; ++r) {                                       \
+                    const T w = as[r * inner + j];                                            \
+                    T *orow = os + r * columns;                                               \
+                    for (Py_ssize_t q = 0; q < columns; ++q)                                  \
+                        orow[q] += w * brow[q];                                               \
+                }                                                                             \
+            }                                                                                 \
+        }                                                                                     \
+    }
+
+DEFINE_MATMUL(matmul_double, double)
+DEFINE_MATMUL(matmul_float, float)
+
+static int check(Py_buffer *buf, const char *name, Py_ssize_t itemsize, Py_ssize_t count)
+{
+    if (buf->itemsize != itemsize || buf->len != itemsize * count) {
+        PyErr_Format(PyExc_ValueError, "batched matmul: %s has the wrong size or item size",
+                     name);
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *matmul(PyObject *self, PyObject *args)
+{
+    Py_buffer a, b, out;
+    long long count, rows, inner, columns;
+    PyObject *result = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*w*LLLL", &a, &b, &out, &count, &rows, &inner, &columns))
+        return NULL;
+    const Py_ssize_t itemsize = a.itemsize;
+    if (itemsize != 8 && itemsize != 4) {
+        PyErr_SetString(PyExc_ValueError, "batched matmul: a must be float64 or float32");
+    } else if (count < 0 || rows < 0 || inner < 0 || columns < 0) {
+        PyErr_SetString(PyExc_ValueError, "batched matmul: negative size");
+    } else if (check(&a, "a", itemsize, count * rows * inner) &&
+               check(&b, "b", itemsize, count * inner * columns) &&
+               check(&out, "out", itemsize, count * rows * columns)) {
+        Py_BEGIN_ALLOW_THREADS
+        if (itemsize == 8)
+            matmul_double(a.buf, b.buf, out.buf, count, rows, inner, columns);
+        else
+            matmul_float(a.buf, b.buf, out.buf, count, rows, inner, columns);
+        Py_END_ALLOW_THREADS
+        result = Py_None;
+        Py_INCREF(result);
+    }
+    PyBuffer_Release(&a);
+    PyBuffer_Release(&b);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"matmul", matmul, METH_VARARGS,
+     "matmul(a, b, out, count, rows, inner, columns): out[s] = a[s] @ b[s] for C-contiguous "
+     "stacks of float64 or float32 matrices (see batched.c)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_batched", "facefit's native batched small matrix product.", -1,
+    methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__batched(void) { return PyModule_Create(&module); }
