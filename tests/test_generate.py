@@ -89,10 +89,12 @@ def test_labels_agree_with_the_rendered_geometry(fitted):
         assert_close(sample.landmarks, to_numpy(rendered.landmarks), dtype="float64", scale=512)
         assert_close(np.nan_to_num(sample.depth), np.nan_to_num(to_numpy(rendered.depth)),
                      dtype="float64", scale=512)
-        # Brows and nose lie on the face; eye and lip landmarks on the rims of the mesh's eye
-        # and mouth openings, so within a few pixels of it.
+        # Brows and nose lie on the face (the far brow's outer end of a turned head on its
+        # silhouette, so within a pixel or two); eye and lip landmarks on the rims of the mesh's
+        # eye and mouth openings, so within a few pixels of it.
+        on_face = binary_dilation(sample.mask, iterations=2)
         near = binary_dilation(sample.mask, iterations=3)
-        for ids, where in ((slice(17, 36), sample.mask), (slice(36, 68), near)):
+        for ids, where in ((slice(17, 36), on_face), (slice(36, 68), near)):
             inner = sample.landmarks[ids]
             rows = np.clip(np.round(inner[:, 1]).astype(int), 0, sample.mask.shape[0] - 1)
             cols = np.clip(np.round(inner[:, 0]).astype(int), 0, sample.mask.shape[1] - 1)

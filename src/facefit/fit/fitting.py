@@ -85,7 +85,7 @@ def _indices(*spans: slice, backend: Any) -> Any:
 def fit(image: Any, landmarks: Any, model: Any = None, jacobian: str = "analytic",
         photometric: bool = True, max_iterations: int | None = None, progress: bool = False,
         *, weights: FitWeights | None = None, rounds: int = 3,
-        blas_threads: int | None = 1) -> FitResult:
+        blas_threads: int | None = None) -> FitResult:
     """Fit the morphable model to a photo and its 68 landmarks.
 
     Parameters
@@ -100,8 +100,10 @@ def fit(image: Any, landmarks: Any, model: Any = None, jacobian: str = "analytic
     weights : energy weights (:class:`FitWeights`).
     rounds : outer rounds of the landmark and photometric stages (discrete state re-decided
         before each).
-    blas_threads : BLAS threads during the fit on the NumPy backend (None: leave as is); one
-        is fastest for these matrix sizes on small machines (see ``Backend.blas_threads``).
+    blas_threads : host BLAS threads for the normal matrix ``J^T J``, the fit's one large
+        product, on the NumPy backend (None: as many as the BLAS pool has). Every other product
+        runs on one thread: they are small, and thread wake-ups cost more than they save (see
+        ``Backend.blas_threads``). Pass 1 for fits in parallel processes.
 
     Returns
     -------
@@ -112,14 +114,16 @@ def fit(image: Any, landmarks: Any, model: Any = None, jacobian: str = "analytic
     if jacobian not in JACOBIAN_STRATEGIES:
         raise FitError(f"unknown Jacobian strategy {jacobian!r}; valid choices: "
                        f"{', '.join(JACOBIAN_STRATEGIES)}")
-    with get_backend().blas_threads(blas_threads):
+    backend = get_backend()
+    gram_threads = backend.blas_thread_count() if blas_threads is None else blas_threads
+    with backend.blas_threads(1):
         return _fit(image, landmarks, model, jacobian, photometric, max_iterations, progress,
-                    weights, rounds)
+                    weights, rounds, gram_threads)
 
 
 def _fit(image: Any, landmarks: Any, model: Any, jacobian: str, photometric: bool,
          max_iterations: int | None, progress: bool, weights: FitWeights | None,
-         rounds: int) -> FitResult:
+         rounds: int, gram_threads: int | None) -> FitResult:
     start = time.perf_counter()
     backend = get_backend()
     problem = FitProblem(image if photometric else None, landmarks, model, weights=weights,
@@ -138,7 +142,8 @@ def _fit(image: Any, landmarks: Any, model: Any, jacobian: str, photometric: boo
             report = levenberg_marquardt(
                 lambda v: problem.residual_vector(v, terms),
                 lambda v: problem.jacobian_matrix(v, jacobian, terms),
-                x, active, options, stage=f"{stage}/{round_index}", damping=damping)
+                x, active, options, stage=f"{stage}/{round_index}", damping=damping,
+                gram_threads=gram_threads)
             history.extend(report.history)
             x, damping = report.x, report.history[-1]["lambda"] if report.history else None
             if progress:

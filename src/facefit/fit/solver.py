@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..backends import array_namespace, cholesky_solve
+from ..backends import array_namespace, cholesky_solve, gram
 
 Array = Any
 
@@ -30,15 +30,23 @@ class SolverOptions:
     relative_decrease : stop when an accepted step lowers the energy by less than this fraction.
     step_tolerance : stop when ``|dx| <= step_tolerance * (|x| + step_tolerance)``.
     initial_damping, damping_up, damping_down : lambda's start and update factors.
+    min_damping : lambda never falls below this after an accepted step.
     max_damping : give up (converged as far as it can) when lambda exceeds this.
+
+    The damping starts high and stays above a floor: from a rough start, near-Gauss-Newton
+    steps jump across the many shallow local minima that bilinear image sampling gives the
+    photometric energy, into poorer ones. On the three shared photos, LM from the closed-form
+    start with the state frozen there ends 1.4-3% below scipy's ``least_squares`` with these
+    defaults, and 0.02-0.2% above it with (1e-3, 10, 0.3, 1e-12).
     """
 
     max_iterations: int = 20
     relative_decrease: float = 1e-6
     step_tolerance: float = 1e-9
-    initial_damping: float = 1e-3
-    damping_up: float = 10.0
-    damping_down: float = 0.3
+    initial_damping: float = 1.0
+    damping_up: float = 4.0
+    damping_down: float = 0.5
+    min_damping: float = 1e-3
     max_damping: float = 1e10
 
 
@@ -62,6 +70,7 @@ def levenberg_marquardt(
     *,
     stage: str = "",
     damping: float | None = None,
+    gram_threads: int | None = None,
 ) -> SolverReport:
     """Minimise ``|residuals(x)|^2`` over the parameters ``active`` (the rest stay fixed).
 
@@ -74,6 +83,8 @@ def levenberg_marquardt(
     options : stopping rules; defaults to :class:`SolverOptions`.
     stage : a label written into each history entry.
     damping : starting lambda (overrides ``options.initial_damping``).
+    gram_threads : host BLAS threads for ``J^T J`` alone (see :func:`facefit.backends.gram`);
+        None leaves the BLAS pool as it is.
 
     Returns
     -------
@@ -89,12 +100,15 @@ def levenberg_marquardt(
     lam = options.initial_damping if damping is None else damping
     history: list[dict[str, Any]] = []
     reason = "iteration cap"
+    n = x.shape[0]
+    everything = active.shape[0] == n and bool(
+        xp.all(active == xp.arange(n, dtype=active.dtype, device=active.device)))
     for iteration in range(options.max_iterations):
         start = time.perf_counter()
         full_jacobian = jacobian(x)
-        jac = xp.take(full_jacobian, active, axis=1)
+        jac = full_jacobian if everything else xp.take(full_jacobian, active, axis=1)
         gradient = xp.matrix_transpose(jac) @ r
-        normal = xp.matrix_transpose(jac) @ jac
+        normal = gram(jac, gram_threads)
         diagonal = xp.linalg.diagonal(normal)
         floor = 1e-12 * max(float(xp.max(diagonal)), 1e-300)
         diagonal = xp.where(diagonal > floor, diagonal, xp.full_like(diagonal, floor))
@@ -106,7 +120,7 @@ def levenberg_marquardt(
             if not bool(xp.all(xp.isfinite(dx))):
                 lam *= options.damping_up
                 continue
-            trial = x + _scatter(dx, active, x, xp)
+            trial = x + (dx if everything else _scatter(dx, active, x, xp))
             r_trial = residuals(trial)
             trial_energy = float(xp.sum(r_trial * r_trial))
             if math.isfinite(trial_energy) and trial_energy < energy:
@@ -114,7 +128,7 @@ def levenberg_marquardt(
                 decrease = energy - trial_energy
                 step_norm = float(xp.sqrt(xp.sum(dx * dx)))
                 x, r, previous, energy = trial, r_trial, energy, trial_energy
-                lam = max(lam * options.damping_down, 1e-12)
+                lam = max(lam * options.damping_down, options.min_damping)
                 break
             lam *= options.damping_up
         history.append({"stage": stage, "iteration": iteration, "energy": energy,
