@@ -32,7 +32,7 @@ def test_quick_bench_writes_rows_for_each_backend_strategy_and_baseline(tmp_path
                           and r["backend"] == "numpy")
     assert "unsupported" in autograd_numpy  # a row that says so, not a crash
     methods = {r.get("method") for r in rows if r["section"] == "baselines"}
-    assert {"facefit LM (frozen problem)", "torch Adam"} <= methods
+    assert {"facefit fit", "facefit LM (frozen problem)", "torch Adam"} <= methods
     for row in rows:
         for key in ("min_s", "median_s", "seconds"):
             if key in row:
@@ -45,14 +45,19 @@ def test_quick_bench_writes_rows_for_each_backend_strategy_and_baseline(tmp_path
 
 
 def _figures(fit_s=0.8, scipy_s=30.0, lm_s=1.0, lm_energy=1.0, scipy_energy=1.1, adam_reach=20.0,
-             analytic=0.01, complex_step=1.0, ours=(0.02, 5.0), eos=(0.08, 6.0)):
+             analytic=0.01, complex_step=1.0, ours=(0.02, 5.0), eos=(0.08, 6.0),
+             fit_energy=1.0, scipy_fit_s=30.0, scipy_fit_energy=1.05):
     return [
         {"section": "stages", "stage": "fit", "backend": "numpy", "dtype": "float64",
          "min_s": fit_s},
+        {"section": "baselines", "method": "facefit fit", "seconds": fit_s,
+         "energy": fit_energy},
+        {"section": "baselines", "method": "scipy least_squares 2-point (fit's problem)",
+         "seconds": scipy_fit_s, "energy": scipy_fit_energy},
         {"section": "baselines", "method": "facefit LM (frozen problem)", "seconds": lm_s,
          "energy": lm_energy},
-        {"section": "baselines", "method": "scipy least_squares 2-point", "seconds": scipy_s,
-         "energy": scipy_energy},
+        {"section": "baselines", "method": "scipy least_squares 2-point (frozen problem)",
+         "seconds": scipy_s, "energy": scipy_energy},
         {"section": "baselines", "method": "torch Adam", "seconds": 40.0, "energy": 2.0,
          "seconds_to_facefit_energy": adam_reach},
         {"section": "stages", "stage": "jacobian analytic", "backend": "numpy",
@@ -73,7 +78,10 @@ def test_targets_are_judged_from_the_figures():
     assert all(_met(_figures()).values())
     flipped = {
         "full fit <= 1 s (numpy, float64)": _figures(fit_s=1.2),
-        ">= 20x faster than scipy at equal or lower energy": _figures(scipy_energy=0.9),
+        "LM >= 20x faster than scipy at equal or lower energy (frozen problem)":
+            _figures(scipy_energy=0.9),
+        "full fit >= 20x faster than scipy at equal or lower energy":
+            _figures(scipy_fit_energy=0.99),
         ">= 10x faster than Adam to the same energy": _figures(adam_reach=5.0),
         "analytic >= 30x faster than complex-step (numpy)": _figures(complex_step=0.2),
         "Surrey landmark-only faster than eos at equal or lower error": _figures(eos=(0.08, 4)),
@@ -82,7 +90,10 @@ def test_targets_are_judged_from_the_figures():
         met = _met(rows)
         assert met[target] is False, target
         assert all(v for k, v in met.items() if k != target), target
-    assert not _met(_figures(scipy_s=15.0))[">= 20x faster than scipy at equal or lower energy"]
+    assert not _met(_figures(scipy_s=15.0))[
+        "LM >= 20x faster than scipy at equal or lower energy (frozen problem)"]
+    assert not _met(_figures(scipy_fit_s=15.0))[
+        "full fit >= 20x faster than scipy at equal or lower energy"]
 
 
 @pytest.mark.parametrize("args, word", [

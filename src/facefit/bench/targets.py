@@ -18,7 +18,8 @@ def evaluate_targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Target rows ``{target, measured, met}`` for the figures present in ``rows``.
 
     Targets (2 cores, float64): full fit of the sample photo <= 1 s on numpy; >= 20x faster than
-    scipy's finite-difference ``least_squares`` at equal or lower energy; >= 10x faster than
+    scipy's finite-difference ``least_squares`` at equal or lower energy (the full fit on its own
+    problem, and the LM alone on the problem frozen at ``x0``); >= 10x faster than
     Adam to the same energy; the analytic Jacobian >= 30x faster than complex step and than
     autograd; the landmark-only Surrey fit faster than eos at equal or lower error.
     """
@@ -27,14 +28,19 @@ def evaluate_targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if fit:
         out.append({"target": "full fit <= 1 s (numpy, float64)",
                     "measured": f"{fit['min_s']:.2f} s", "met": fit["min_s"] <= 1.0})
+    for ours_name, scipy_name, target in (
+            ("facefit fit", "scipy least_squares 2-point (fit's problem)",
+             "full fit >= 20x faster than scipy at equal or lower energy"),
+            ("facefit LM (frozen problem)", "scipy least_squares 2-point (frozen problem)",
+             "LM >= 20x faster than scipy at equal or lower energy (frozen problem)")):
+        ours_row = _row(rows, section="baselines", method=ours_name)
+        scipy = _row(rows, section="baselines", method=scipy_name)
+        if ours_row and scipy:
+            ratio = scipy["seconds"] / ours_row["seconds"]
+            met = ratio >= 20 and ours_row["energy"] <= scipy["energy"]
+            out.append({"target": target, "measured": f"{ratio:.1f}x; energy "
+                        f"{ours_row['energy']:.6g} vs {scipy['energy']:.6g}", "met": met})
     facefit = _row(rows, section="baselines", method="facefit LM (frozen problem)")
-    scipy = _row(rows, section="baselines", method="scipy least_squares 2-point")
-    if facefit and scipy:
-        ratio = scipy["seconds"] / facefit["seconds"]
-        met = ratio >= 20 and facefit["energy"] <= scipy["energy"]
-        out.append({"target": ">= 20x faster than scipy at equal or lower energy",
-                    "measured": f"{ratio:.1f}x; energy {facefit['energy']:.6g} vs "
-                                f"{scipy['energy']:.6g}", "met": met})
     adam = _row(rows, section="baselines", method="torch Adam")
     if facefit and adam:
         reach = adam.get("seconds_to_facefit_energy")
