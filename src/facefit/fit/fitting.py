@@ -131,11 +131,17 @@ def _fit(image: Any, landmarks: Any, model: Any, jacobian: str, photometric: boo
     layout: ParameterLayout = problem.layout
     per_round = max_iterations or 10
     options = SolverOptions(max_iterations=per_round)
+    # The landmark and prior terms are smooth and nearly quadratic once the pose is close, so
+    # their stages take near-Gauss-Newton steps; the high damping floor of the defaults is for
+    # the photometric term's bilinear-sampling ripples (see SolverOptions).
+    geometric_options = SolverOptions(max_iterations=per_round, initial_damping=1e-3,
+                                      damping_up=10.0, damping_down=0.3, min_damping=1e-12)
     history: list[dict[str, Any]] = []
     x = backend.asarray(problem.x0)
     geometric = [problem.landmark_term, problem.prior_term]
 
-    def run(stage: str, terms: list[Any], active: Any, n_rounds: int, x: Any) -> Any:
+    def run(stage: str, terms: list[Any], active: Any, n_rounds: int, x: Any,
+            options: SolverOptions) -> Any:
         damping = None
         for round_index in range(n_rounds):
             problem.freeze(x)
@@ -155,11 +161,12 @@ def _fit(image: Any, landmarks: Any, model: Any, jacobian: str, photometric: boo
                 break
         return x
 
-    x = run("pose", geometric, _indices(layout.pose, backend=backend), 2, x)
-    x = run("shape", geometric, _indices(layout.shape, layout.pose, backend=backend), rounds, x)
+    x = run("pose", geometric, _indices(layout.pose, backend=backend), 2, x, geometric_options)
+    x = run("shape", geometric, _indices(layout.shape, layout.pose, backend=backend), rounds, x,
+          geometric_options)
     if problem.photometric_term is not None:
         everything = _indices(slice(0, layout.size), backend=backend)
-        x = run("photometric", problem.terms, everything, rounds, x)
+        x = run("photometric", problem.terms, everything, rounds, x, options)
     problem.freeze(x)
     energy = problem.energy(x)
     host_x = to_numpy(x).astype("float64")
