@@ -44,8 +44,9 @@ def _truth(model, seed=0, size=(256, 256)):
     return params, ff.render(model, params, size, background=background).to_numpy()
 
 
-def test_synthetic_recovery(model):
-    _, truth = _truth(model)
+def _assert_recovers(model, seed=0):
+    """Render known parameters, fit from that image and its landmarks, compare with the truth."""
+    _, truth = _truth(model, seed)
     result = ff.fit(truth["image"], truth["landmarks"], model)
     out = result.render().to_numpy()
     both = truth["mask"] & out["mask"]
@@ -55,6 +56,19 @@ def test_synthetic_recovery(model):
     eye_corners = np.linalg.norm(truth["landmarks"][36] - truth["landmarks"][45])
     depth_error = np.abs(out["depth"][both] - truth["depth"][both])
     assert np.median(depth_error) < 0.05 * eye_corners
+
+
+def test_synthetic_recovery(model):
+    _assert_recovers(model)
+
+
+def test_synthetic_recovery_with_the_surrey_model(shared_data):
+    """A shape-only model (built albedo, 6 blendshapes, 50 mapped points) fits photometrically."""
+    d = shared_data / "sfm"
+    surrey = ff.load_model(d / "sfm_shape_3448.bin",
+                           blendshapes=d / "expression_blendshapes_3448.bin",
+                           landmarks=d / "ibug_to_sfm.txt")
+    _assert_recovers(surrey, seed=1)
 
 
 @pytest.mark.parametrize("name", [
