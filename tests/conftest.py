@@ -62,6 +62,17 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture
+def surrey_model(shared_data: Path):
+    """The real Surrey Face Model with its 6 blendshapes and iBUG mapping (built albedo)."""
+    import facefit as ff
+
+    d = shared_data / "sfm"
+    return ff.load_model(d / "sfm_shape_3448.bin",
+                         blendshapes=d / "expression_blendshapes_3448.bin",
+                         landmarks=d / "ibug_to_sfm.txt")
+
+
 def floats(low: float, high: float) -> st.SearchStrategy[float]:
     """Finite floats in [low, high] that float32 represents exactly (no subnormals).
 

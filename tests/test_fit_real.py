@@ -62,13 +62,9 @@ def test_synthetic_recovery(model):
     _assert_recovers(model)
 
 
-def test_synthetic_recovery_with_the_surrey_model(shared_data):
+def test_synthetic_recovery_with_the_surrey_model(surrey_model):
     """A shape-only model (built albedo, 6 blendshapes, 50 mapped points) fits photometrically."""
-    d = shared_data / "sfm"
-    surrey = ff.load_model(d / "sfm_shape_3448.bin",
-                           blendshapes=d / "expression_blendshapes_3448.bin",
-                           landmarks=d / "ibug_to_sfm.txt")
-    _assert_recovers(surrey, seed=1)
+    _assert_recovers(surrey_model)
 
 
 @pytest.mark.parametrize("name", [

@@ -255,15 +255,8 @@ def test_sfm_cereal_layout(tmp_path):
         ff.load_model(tmp_path / "m.bin", landmarks=tmp_path / "map.txt")
 
 
-def _surrey(d):
-    return ff.load_model(d / "sfm_shape_3448.bin",
-                         blendshapes=d / "expression_blendshapes_3448.bin",
-                         landmarks=d / "ibug_to_sfm.txt")
-
-
-def test_real_surrey_face_model(shared_data):
-    d = shared_data / "sfm"
-    model = _surrey(d)
+def test_real_surrey_face_model(surrey_model):
+    model = surrey_model
     assert (model.n_vertices, model.triangles.shape[0]) == (3448, 6736)
     assert (model.n_identity, model.n_expression) == (63, 6)
     assert model.metadata["expression_names"] == ["anger", "disgust", "fear", "happiness",
@@ -275,9 +268,8 @@ def test_real_surrey_face_model(shared_data):
     assert 70 < np.linalg.norm(v[lm[36]] - v[lm[45]]) < 120  # millimetres
 
 
-def test_landmark_only_fit_of_the_surrey_model_on_300w(shared_data):
-    d = shared_data / "sfm"
-    model = _surrey(d)
+def test_landmark_only_fit_of_the_surrey_model_on_300w(shared_data, surrey_model):
+    model = surrey_model
     points = ff.read_landmarks(shared_data / "300w" / "image_0010.pts")
     result = ff.fit(None, points, model)
     mapped = model.landmark_indices >= 0
