@@ -141,3 +141,51 @@ def test_refining_keeps_the_surface_landmarks_and_orientation():
     norms = np.linalg.norm(extra, axis=0)
     assert np.all(norms < last) and np.all(norms > 0.6 * last)
     assert np.all(sized.identity_std[100:] == base.identity_std[-1])
+
+
+def test_plot_without_matplotlib_fails_before_the_benchmark_runs(monkeypatch, capsys, tmp_path):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.split(".")[0] == "matplotlib":
+            raise ImportError("No module named 'matplotlib'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    ran = []
+    monkeypatch.setattr("facefit.bench.sections.stage_rows",
+                        lambda *a, **k: ran.append(1) or [])
+    status = main(["bench", "--quick", "--sections", "stages", "--backends", "numpy",
+                   "--plot", str(tmp_path / "curves.png")])
+    assert status == 2 and not ran
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "facefit[plot]" in lines[0]
+
+
+def test_help_text_is_whole_sentences_without_markup():
+    done = subprocess.run([sys.executable, "-m", "facefit", "bench", "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "``" not in done.stdout
+    description = done.stdout.split("\n\n")[1].replace("\n", " ")
+    assert description.rstrip().endswith(".")
+
+
+def test_table_never_cuts_a_cell():
+    from facefit.bench import _table
+
+    reason = "needs a CUDA device; this machine has none, so the row is reported, not timed"
+    rows = [{"section": "stages", "stage": "jacobian autograd with a long descriptive name",
+             "backend": "torch", "dtype": "float64", "unsupported": reason},
+            {"section": "stages", "stage": "fit", "backend": "numpy", "dtype": "float64",
+             "min_s": 0.5, "median_s": 0.6, "energy": 0.0356516}]
+    targets = [{"target": "a target whose wording is longer than sixty-two characters, on purpose",
+                "measured": "Adam never reached 0.0343501 (ended 0.072494 after 0.4 s)",
+                "met": False}]
+    text = _table(rows, targets)
+    for whole in (reason, rows[0]["stage"], targets[0]["target"], targets[0]["measured"]):
+        assert whole in text
+    header = text.splitlines()[0]
+    fit_line = next(line for line in text.splitlines() if line.startswith("stages  fit"))
+    assert fit_line.index("500.0 ms") + len("500.0 ms") == header.index("min") + len("min")

@@ -23,7 +23,9 @@ _SECTIONS = ("stages", "baselines", "scaling")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``facefit bench`` options to ``parser``."""
-    parser.description = __doc__.splitlines()[0]
+    parser.description = ("Time the pipeline's stages, Jacobian strategies, whole fits and the\n"
+                          "baselines users would reach for instead (scipy, Adam, eos), across\n"
+                          "backends; print a table, and optionally write JSON and a plot.")
     parser.epilog = ("example: facefit bench --backends numpy,torch --json out.json "
                      "--plot scaling.png")
     parser.add_argument("--backends", default=None,
@@ -44,7 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="few repeats, small sizes, short baselines (a smoke test)")
     parser.add_argument("--json", default=None, help="write every figure and the machine here")
-    parser.add_argument("--plot", default=None, help="write time-vs-size curves here (.png)")
+    parser.add_argument("--plot", default=None,
+                        help="write time-vs-size curves here (.png; needs matplotlib: "
+                             "pip install 'facefit[plot]')")
 
 
 def _inputs(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -70,29 +74,42 @@ def _choices(text: str, valid: tuple[str, ...], what: str) -> list[str]:
 
 
 def _table(rows: list[dict[str, Any]], targets: list[dict[str, Any]]) -> str:
-    lines = [f"{'section':<10} {'what':<44} {'backend':<8} {'dtype':<8} {'min':>10} "
-             f"{'median':>10} {'energy/error':>13}"]
+    """The rows and the targets as aligned text; columns are as wide as their widest entry."""
+    body = []
     for row in rows:
         what = row.get("stage") or row.get("method") or row.get("kind", "")
         detail = next((f"{k}={row[k]}" for k in ("size", "model", "batch") if k in row), "")
-        what = f"{what} {detail}".strip()
-        low = row.get("min_s", row.get("seconds"))
-        median = row.get("median_s")
-        extra = row.get("energy", row.get("error_px"))
         if "unsupported" in row:
-            lines.append(f"{row['section']:<10} {what[:44]:<44} {row.get('backend', ''):<8} "
-                         f"{row.get('dtype', ''):<8} unsupported: {row['unsupported'][:60]}")
-            continue
-        lines.append(
-            f"{row['section']:<10} {what[:44]:<44} {row.get('backend', ''):<8} "
-            f"{row.get('dtype', ''):<8} {_ms(low):>10} {_ms(median):>10} "
-            f"{'' if extra is None else f'{extra:.6g}':>13}")
+            figures = ["unsupported: " + row["unsupported"], "", ""]
+        else:
+            extra = row.get("energy", row.get("error_px"))
+            figures = [_ms(row.get("min_s", row.get("seconds"))), _ms(row.get("median_s")),
+                       "" if extra is None else f"{extra:.6g}"]
+        body.append([row["section"], f"{what} {detail}".strip(), row.get("backend", ""),
+                     row.get("dtype", ""), *figures])
+    lines = _aligned(["section", "what", "backend", "dtype", "min", "median", "energy/error"],
+                     body, right=(4, 5, 6))
     lines.append("")
-    lines.append(f"{'target':<62} {'measured':<44} result")
-    for target in targets:
-        lines.append(f"{target['target']:<62} {target['measured'][:44]:<44} "
-                     f"{'met' if target['met'] else 'MISSED'}")
+    lines.extend(_aligned(["target", "measured", "result"],
+                          [[t["target"], t["measured"], "met" if t["met"] else "MISSED"]
+                           for t in targets]))
     return "\n".join(lines)
+
+
+def _aligned(header: list[str], body: list[list[str]], right: tuple[int, ...] = ()) -> list[str]:
+    """Rows of cells padded to their column's widest cell (``right``: right-aligned columns).
+
+    A cell wider than its column's other cells (an ``unsupported`` reason) is not padded into
+    the columns after it, so nothing is ever cut.
+    """
+    widths = [max(len(str(cells[i])) for cells in [header, *body] if i < len(cells))
+              for i in range(len(header))]
+    lines = []
+    for cells in [header, *body]:
+        text = [str(c).rjust(w) if i in right else str(c).ljust(w)
+                for i, (c, w) in enumerate(zip(cells, widths, strict=False))]
+        lines.append(" ".join(text).rstrip())
+    return lines
 
 
 def _ms(seconds: float | None) -> str:
@@ -101,14 +118,20 @@ def _ms(seconds: float | None) -> str:
     return f"{seconds * 1e3:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
 
 
-def _plot(rows: list[dict[str, Any]], path: str) -> None:
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend, or a FacefitError saying how to get it."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         from matplotlib import pyplot
     except ImportError as exc:
-        raise FacefitError("--plot needs matplotlib: pip install matplotlib") from exc
+        raise FacefitError("--plot needs matplotlib: pip install 'facefit[plot]'") from exc
+    return pyplot
+
+
+def _plot(rows: list[dict[str, Any]], path: str) -> None:
+    pyplot = _pyplot()
     figure, axes = pyplot.subplots(1, 3, figsize=(15, 4))
     for backend in sorted({r["backend"] for r in rows if r.get("kind") == "fit vs image size"}):
         sized = [r for r in rows if r.get("kind") == "fit vs image size"
@@ -152,6 +175,8 @@ def run(args: argparse.Namespace) -> int:
     jacobians = _choices(args.jacobians, tuple(JACOBIAN_STRATEGIES), "jacobians")
     dtypes = _choices(args.dtypes, ("float64", "float32"), "dtypes")
     sections = _choices(args.sections, _SECTIONS, "sections")
+    if args.plot:
+        _pyplot()  # before the benchmark runs, not after it: a missing extra is bad input
     data = Path(args.data) if args.data else Path.cwd().parent / "shared" / "data"
     if args.data and not data.is_dir():
         raise FacefitError(f"--data '{args.data}': no such folder")
