@@ -10,10 +10,12 @@ __all__ = [
     "BackendError",
     "FacefitError",
     "FitError",
+    "FitWarning",
     "ImageError",
     "LandmarkError",
     "MeshError",
     "ModelError",
+    "OutputError",
 ]
 
 
@@ -43,3 +45,12 @@ class MeshError(FacefitError, ValueError):
 
 class FitError(FacefitError, ValueError):
     """Bad arguments to the fitter: unknown Jacobian strategy, inconsistent parameter vector."""
+
+
+class OutputError(FacefitError, OSError):
+    """An output folder or file that cannot be created or written."""
+
+
+class FitWarning(UserWarning):
+    """A fit that ran but whose result is doubtful, e.g. landmarks that do not seem to belong to
+    the photo (the photo does not look like a face where they are)."""

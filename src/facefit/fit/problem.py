@@ -12,11 +12,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..backends import Backend, get_backend, to_numpy
-from ..errors import FitError, ImageError, LandmarkError
+from ..errors import FitError
 from ..geometry import boundary_vertices
-from ..io import validate_landmarks
 from ..lighting import AMBIENT
 from .initialize import affine_pose
+from .inputs import (
+    JACOBIAN_STRATEGIES,
+    as_image,
+    as_landmarks,
+    as_model,
+    check_fittable_landmarks,
+    check_jacobian,
+)
 from .parameters import ParameterLayout
 from .terms import LandmarkTerm, PhotometricTerm, PriorTerm, ResidualTerm
 from .weights import FitWeights
@@ -25,64 +32,16 @@ Array = Any
 
 __all__ = ["JACOBIAN_STRATEGIES", "FitProblem"]
 
-#: Jacobian strategy names accepted by :meth:`FitProblem.jacobian` and :func:`facefit.fit`.
-JACOBIAN_STRATEGIES = ("analytic", "complex-step", "autograd")
-
-
-def _default_model() -> Any:
-    from ..model import load_model
-
-    return load_model()
-
-
-def _as_image(image: Any) -> Any:
-    if image is None:
-        return None
-    if isinstance(image, str) or hasattr(image, "__fspath__"):
-        from ..io import read_image
-
-        return read_image(image)
-    host = to_numpy(image)
-    if host.ndim == 2:
-        host = host[..., None].repeat(3, axis=2)
-    if host.ndim != 3 or host.shape[2] not in (3, 4) or min(host.shape[:2]) < 2:
-        raise ImageError(f"image must be (H, W, 3) in [0, 1], got shape {tuple(host.shape)}")
-    host = host[..., :3].astype("float64")
-    if not bool((host == host).all()):
-        raise ImageError("image contains NaN values")
-    return host
-
-
-def _as_landmarks(landmarks: Any) -> Any:
-    if isinstance(landmarks, str) or hasattr(landmarks, "__fspath__"):
-        from ..io import read_landmarks
-
-        return read_landmarks(landmarks)
-    host = to_numpy(landmarks).astype("float64")
-    if host.shape != (68, 2):
-        raise LandmarkError(f"landmarks must be (68, 2) iBUG points, got shape {host.shape}")
-    return host
-
-
-def _check_inside(points: Any, size: tuple[int, int] | None, name: str) -> None:
-    given = ~(points != points).any(axis=1)
-    if int(given.sum()) < 6:
-        raise LandmarkError(f"landmarks '{name}': only {int(given.sum())} of 68 points are "
-                            "given; at least 6 are needed to fit")
-    if size is not None:
-        validate_landmarks(points, size, name)
-    elif bool((abs(points[given]) == math.inf).any()):
-        raise LandmarkError(f"landmarks '{name}': infinite coordinates")
-
-
 class FitProblem:
     """The fitting energy of one photo and its landmarks.
 
     Parameters
     ----------
-    image : (H, W, 3) array in [0, 1] or a path; None fits the landmarks alone.
+    image : (H, W, 3) array in [0, 1] (uint8 is scaled by 1/255) or a path; None fits the
+        landmarks alone.
     landmarks : (68, 2) 0-based pixel positions (NaN = missing) or a landmark file path.
-    model : a :class:`facefit.MorphableModel`; None loads the embedded default.
+    model : a :class:`facefit.MorphableModel` or a model file path; None loads the embedded
+        default.
     weights : :class:`FitWeights`; None uses the defaults.
     max_samples : at most this many vertices are compared with the photo (evenly strided).
 
@@ -98,13 +57,12 @@ class FitProblem:
                  weights: FitWeights | None = None, max_samples: int = 1200,
                  backend: Backend | None = None):
         self.backend = backend or get_backend()
-        self.model = model if model is not None else _default_model()
+        self.model = as_model(model)
         self.weights = weights or FitWeights()
-        self.image = _as_image(image)
-        self.targets = _as_landmarks(landmarks)
-        name = str(landmarks) if isinstance(landmarks, str) or hasattr(
-            landmarks, "__fspath__") else "array"
-        _check_inside(self.targets, None if self.image is None else self.image.shape[:2], name)
+        self.image = as_image(image)
+        self.targets, name = as_landmarks(landmarks)
+        check_fittable_landmarks(self.targets, None if self.image is None else self.image.shape,
+                                 name)
         self.layout = ParameterLayout.for_model(self.model)
         b, xp = self.backend, self.backend.xp
         self.arrays = self.model.arrays(b)
@@ -191,9 +149,7 @@ class FitProblem:
                         terms: Sequence[ResidualTerm] | None = None) -> Any:
         """Stacked Jacobian of ``terms`` as a backend array (see :meth:`jacobian`)."""
         xp = self.backend.xp
-        if strategy not in JACOBIAN_STRATEGIES:
-            raise FitError(f"unknown Jacobian strategy {strategy!r}; valid choices: "
-                           f"{', '.join(JACOBIAN_STRATEGIES)}")
+        check_jacobian(strategy, self.backend)
         blocks = []
         for term in terms or self.terms:
             block = term.jacobian(x) if strategy == "analytic" else None

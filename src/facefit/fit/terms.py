@@ -277,6 +277,12 @@ class PhotometricTerm:
                 "normals": sample_normals, "camera_normals": camera_normals, "points": points,
                 "light": light, "basis": basis, "shading": shading, "albedo": albedo}
 
+    def colours(self, x: Array) -> tuple[Array, Array, Array]:
+        """``(model, observed, visible)`` at ``x``: the modelled colour (albedo times shading)
+        and the photo's colour at each sample, (N, 3) each, and the (N,) visibility weights."""
+        f = self._cached_forward(x)
+        return f["albedo"] * f["shading"], bilinear_sample(self.image, f["points"]), self.visible
+
     def residuals(self, x: Array) -> Array:
         xp = array_namespace(x)
         f = self._cached_forward(x)

@@ -114,7 +114,7 @@ def write_landmarks(path: PathLike, points: Any) -> None:
 
 
 def validate_landmarks(
-    points: Any, image_shape: Sequence[int], name: str = "array"
+    points: Any, image_shape: Sequence[int], name: str = "array", *, from_file: bool = False
 ) -> np.ndarray:
     """Check that landmarks are usable for a fit on an image of ``image_shape``.
 
@@ -123,6 +123,8 @@ def validate_landmarks(
     points : (n, 2) array of any backend, 0-based (x, y) pixel coordinates, NaN for missing.
     image_shape : (H, W) or (H, W, C) of the image the points belong to.
     name : what the points came from (a file name), used in messages.
+    from_file : the points were read from a landmark file, which the readers already turned
+        0-based: the message then does not ask whether they are 0-based.
 
     Returns
     -------
@@ -155,7 +157,8 @@ def validate_landmarks(
             f"landmarks '{name}': {len(valid) - int(inside.sum())} of {len(valid)} points lie "
             f"outside the image ({width}x{height})"
             + (" and some far outside it" if far.any() else "")
-            + "; are they for this image, in pixels, 0-based?"
+            + ("; are they for this image?" if from_file
+               else "; are they for this image, in pixels, 0-based?")
         )
     return array
 

@@ -14,6 +14,8 @@ __all__ = ["read_model"]
 def read_model(path: Any, **companions: Any) -> MorphableModel:
     """Read a model file of any supported format; ``companions`` name its companion files."""
     path = Path(path)
+    if path.is_dir():
+        raise ModelError(f"model file {str(path)!r}: is a directory, not a model file")
     if not path.is_file():
         raise ModelError(f"model file {str(path)!r}: not found")
     suffix = path.suffix.lower()

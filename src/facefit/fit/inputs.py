@@ -1,0 +1,176 @@
+"""What the fitter accepts: the photo, the landmarks, the model and the options, checked once.
+
+Each check raises a :class:`facefit.FacefitError` subclass whose message names the input, so
+bad input never turns into a fit that silently returns garbage (a uint8 photo read as 0..255
+floats, coincident or collinear landmarks that give a zero scale, a negative iteration cap).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from ..backends import Backend, to_numpy
+from ..backends.host import np
+from ..errors import FitError, LandmarkError, ModelError
+from ..io import read_landmarks, validate_landmarks
+from ..io.images import read_pixels
+
+__all__ = ["JACOBIAN_STRATEGIES", "as_image", "as_landmarks", "as_model", "as_photo",
+           "check_fittable_landmarks", "check_iterations", "check_jacobian"]
+
+#: Jacobian strategy names: "analytic" everywhere, plus each backend's automatic ones.
+JACOBIAN_STRATEGIES = ("analytic", "complex-step", "autograd")
+
+#: What landmarks given as an array are called in messages (files are called by their path).
+ARRAY_NAME = "array"
+#: Landmarks need at least this many given points to fit a pose.
+MIN_POINTS = 6
+#: The given points' root-mean-square distance from their centroid must reach this (pixels).
+MIN_SPREAD_PX = 2.0
+#: The points' extent across their main direction, relative to along it (1 for a disc, 0 for
+#: a line). Real faces are about 0.6-1.0 at any pose; 0.05 leaves room for profiles.
+MIN_FLATNESS = 0.05
+
+
+def _is_path(value: Any) -> bool:
+    return isinstance(value, str) or hasattr(value, "__fspath__")
+
+
+#: Float photos may over- and undershoot [0, 1] this much (synthetic renders with noise do);
+#: a photo on the 0..255 scale is far outside.
+FLOAT_RANGE = (-0.5, 1.5)
+
+
+def as_photo(image: Any) -> Any:
+    """The photo as a host (H, W, 3) array, uint8 kept as it is (a large photo is cropped
+    before anything is converted, see :mod:`.frame`), other depths float64; or None.
+
+    Raises
+    ------
+    ImageError
+        As :func:`as_image`.
+    """
+    if image is None:
+        return None
+    return read_pixels(image, float_range=FLOAT_RANGE)
+
+
+def as_image(image: Any) -> Any:
+    """The photo as a host (H, W, 3) float64 array in [0, 1], or None.
+
+    Parameters
+    ----------
+    image : a path, None, or an array of any backend in any layout :func:`facefit.read_image`
+        accepts: uint8 is scaled by 1/255; floats must be finite and within
+        :data:`FLOAT_RANGE`.
+
+    Raises
+    ------
+    ImageError
+        Unreadable file, or an array of the wrong shape, dtype (complex, strings) or range.
+    """
+    photo = as_photo(image)
+    return photo.astype("float64") / 255.0 if photo is not None and photo.dtype == np.uint8 \
+        else photo
+
+
+def as_landmarks(landmarks: Any) -> tuple[Any, str]:
+    """``(points, name)``: (68, 2) host float64 0-based points and what to call them.
+
+    Raises
+    ------
+    LandmarkError
+        Unreadable file, non-numeric values (strings, complex), or the wrong shape.
+    """
+    if _is_path(landmarks):
+        return read_landmarks(landmarks), os.fspath(landmarks)
+    try:
+        raw = np.asarray(to_numpy(landmarks))
+    except Exception as exc:
+        raise LandmarkError(f"landmark array: cannot be converted to an array ({exc})") \
+            from None
+    if raw.dtype.kind not in "biuf":
+        raise LandmarkError(f"landmark array: values must be real numbers, got dtype "
+                            f"{raw.dtype}")
+    points = raw.astype("float64")
+    if points.shape != (68, 2):
+        raise LandmarkError(f"landmark array: must be (68, 2) iBUG points, got shape "
+                            f"{points.shape}")
+    return points, ARRAY_NAME
+
+
+def check_fittable_landmarks(points: Any, image_shape: Any, name: str) -> None:
+    """Raise unless ``points`` can pin down a pose (and lie on the image, when one is given).
+
+    Parameters
+    ----------
+    points : (68, 2) host float64, NaN for missing points.
+    image_shape : (H, W, ...) of the photo, or None for a landmark-only fit.
+    name : what the points came from, for messages.
+
+    Raises
+    ------
+    LandmarkError
+        Fewer than :data:`MIN_POINTS` given, infinite values, points outside the image, all
+        points (nearly) at one place, or all (nearly) on one line.
+    """
+    given = points[~np.isnan(points).any(axis=1)]
+    if len(given) < MIN_POINTS:
+        raise LandmarkError(f"landmarks '{name}': only {len(given)} of 68 points are given; "
+                            f"at least {MIN_POINTS} are needed to fit")
+    if image_shape is not None:
+        validate_landmarks(points, image_shape, name, from_file=name != ARRAY_NAME)
+    elif bool(np.isinf(given).any()):
+        raise LandmarkError(f"landmarks '{name}': infinite coordinates")
+    centred = given - given.mean(axis=0)
+    spread = np.linalg.svd(centred, compute_uv=False)  # (2,), largest first
+    rms = float(math.sqrt(float((spread ** 2).sum()) / len(given)))
+    if rms < MIN_SPREAD_PX:
+        raise LandmarkError(f"landmarks '{name}': the points (nearly) coincide (spread "
+                            f"{rms:.3g} pixels); a face needs points spread over it")
+    if spread[1] < MIN_FLATNESS * spread[0]:
+        raise LandmarkError(f"landmarks '{name}': the points lie (nearly) on one line; a face "
+                            "needs points spread in two directions")
+
+
+def as_model(model: Any) -> Any:
+    """A :class:`facefit.MorphableModel` from None (the embedded default), a path, or a model.
+
+    Raises
+    ------
+    ModelError
+        A missing or malformed model file, or a value that is neither a path nor a model.
+    """
+    from ..model import load_model
+
+    if model is None or _is_path(model):
+        return load_model(model)
+    # Duck-typed: anything that gives the model's arrays per backend fits like a model.
+    if not callable(getattr(model, "arrays", None)):
+        raise ModelError(f"model must be a MorphableModel or a model file path, got "
+                         f"{type(model).__name__}")
+    return model
+
+
+def check_iterations(max_iterations: Any) -> int | None:
+    """``max_iterations`` if it is None or a positive integer; else a :class:`FitError`."""
+    if max_iterations is None:
+        return None
+    if isinstance(max_iterations, bool) or not isinstance(max_iterations, int | np.integer) \
+            or max_iterations < 1:
+        raise FitError(f"max_iterations must be a positive integer or None, got "
+                       f"{max_iterations!r}")
+    return int(max_iterations)
+
+
+def check_jacobian(strategy: Any, backend: Backend) -> str:
+    """``strategy`` if ``backend`` offers it; else a :class:`FitError` listing what it offers."""
+    valid = ("analytic", *backend.jacobian_strategies)
+    if strategy in valid:
+        return str(strategy)
+    known = strategy in JACOBIAN_STRATEGIES
+    raise FitError(f"Jacobian strategy {strategy!r} is "
+                   + (f"not available on the {backend.name} backend" if known else "unknown")
+                   + f"; valid choices here: {', '.join(valid)}")
