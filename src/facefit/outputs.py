@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,15 +12,41 @@ from PIL import Image, ImageDraw
 
 from .backends import get_backend, to_numpy
 from .backends.host import np
-from .errors import FacefitError
+from .errors import FacefitError, OutputError
 from .io import save_mesh, write_image, write_landmarks
-from .io._files import atomic_write_bytes
+from .io._files import atomic_write_bytes, display_name, os_reason
 
-__all__ = ["draw_overlay", "write_fit_outputs"]
+__all__ = ["draw_overlay", "prepare_output_folder", "write_fit_outputs"]
 
 _GIVEN = (0, 200, 255)
 _FITTED = (255, 60, 60)
 _OUTLINE = (255, 220, 0)
+
+
+def prepare_output_folder(path: str | os.PathLike[str]) -> Path:
+    """The output folder ``path``, created if missing, once checked to be a writable folder.
+
+    Checked before any work starts: an unusable output folder is bad input for every photo.
+
+    Raises
+    ------
+    OutputError
+        ``path`` is a file, cannot be created (a read-only file system, a file on the way) or
+        cannot be written.
+    """
+    folder = Path(path)
+    name = display_name(path)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"output folder '{name}': is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"output folder '{name}': cannot be created ({os_reason(exc)})") \
+            from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder '{name}': cannot be written (permission denied or a "
+                          "read-only file system)")
+    return folder
 
 
 def draw_overlay(image: Any, given: Any, fitted: Any, mask: Any) -> Any:
@@ -26,7 +54,7 @@ def draw_overlay(image: Any, given: Any, fitted: Any, mask: Any) -> Any:
 
     Parameters
     ----------
-    image : (H, W, 3) float in [0, 1].
+    image : (H, W, 3) float in [0, 1], or uint8.
     given, fitted : (68, 2) landmark positions (NaN skipped).
     mask : (H, W) bool face mask of the fitted render.
 
@@ -34,7 +62,8 @@ def draw_overlay(image: Any, given: Any, fitted: Any, mask: Any) -> Any:
     -------
     (H, W, 3) uint8 array.
     """
-    photo = (np.clip(to_numpy(image), 0, 1) * 255 + 0.5).astype(np.uint8)
+    photo = to_numpy(image)
+    photo = photo.copy() if photo.dtype == np.uint8 else _to_uint8(photo)
     mask = to_numpy(mask).astype(bool)
     edge = mask & ~(np.roll(mask, 1, 0) & np.roll(mask, -1, 0) & np.roll(mask, 1, 1)
                     & np.roll(mask, -1, 1))
@@ -73,15 +102,13 @@ def write_fit_outputs(result: Any, out_dir: Path, name: str, *, source: str = ""
     backend = get_backend()
     paths = {kind: out_dir / f"{name}.{kind}" for kind in
              ("params.json", "obj", "render.png", "overlay.png", "pts")}
-    rendered = result.render()
     vertices, triangles, colours = result.mesh()
     save_mesh(paths["obj"], vertices, triangles, colours)
-    write_image(paths["render.png"], to_numpy(rendered.image))
-    image = result.problem.image
-    if image is None:
-        image = np.zeros((*to_numpy(rendered.mask).shape, 3))
-    overlay = draw_overlay(image, result.problem.targets, result.landmarks, rendered.mask)
+    render_image, overlay = _pictures(result)
+    write_image(paths["render.png"], render_image)
+    del render_image
     write_image(paths["overlay.png"], overlay)
+    del overlay
     write_landmarks(paths["pts"], result.landmarks)
     stages: dict[str, float] = {}
     for entry in result.history:
@@ -94,5 +121,50 @@ def write_fit_outputs(result: Any, out_dir: Path, name: str, *, source: str = ""
                     "dtype": backend.dtype_name},
         "timings": {"total_seconds": result.seconds, "stage_seconds": stages},
         "history": result.history,
+        "working_frame": None if result.frame is None else {
+            "box": list(result.frame.box), "step": result.frame.step,
+            "size": list(result.frame.size)},
     })
     return paths
+
+
+def _pictures(result: Any) -> tuple[Any, Any]:
+    """The render ((H, W, 3) float in [0, 1] or uint8) and the overlay ((H, W, 3) uint8) of
+    ``result``, at the photo's size.
+
+    A fit in a working frame is rendered there and scaled up into the photo's face region, so
+    that memory stays flat however large the photo is.
+    """
+    frame = result.frame
+    if frame is None:
+        rendered = result.render()
+        image = result.problem.image
+        if image is None:
+            image = np.zeros((*to_numpy(rendered.mask).shape, 3))
+        overlay = draw_overlay(image, result.problem.targets, result.landmarks, rendered.mask)
+        return to_numpy(rendered.image), overlay
+    from .render import render
+
+    problem = result.problem
+    working = render(problem.model, problem.layout.unpack(result.x), frame.size, problem.image)
+    photo = result.photo if result.photo.dtype == np.uint8 else _to_uint8(result.photo)
+    height, width = photo.shape[:2]
+    x0, y0 = int(frame.box[0]), int(frame.box[1])
+    x1, y1 = min(width, math.floor(frame.box[2])), min(height, math.floor(frame.box[3]))
+    source_box = (0.0, 0.0, (x1 - x0) / frame.step, (y1 - y0) / frame.step)
+    face = np.asarray(Image.fromarray(_to_uint8(to_numpy(working.image))).resize(
+        (x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=source_box))
+    mask = np.asarray(Image.fromarray(to_numpy(working.mask).astype(np.uint8) * 255).resize(
+        (x1 - x0, y1 - y0), Image.Resampling.NEAREST, box=source_box)) > 127
+    region = photo[y0:y1, x0:x1]
+    rendered_photo = photo.copy()
+    rendered_photo[y0:y1, x0:x1][mask] = face[mask]
+    corner = np.array([x0, y0], dtype=np.float64)
+    given = frame.to_photo(problem.targets) - corner
+    overlay = photo.copy()
+    overlay[y0:y1, x0:x1] = draw_overlay(region, given, result.landmarks - corner, mask)
+    return rendered_photo, overlay
+
+
+def _to_uint8(image: Any) -> Any:
+    return (np.clip(image, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)

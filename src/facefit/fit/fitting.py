@@ -8,14 +8,24 @@ point, then LM runs with that discrete state frozen.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends import get_backend, to_numpy
 from ..params import FaceParams
+from .diagnostics import check_plausible
+from .frame import ImageFrame, choose_frame
+from .inputs import (
+    as_landmarks,
+    as_photo,
+    check_fittable_landmarks,
+    check_iterations,
+    check_jacobian,
+)
 from .parameters import ParameterLayout
-from .problem import JACOBIAN_STRATEGIES, FitProblem
+from .problem import FitProblem
 from .solver import SolverOptions, levenberg_marquardt
 from .weights import FitWeights
 
@@ -35,8 +45,16 @@ class FitResult:
     energy : sum of squared residuals of the problem at ``x`` (state frozen at ``x``).
     history : per-iteration dicts (stage, iteration, energy, step, lambda, accepted, seconds).
     landmarks : (68, 2) fitted landmark positions in the image (jaw by landmark marching).
-    problem : the :class:`FitProblem` that was solved.
+    problem : the :class:`FitProblem` that was solved. For a photo of more than 4 megapixels
+        it is posed on a crop around the face at a working resolution (see ``frame``): ``x``
+        and ``energy`` are the problem's, while ``params``, ``landmarks``, ``render()`` and
+        ``mesh()`` are in the photo's pixels.
     seconds : wall time of the fit.
+    warnings : doubts about the result, also issued as :class:`facefit.FitWarning` (e.g.
+        landmarks that seem not to belong to the photo); empty for a plausible fit.
+    frame : the :class:`~facefit.fit.frame.ImageFrame` the problem is posed in, or None when
+        the photo was fitted as it is.
+    photo : the photo as read, (H, W, 3) uint8 or float in [0, 1]; None without one.
     """
 
     params: FaceParams
@@ -46,18 +64,23 @@ class FitResult:
     landmarks: Any
     problem: FitProblem = field(repr=False)
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    frame: ImageFrame | None = None
+    photo: Any = field(default=None, repr=False)
 
     def render(self, background: Any = "photo") -> Any:
         """:class:`facefit.render.RenderResult` of the fitted face over the input photo."""
+        from ..io import read_image
         from ..render import render
 
         problem = self.problem
-        if problem.image is not None:
-            size = problem.image.shape[:2]
-            back = problem.image if isinstance(background, str) and background == "photo" \
+        if self.photo is not None:
+            size = self.photo.shape[:2]
+            photo = problem.image if self.frame is None else read_image(self.photo)
+            back = photo if isinstance(background, str) and background == "photo" \
                 else background
         else:
-            pts = problem.targets[~(problem.targets != problem.targets).any(axis=1)]
+            pts = self.landmarks[~(self.landmarks != self.landmarks).any(axis=1)]
             size = (int(pts[:, 1].max() * 1.2) + 1, int(pts[:, 0].max() * 1.2) + 1)
             back = None if isinstance(background, str) else background
         return render(problem.model, self.params, size, back)
@@ -90,12 +113,15 @@ def fit(image: Any, landmarks: Any, model: Any = None, jacobian: str = "analytic
 
     Parameters
     ----------
-    image : (H, W, 3) array in [0, 1] or an image path; None fits landmarks alone.
+    image : (H, W, 3) array in [0, 1] (uint8 is scaled by 1/255) or an image path; None fits
+        landmarks alone.
     landmarks : (68, 2) 0-based pixel positions (NaN = missing) or a landmark file path.
-    model : a :class:`facefit.MorphableModel`; None loads the embedded default.
+    model : a :class:`facefit.MorphableModel` or a model file path; None loads the embedded
+        default.
     jacobian : ``"analytic"`` (default), ``"complex-step"`` or ``"autograd"`` (torch).
     photometric : False fits pose, identity and expression to the landmarks alone.
-    max_iterations : cap on LM iterations per round (default: 10 per round).
+    max_iterations : cap on LM iterations per round, a positive integer (default: 10 per
+        round).
     progress : print one line per stage to stderr.
     weights : energy weights (:class:`FitWeights`).
     rounds : outer rounds of the landmark and photometric stages (discrete state re-decided
@@ -109,12 +135,9 @@ def fit(image: Any, landmarks: Any, model: Any = None, jacobian: str = "analytic
     -------
     FitResult
     """
-    from ..errors import FitError
-
-    if jacobian not in JACOBIAN_STRATEGIES:
-        raise FitError(f"unknown Jacobian strategy {jacobian!r}; valid choices: "
-                       f"{', '.join(JACOBIAN_STRATEGIES)}")
     backend = get_backend()
+    check_jacobian(jacobian, backend)
+    max_iterations = check_iterations(max_iterations)
     gram_threads = backend.blas_thread_count() if blas_threads is None else blas_threads
     with backend.blas_threads(1):
         return _fit(image, landmarks, model, jacobian, photometric, max_iterations, progress,
@@ -126,7 +149,15 @@ def _fit(image: Any, landmarks: Any, model: Any, jacobian: str, photometric: boo
          rounds: int, gram_threads: int | None) -> FitResult:
     start = time.perf_counter()
     backend = get_backend()
-    problem = FitProblem(image if photometric else None, landmarks, model, weights=weights,
+    photo = as_photo(image) if photometric else None
+    points, name = as_landmarks(landmarks)
+    check_fittable_landmarks(points, None if photo is None else photo.shape, name)
+    frame = None if photo is None else choose_frame(photo.shape, points)
+    if frame is not None:
+        working_image, working_points = frame.crop(photo), frame.to_working(points)
+    else:
+        working_image, working_points = photo, points
+    problem = FitProblem(working_image, working_points, model, weights=weights,
                          backend=backend)
     layout: ParameterLayout = problem.layout
     per_round = max_iterations or 10
@@ -172,8 +203,18 @@ def _fit(image: Any, landmarks: Any, model: Any, jacobian: str, photometric: boo
     host_x = to_numpy(x).astype("float64")
     params = layout.unpack(host_x)
     fitted = _fitted_landmarks(problem, x)
+    if frame is not None:
+        params, fitted = frame.params_to_photo(params), frame.to_photo(fitted)
+    doubts = check_plausible(problem, x, _photo_name(image))
     return FitResult(params=params, x=host_x, energy=energy, history=history,
-                     landmarks=fitted, problem=problem, seconds=time.perf_counter() - start)
+                     landmarks=fitted, problem=problem, seconds=time.perf_counter() - start,
+                     warnings=doubts, frame=frame, photo=photo)
+
+
+def _photo_name(image: Any) -> str:
+    if isinstance(image, str) or hasattr(image, "__fspath__"):
+        return f"image '{os.fspath(image)}'"
+    return "the photo"
 
 
 def _fitted_landmarks(problem: FitProblem, x: Any) -> Any:

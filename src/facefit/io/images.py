@@ -13,7 +13,7 @@ from ..backends.host import np
 from ..errors import ImageError
 from ._files import PathLike, atomic_write_bytes, display_name, readable_file
 
-__all__ = ["read_image", "write_image"]
+__all__ = ["read_image", "read_pixels", "write_image"]
 
 _WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
@@ -40,13 +40,29 @@ def read_image(source: PathLike | Any) -> np.ndarray:
         A missing, unreadable, truncated or empty file, or an array of the wrong shape, dtype
         or range; the message names the input.
     """
+    pixels = read_pixels(source)
+    return pixels.astype(np.float64) / 255.0 if pixels.dtype == np.uint8 else pixels
+
+
+def read_pixels(source: PathLike | Any, *, float_range: tuple[float, float] = (0.0, 1.0)
+                ) -> np.ndarray:
+    """Like :func:`read_image`, but 8-bit photos stay uint8 (H, W, 3): an eighth of the memory.
+
+    For very large photos, which facefit crops and scales to a working resolution before it
+    computes anything (:mod:`facefit.fit.frame`). Other depths come back as :func:`read_image`
+    gives them: float64. ``float_range`` is the range float arrays must lie in: the fitter
+    accepts synthetic renders that over- and undershoot [0, 1] a little, never a 0..255 photo.
+    """
     if isinstance(source, (str, Path)) or hasattr(source, "__fspath__"):
-        return _read_file(source)
-    try:
-        array = to_numpy(source)
-    except Exception as exc:
-        raise ImageError(f"image array: cannot be converted to an array ({exc})") from exc
-    return _array_to_rgb(np.asarray(array), "image array")
+        label = f"image '{display_name(source)}'"
+        array = _decode_file(source, label)
+    else:
+        label = "image array"
+        try:
+            array = np.asarray(to_numpy(source))
+        except Exception as exc:
+            raise ImageError(f"{label}: cannot be converted to an array ({exc})") from exc
+    return _array_to_rgb(array, label, float_range)
 
 
 def write_image(path: PathLike, image: Any) -> None:
@@ -76,9 +92,8 @@ def write_image(path: PathLike, image: Any) -> None:
     atomic_write_bytes(path, buffer.getvalue(), "image", ImageError)
 
 
-def _read_file(path: PathLike) -> np.ndarray:
-    """Decode the file at ``path`` (see :func:`read_image`)."""
-    label = f"image '{display_name(path)}'"
+def _decode_file(path: PathLike, label: str) -> np.ndarray:
+    """Decode the file at ``path`` into its stored pixel values (see :func:`_pil_to_array`)."""
     file = readable_file(path, "image", ImageError)
     try:
         with Image.open(file) as opened:
@@ -91,7 +106,7 @@ def _read_file(path: PathLike) -> np.ndarray:
         raise
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, struct.error...
         raise ImageError(f"{label}: cannot be read ({exc})") from exc
-    return _array_to_rgb(array, label)
+    return array
 
 
 def _pil_to_array(image: Image.Image) -> np.ndarray:
@@ -108,8 +123,10 @@ def _pil_to_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
-def _array_to_rgb(array: np.ndarray, label: str) -> np.ndarray:
-    """Validate an image array and return it as (H, W, 3) float64 in [0, 1]."""
+def _array_to_rgb(array: np.ndarray, label: str,
+                  float_range: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
+    """Validate an image array and return it as (H, W, 3): uint8 as it is, else float64 in
+    [0, 1]."""
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
@@ -119,16 +136,17 @@ def _array_to_rgb(array: np.ndarray, label: str) -> np.ndarray:
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ImageError(f"{label}: is empty ({array.shape[1]}x{array.shape[0]} pixels)")
     colour = array[:, :, :3] if array.shape[2] >= 3 else array[:, :, :1]
-    values = _scale(colour, label)
+    values = _scale(colour, label, float_range)
     if values.shape[2] == 1:
         values = np.repeat(values, 3, axis=2)
     return np.ascontiguousarray(values)
 
 
-def _scale(array: np.ndarray, label: str) -> np.ndarray:
-    """Pixel values as float64 in [0, 1] by dtype: uint8 / 255, uint16 / 65535, floats checked."""
+def _scale(array: np.ndarray, label: str, float_range: tuple[float, float]) -> np.ndarray:
+    """Pixel values by dtype: uint8 kept, uint16 / 65535, floats checked to lie in
+    ``float_range`` ([0, 1] but for the fitter's tolerance of synthetic renders)."""
     if array.dtype == np.uint8:
-        return array.astype(np.float64) / 255.0
+        return array
     if array.dtype == np.uint16:
         return array.astype(np.float64) / 65535.0
     if array.dtype == np.bool_:
@@ -137,10 +155,13 @@ def _scale(array: np.ndarray, label: str) -> np.ndarray:
         values = array.astype(np.float64)
         if not np.all(np.isfinite(values)):
             raise ImageError(f"{label}: contains NaN or infinite values")
-        if values.min() < 0.0 or values.max() > 1.0:
+        low, high = float_range
+        if values.min() < low or values.max() > high:
+            hint = "; divide a 0..255 photo by 255 or pass it as uint8" \
+                if values.max() > 2.0 else ""
             raise ImageError(
                 f"{label}: float values must lie in [0, 1], found "
-                f"[{values.min():.6g}, {values.max():.6g}]"
+                f"[{values.min():.6g}, {values.max():.6g}]{hint}"
             )
         return values
     raise ImageError(f"{label}: unsupported dtype {array.dtype}; use uint8, uint16 or float")
