@@ -62,6 +62,22 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def shipped_sample(tmp_path_factory) -> tuple[Path, Path]:
+    """``(image, landmarks)`` paths of the sample photo shipped inside the wheel.
+
+    Core product paths are tested on this, so the suite covers them without ``../shared``.
+    """
+    from importlib.resources import files
+
+    folder = tmp_path_factory.mktemp("shipped")
+    samples = files("facefit") / "data" / "samples"
+    image, points = folder / "astronaut.png", folder / "astronaut.pts"
+    image.write_bytes((samples / "astronaut.png").read_bytes())
+    points.write_bytes((samples / "astronaut.pts").read_bytes())
+    return image, points
+
+
 @pytest.fixture
 def surrey_model(shared_data: Path):
     """The real Surrey Face Model with its 6 blendshapes and iBUG mapping (built albedo)."""

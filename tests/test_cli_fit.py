@@ -88,9 +88,9 @@ def test_unreadable_image(tmp_path):
 
 
 @pytest.fixture
-def sample_copy(tmp_path, shared_data):
+def sample_copy(tmp_path, shipped_sample):
     image = tmp_path / "face.png"
-    shutil.copy(shared_data / "samples" / "astronaut.png", image)
+    shutil.copy(shipped_sample[0], image)
     return image
 
 
@@ -108,8 +108,8 @@ def test_wrong_number_of_landmarks(sample_copy, tmp_path):
     _one_error_line(result, "face.pts", "67")
 
 
-def test_landmarks_far_outside_the_image(sample_copy, tmp_path, shared_data):
-    points = ff.read_landmarks(shared_data / "samples" / "astronaut.pts") + 5000
+def test_landmarks_far_outside_the_image(sample_copy, tmp_path, shipped_sample):
+    points = ff.read_landmarks(shipped_sample[1]) + 5000
     ff.write_landmarks(sample_copy.with_suffix(".pts"), points)
     result = run_cli("fit", str(sample_copy), "--out", str(tmp_path / "out"))
     assert result.returncode == 2
@@ -121,15 +121,15 @@ def test_landmarks_far_outside_the_image(sample_copy, tmp_path, shared_data):
     ("--jacobian", "secant", "secant"),
     ("--dtype", "float16", "float16"),
 ])
-def test_bad_options(sample_copy, tmp_path, shared_data, option, value, word):
-    shutil.copy(shared_data / "samples" / "astronaut.pts", sample_copy.with_suffix(".pts"))
+def test_bad_options(sample_copy, tmp_path, shipped_sample, option, value, word):
+    shutil.copy(shipped_sample[1], sample_copy.with_suffix(".pts"))
     result = run_cli("fit", str(sample_copy), "--out", str(tmp_path / "out"), option, value)
     assert result.returncode == 2
     _one_error_line(result, word)
 
 
-def test_model_file_of_the_wrong_format(sample_copy, tmp_path, shared_data):
-    shutil.copy(shared_data / "samples" / "astronaut.pts", sample_copy.with_suffix(".pts"))
+def test_model_file_of_the_wrong_format(sample_copy, tmp_path, shipped_sample):
+    shutil.copy(shipped_sample[1], sample_copy.with_suffix(".pts"))
     bogus = tmp_path / "model.mat"
     bogus.write_bytes(b"this is not a MATLAB file")
     result = run_cli("fit", str(sample_copy), "--model", str(bogus), "--out", str(tmp_path / "o"))
@@ -137,11 +137,108 @@ def test_model_file_of_the_wrong_format(sample_copy, tmp_path, shared_data):
     _one_error_line(result, "model.mat")
 
 
-def test_other_images_still_processed_and_exit_1(sample_copy, tmp_path, shared_data):
-    shutil.copy(shared_data / "samples" / "astronaut.pts", sample_copy.with_suffix(".pts"))
+def test_other_images_still_processed_and_exit_1(sample_copy, tmp_path, shipped_sample):
+    shutil.copy(shipped_sample[1], sample_copy.with_suffix(".pts"))
     missing = tmp_path / "missing.png"
     out = tmp_path / "out"
     result = run_cli("fit", str(missing), str(sample_copy), "--out", str(out), "-q")
     assert result.returncode == 1
     _one_error_line(result, "missing.png")
     assert (out / "face.params.json").exists()
+
+
+def test_out_that_is_a_file_fails_once_before_any_fit(sample_copy, tmp_path, shipped_sample):
+    shutil.copy(shipped_sample[1], sample_copy.with_suffix(".pts"))
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    result = run_cli("fit", str(sample_copy), str(sample_copy), "--out", str(taken))
+    assert result.returncode == 2
+    _one_error_line(result, "taken", "is a file")
+    assert taken.read_text() == "not a folder"
+
+
+def test_out_on_a_read_only_file_system(sample_copy, tmp_path, shipped_sample, monkeypatch,
+                                        capsys):
+    import errno
+    from pathlib import Path
+
+    from facefit.cli import main
+
+    shutil.copy(shipped_sample[1], sample_copy.with_suffix(".pts"))
+
+    def read_only(self, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    assert main(["fit", str(sample_copy), "--out", str(tmp_path / "ro" / "out")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "Read-only file system" in lines[0] and "ro/out" in lines[0]
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "two"])
+def test_iteration_cap_option_must_be_positive(sample_copy, tmp_path, value):
+    result = run_cli("fit", str(sample_copy), "--out", str(tmp_path), "--max-iterations", value)
+    assert result.returncode == 2
+    _one_error_line(result, "--max-iterations", value)
+
+
+def test_out_of_memory_on_one_photo_is_one_line_and_the_rest_go_on(
+        sample_copy, tmp_path, shipped_sample, monkeypatch, capsys):
+    import importlib
+
+    from facefit.cli import main
+
+    fit_module = importlib.import_module("facefit.fit")  # the package, not ff.fit the function
+
+    huge = tmp_path / "huge.png"
+    shutil.copy(sample_copy, huge)
+    for image in (sample_copy, huge):
+        shutil.copy(shipped_sample[1], image.with_suffix(".pts"))
+    real_fit = fit_module.fit
+
+    def fit(image, *args, **kwargs):
+        if "huge" in str(image):
+            raise MemoryError("Unable to allocate 8.4 GiB")
+        return real_fit(image, *args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "fit", fit)
+    out = tmp_path / "out"
+    assert main(["fit", str(huge), str(sample_copy), "--out", str(out), "-q"]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "huge.png" in lines[0] and "out of memory" in lines[0]
+    assert (out / "face.params.json").exists()
+
+
+def test_landmarks_on_a_blank_photo_give_a_warning_line(tmp_path, shipped_sample):
+    blank = tmp_path / "wall.png"
+    ff.write_image(blank, np.full((512, 512, 3), 0.5))
+    shutil.copy(shipped_sample[1], blank.with_suffix(".pts"))
+    result = run_cli("fit", str(blank), "--out", str(tmp_path / "out"), "-q")
+    assert result.returncode == 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("facefit: warning: image ")
+    assert "wall.png" in lines[0] and "are the landmarks for this photo?" in lines[0]
+
+
+def test_out_of_image_landmark_file_is_named(sample_copy, tmp_path, shipped_sample):
+    ff.write_landmarks(sample_copy.with_suffix(".pts"), ff.read_landmarks(shipped_sample[1]) + 900)
+    result = run_cli("fit", str(sample_copy), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    _one_error_line(result, "face.pts", "outside the image")
+    assert "0-based" not in result.stderr and "'array'" not in result.stderr
+
+
+def test_model_that_is_a_directory(sample_copy, tmp_path, shipped_sample):
+    shutil.copy(shipped_sample[1], sample_copy.with_suffix(".pts"))
+    result = run_cli("fit", str(sample_copy), "--model", str(tmp_path), "--out",
+                     str(tmp_path / "o"))
+    assert result.returncode == 2
+    _one_error_line(result, "is a directory")
+
+
+def test_jacobian_message_lists_what_this_backend_offers(sample_copy, tmp_path, shipped_sample):
+    shutil.copy(shipped_sample[1], sample_copy.with_suffix(".pts"))
+    result = run_cli("fit", str(sample_copy), "--out", str(tmp_path), "--jacobian", "autograd")
+    assert result.returncode == 2
+    _one_error_line(result, "not available on the numpy backend",
+                    "valid choices here: analytic, complex-step")

@@ -11,13 +11,14 @@ import importlib.metadata
 import platform
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__
 from .backends import available_backends, get_backend
-from .errors import FacefitError
+from .errors import FacefitError, FitWarning
 
 __all__ = ["main"]
 
@@ -126,27 +127,29 @@ def _load_model(args: argparse.Namespace) -> Any:
 
 def _fit_images(images: Sequence[str], landmark_files: Sequence[str | None], out: Path,
                 args: argparse.Namespace) -> int:
-    from .errors import FitError
-    from .fit import JACOBIAN_STRATEGIES, fit
-    from .io import read_image, read_landmarks
-    from .outputs import write_fit_outputs
+    from .fit import fit
+    from .fit.inputs import check_jacobian
+    from .outputs import prepare_output_folder, write_fit_outputs
 
-    if args.jacobian not in JACOBIAN_STRATEGIES:
-        raise FitError(f"unknown Jacobian strategy {args.jacobian!r}; valid choices: "
-                       f"{', '.join(JACOBIAN_STRATEGIES)}")
     context = _select_backend(args)
     try:
+        check_jacobian(args.jacobian, get_backend())
+        out = prepare_output_folder(out)
         model = _load_model(args)
         progress = _Progress(len(images), not args.quiet)
         failures = 0
         for image_path, landmark_path in zip(images, landmark_files, strict=True):
             try:
-                image = read_image(image_path)
-                points = read_landmarks(landmark_path or str(Path(image_path).with_suffix(".pts")))
-                result = fit(image, points, model, jacobian=args.jacobian,
-                             max_iterations=args.max_iterations)
+                # The landmark file goes in by name, so that its problems are reported by name.
+                points = landmark_path or str(Path(image_path).with_suffix(".pts"))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FitWarning)  # printed below, once
+                    result = fit(image_path, points, model, jacobian=args.jacobian,
+                                 max_iterations=args.max_iterations)
                 paths = write_fit_outputs(result, out, Path(image_path).stem, source=image_path,
                                           model_name=model.name)
+                for doubt in result.warnings:
+                    print(f"facefit: warning: {doubt}", file=sys.stderr)
                 if args.verbose:
                     print(f"{image_path}: energy {result.energy:.6g} in {result.seconds:.2f} s",
                           file=sys.stderr)
@@ -156,6 +159,10 @@ def _fit_images(images: Sequence[str], landmark_files: Sequence[str | None], out
             except FacefitError as exc:
                 failures += 1
                 print(f"facefit: error: {exc}", file=sys.stderr)
+            except MemoryError:
+                failures += 1
+                print(f"facefit: error: image '{image_path}': out of memory while fitting it",
+                      file=sys.stderr)
             progress.step(image_path)
     finally:
         if context is not None:
@@ -229,6 +236,16 @@ def _generate(args: argparse.Namespace) -> int:
     return 1 if counts["errors"] else 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def _add_fit_options(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
     parser.add_argument("--model", help="model file (default: the embedded ICT face model)")
@@ -239,15 +256,24 @@ def _add_fit_options(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument("--dtype", help="float64 or float32 (default $FACEFIT_DTYPE)")
     parser.add_argument("--jacobian", default="analytic",
                         help="analytic (default), complex-step or autograd")
-    parser.add_argument("--max-iterations", type=int, default=None,
-                        help="LM iterations per round (default 10)")
+    parser.add_argument("--max-iterations", type=_positive_int, default=None,
+                        help="LM iterations per round, at least 1 (default 10)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     parser.add_argument("-v", "--verbose", action="store_true", help="print energies and times")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad options end like every other bad input: one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("facefit").strip()
+        self.exit(2, f"facefit: error: {command + ': ' if command else ''}{message} "
+                     f"(see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``facefit`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="facefit",
         description="Fit a 3D morphable face model to photos by inverse rendering.",
         epilog=_EPILOG,
