@@ -142,6 +142,15 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def _records(path: Path, out: Path) -> list[dict[str, Any]]:
+    """:func:`_read_jsonl` of one of the run's record files, failing as a :class:`DatasetError`."""
+    try:
+        return _read_jsonl(path)
+    except OSError as exc:
+        raise DatasetError(f"output folder '{out}': {path.name} cannot be read "
+                           f"({os_reason(exc)})") from exc
+
+
 def _latest(records: Iterable[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
     """The last record for each value of ``key`` (later lines supersede earlier ones)."""
     latest: dict[str, dict[str, Any]] = {}
@@ -507,9 +516,9 @@ def _run(photos: list[tuple[Path, Path, str]], out: Path, per_image: int, seed: 
     """The run proper, under the folder's lock."""
     remove_stale_temporaries(out)
     labels_path, errors_path = out / "labels.jsonl", out / "errors.jsonl"
-    lines = _read_jsonl(labels_path)
+    lines = _records(labels_path, out)
     labels = _latest(lines, "id")
-    error_lines = _read_jsonl(errors_path)
+    error_lines = _records(errors_path, out)
     errors = _latest(error_lines, "source")
     tasks: list[DatasetTask] = []
     counts = {"samples": 0, "already": 0, "broken": 0, "errors": 0, "skipped": 0}
