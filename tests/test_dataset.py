@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -307,3 +308,21 @@ def test_labels_without_checksums_from_older_runs_are_kept_when_their_files_exis
     os.remove(out / labels[0]["depth"])
     counts = generate_dataset(photos, out, 1, seed=5, **FIT)
     assert counts == {"samples": 1, "already": 2, "broken": 1, "errors": 0, "skipped": 0}
+
+
+def run_task_killed_for_face1(task, on_label=None):
+    """Stands in for :func:`run_task` in pool workers: the system kills the worker of one photo
+    (what the out-of-memory killer does), which breaks the whole pool."""
+    if task.name.endswith("face1"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return run_task(task, on_label)
+
+
+def test_a_photo_whose_worker_is_killed_is_recorded_and_the_others_are_done(photos, tmp_path,
+                                                                            monkeypatch):
+    monkeypatch.setattr(dataset, "run_task", run_task_killed_for_face1)
+    counts = generate_dataset(photos, tmp_path, 1, seed=5, workers=2, **FIT)
+    assert counts == {"samples": 2, "already": 0, "broken": 0, "errors": 1, "skipped": 0}
+    (error,) = [json.loads(line) for line in (tmp_path / "errors.jsonl").read_text().splitlines()]
+    assert error["source"].endswith("face1.png") and "worker process died" in error["error"]
+    assert sorted(_ids(tmp_path)) == ["set0/face0_000", "set0/face2_000"]

@@ -350,11 +350,15 @@ def _write_sample(out: Path, name: str, sample: Any, model: Any, task: DatasetTa
 
 def _failure(task: DatasetTask, exc: BaseException) -> dict[str, Any]:
     """The ``errors.jsonl`` record of a photo that failed with ``exc``."""
+    kind = type(exc).__name__
     if isinstance(exc, FacefitError):  # its message already names the input
         message = str(exc)
     else:
-        message = f"photo '{task.image}': {type(exc).__name__}: {os_reason(exc)}"
-    return {"source": task.image, "type": type(exc).__name__, "error": message}
+        reason = os_reason(exc)
+        if reason == kind:  # no message of its own
+            reason = "out of memory" if isinstance(exc, MemoryError) else "no reason given"
+        message = f"photo '{task.image}': {kind}: {reason}"
+    return {"source": task.image, "type": kind, "error": message}
 
 
 def run_task(task: DatasetTask, on_label: Callable[[dict], None] | None = None
@@ -406,19 +410,65 @@ def _seed(seed: int, name: str) -> int:
 
 def _pool_results(tasks: list[DatasetTask], workers: int
                   ) -> Iterator[tuple[DatasetTask, dict[str, Any]]]:
+    """Run ``tasks`` on ``workers`` spawned processes; yields (task, result) as they finish.
+
+    A photo that kills its worker process (the system's out-of-memory killer, a crash in native
+    code) breaks the whole pool, and every task in it fails alike. So only ``workers`` tasks are
+    handed out at a time: when the pool breaks, those that were running are the suspects, and
+    each runs again alone in a fresh process. The one that dies alone is recorded as failed,
+    the others are done there, and a fresh pool takes the rest.
+    """
+    from collections import deque
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    queue = deque(tasks)
+    while queue:
+        suspects: list[DatasetTask] = []
+        with _process_pool(workers) as pool:
+            running: dict[Any, DatasetTask] = {}
+            while (queue or running) and not suspects:
+                while queue and len(running) < workers:
+                    task = queue.popleft()
+                    running[pool.submit(run_task, task)] = task
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    task = running.pop(future)
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
+                        suspects.append(task)
+                        continue
+                    except Exception as exc:  # e.g. a result that cannot be pickled
+                        result = _failed(task, exc)
+                    yield task, result
+            suspects.extend(running.values())
+        for task in suspects:
+            with _process_pool(1) as alone:
+                try:
+                    result = alone.submit(run_task, task).result()
+                except BrokenProcessPool as exc:
+                    result = _failed(task, exc, "its worker process died (killed, e.g. by the "
+                                                "system for lack of memory)")
+                except Exception as exc:
+                    result = _failed(task, exc)
+            yield task, result
+
+
+def _process_pool(workers: int) -> Any:
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("spawn")  # no forked BLAS/torch thread state
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        owner = {pool.submit(run_task, task): task for task in tasks}
-        for future in as_completed(owner):
-            task = owner[future]
-            try:
-                result = future.result()
-            except Exception as exc:  # the worker died (killed, out of memory) or cannot pickle
-                result = {"labels": [], "error": _failure(task, exc), "seconds": 0.0}
-            yield task, result
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+def _failed(task: DatasetTask, exc: BaseException, reason: str | None = None) -> dict[str, Any]:
+    """The result of a task that failed outside :func:`run_task`'s own handling."""
+    error = _failure(task, exc)
+    if reason is not None:
+        error["error"] = f"photo '{task.image}': {reason}"
+    return {"labels": [], "error": error, "seconds": 0.0}
 
 
 def _dask_results(tasks: list[DatasetTask], scheduler: str
@@ -438,8 +488,8 @@ def _dask_results(tasks: list[DatasetTask], scheduler: str
             task = owner[future.key]
             try:
                 result = future.result()
-            except Exception as exc:  # a lost or killed worker: this photo's failure
-                result = {"labels": [], "error": _failure(task, exc), "seconds": 0.0}
+            except Exception as exc:  # a worker killed too often (KilledWorker), or the like
+                result = _failed(task, exc)
             yield task, result
     finally:
         client.close()
