@@ -238,10 +238,18 @@ def test_one_photo_out_of_memory_is_recorded_and_the_run_goes_on(photos, referen
     assert counts["errors"] == 1
     (error,) = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
     assert error["type"] == "OSError" and "I/O error" in error["error"]
-    # Retried and succeeding: the error line goes, and the dataset is the uninterrupted one.
+    # Retried and succeeding: the error line goes at once (here the run is then interrupted),
+    # and the dataset is the uninterrupted one.
     monkeypatch.undo()
-    counts = generate_dataset(photos, out, 2, seed=5, retry_errors=True, **FIT)
-    assert counts == {"samples": 2, "already": 4, "broken": 0, "errors": 0, "skipped": 0}
+
+    def interrupt(done, total, line):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate_dataset(photos, out, 2, seed=5, retry_errors=True, progress=interrupt, **FIT)
+    assert not (out / "errors.jsonl").exists()
+    counts = generate_dataset(photos, out, 2, seed=5, **FIT)
+    assert counts == {"samples": 0, "already": 6, "broken": 0, "errors": 0, "skipped": 0}
     assert _tree(out) == reference
 
 

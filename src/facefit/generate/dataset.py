@@ -629,7 +629,11 @@ def _run(photos: list[tuple[Path, Path, str]], out: Path, per_image: int, seed: 
             counts["errors"] += 1
             line = f"{task.image}: failed after {written} samples: {failure['error']}"
         else:
-            errors.pop(task.image, None)  # a retried photo that now succeeds
+            if errors.pop(task.image, None) is not None:
+                # A retried photo that now succeeds: its line goes at once (rare, and a small
+                # file), so that a kill before the end does not leave it to be skipped later.
+                error_lines = [errors[source] for source in sorted(errors)]
+                _rewrite(errors_path, error_lines, out)
             line = f"{task.image}: {written} samples ({result['seconds']:.1f} s)"
         if progress is not None:
             progress(done, len(tasks), line)
