@@ -359,3 +359,21 @@ def test_blas_threads_caps_numpy_and_is_a_no_op_elsewhere(backend64):
             assert backend64.blas_thread_count() == 1
     else:
         assert count is None
+
+
+def test_numpy_cholesky_solve_does_not_depend_on_the_blas_thread_setting():
+    """OpenBLAS' threaded dpotrf rounds differently from its one-thread path; the solve must
+    give the same bytes whatever limit the caller (or an earlier fit) left on the pools."""
+    import scipy.linalg  # noqa: F401  (loaded first, so that the limits below reach it)
+    from threadpoolctl import threadpool_limits
+
+    from facefit.backends import cholesky_solve
+
+    rng = np.random.default_rng(0)
+    jac = rng.normal(size=(3000, 240))
+    matrix, rhs = jac.T @ jac, rng.normal(size=240)
+    solutions = []
+    for threads in (1, 2, None):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            solutions.append(cholesky_solve(matrix, rhs))
+    assert all(s.tobytes() == solutions[0].tobytes() for s in solutions)

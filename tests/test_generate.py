@@ -302,7 +302,7 @@ def test_dask_cluster_runs_the_same_tasks(tmp_path):
                                   host="127.0.0.1", dashboard_address=None) as cluster:
         counts = generate_dataset(folder, tmp_path / "dask", 1, seed=1,
                                   scheduler=cluster.scheduler_address, max_iterations=2)
-    assert counts == {"samples": 2, "already": 0, "errors": 0, "skipped": 0}
+    assert counts == {"samples": 2, "already": 0, "broken": 0, "errors": 0, "skipped": 0}
     local = generate_dataset(folder, tmp_path / "local", 1, seed=1, max_iterations=2)
     assert local["samples"] == 2
     for name in ("set0/face0_000.png", "set1/face1_000.png"):

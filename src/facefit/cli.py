@@ -83,15 +83,22 @@ def _info(_: argparse.Namespace) -> int:
 
 
 class _Progress:
-    """One line on stderr per finished item with count and ETA; silent unless on a TTY."""
+    """Progress on stderr after each finished item: on a TTY, one line redrawn in place with
+    the count and ETA; elsewhere (a log file, a pipe) nothing, or with ``lines`` a plain line
+    per item, so that the logs of long runs show how far they got."""
 
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled, self.done = total, enabled and sys.stderr.isatty(), 0
+    def __init__(self, total: int, enabled: bool, *, lines: bool = False):
+        self.tty = sys.stderr.isatty()
+        self.total, self.done = total, 0
+        self.enabled = enabled and (self.tty or lines)
         self.start = time.perf_counter()
 
     def step(self, label: str) -> None:
         self.done += 1
         if not self.enabled:
+            return
+        if not self.tty:
+            print(f"facefit: [{self.done}/{self.total}] {label}", file=sys.stderr, flush=True)
             return
         elapsed = time.perf_counter() - self.start
         eta = elapsed / self.done * (self.total - self.done)
@@ -213,7 +220,7 @@ def _generate(args: argparse.Namespace) -> int:
         elif args.companion:
             raise FacefitError("--companion needs --model")
         poses = PoseRanges(yaw=args.yaw, pitch=args.pitch, roll=args.roll)
-        bar = _Progress(0, not args.quiet)
+        bar = _Progress(0, not args.quiet, lines=True)  # a line per photo in logs
 
         def progress(done: int, total: int, label: str) -> None:
             bar.total = total
@@ -228,8 +235,9 @@ def _generate(args: argparse.Namespace) -> int:
         if context is not None:
             context.__exit__(None, None, None)
     if not args.quiet:
-        print(f"{args.out}: {counts['samples']} samples written, {counts['already']} already "
-              f"done, {counts['errors']} photos failed (see errors.jsonl), "
+        broken = f" ({counts['broken']} damaged ones made again)" if counts["broken"] else ""
+        print(f"{args.out}: {counts['samples']} samples written{broken}, {counts['already']} "
+              f"already done, {counts['errors']} photos failed (see errors.jsonl), "
               f"{counts['skipped']} skipped after earlier errors")
     if counts["errors"] and not counts["samples"] and not counts["already"]:
         return 2

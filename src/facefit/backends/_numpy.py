@@ -33,6 +33,24 @@ def blas_pools() -> Any:
     return _blas_pools
 
 
+_lapack_pools: Any = None  # the same for SciPy's LAPACK (see cholesky_solve)
+
+
+def lapack_pools() -> Any:
+    """A cached :class:`threadpoolctl.ThreadpoolController` made after SciPy's LAPACK loaded.
+
+    SciPy's LAPACK is its own OpenBLAS, loaded when ``scipy.linalg`` is first imported; a
+    controller (or a ``threadpool_limits`` context) made before that never sees it.
+    """
+    global _lapack_pools
+    if _lapack_pools is None:
+        import scipy.linalg  # noqa: F401  (loads SciPy's OpenBLAS before the scan)
+        from threadpoolctl import ThreadpoolController
+
+        _lapack_pools = ThreadpoolController()
+    return _lapack_pools
+
+
 def gram(matrix: Any, threads: int) -> Any:
     """``matrix.T @ matrix`` with the BLAS pool capped at ``threads`` for this product."""
     with blas_pools().limit(limits=threads, user_api="blas"):
@@ -40,14 +58,24 @@ def gram(matrix: Any, threads: int) -> Any:
 
 
 def cholesky_solve(matrix: Any, rhs: Any, xp: Any) -> Any:
+    """Cholesky solve on one BLAS thread, whatever the pools' setting.
+
+    OpenBLAS' threaded ``dpotrf`` sums in another order than its one-thread path (the factors
+    differ in the last bits). Left to the pool's setting, the thread count depended on what ran
+    before: ``fit`` caps the pools at one thread, but a cap entered before SciPy's OpenBLAS was
+    first loaded does not reach it, so a process's first fit solved on all cores and later
+    ones on one, and "same inputs, same bytes" failed. One thread is also the faster for the
+    fit's few-hundred-column systems.
+    """
     from scipy.linalg import cho_factor, cho_solve
 
     if matrix.ndim == 2:
-        try:
-            factor = cho_factor(matrix, lower=True, check_finite=False)
-        except ValueError:  # LinAlgError: not positive definite
-            return np.full_like(rhs, np.nan)
-        return cho_solve(factor, rhs, check_finite=False)
+        with lapack_pools().limit(limits=1, user_api="blas"):
+            try:
+                factor = cho_factor(matrix, lower=True, check_finite=False)
+            except ValueError:  # LinAlgError: not positive definite
+                return np.full_like(rhs, np.nan)
+            return cho_solve(factor, rhs, check_finite=False)
     return np.stack([cholesky_solve(m, b, xp) for m, b in zip(matrix, rhs, strict=True)])
 
 

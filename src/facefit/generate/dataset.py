@@ -5,15 +5,33 @@ Layout of the output folder ``DIR``:
 - ``images/<relative path>/<stem>_<k>.png`` — sample ``k`` of each photo, with beside it
   ``<stem>_<k>.pts`` (68 landmarks, 300-W format), ``<stem>_<k>.depth.npy`` (float32 depth in
   pixels, NaN off the face) and ``<stem>_<k>.mask.png`` (face mask);
-- ``labels.jsonl`` — one JSON line per finished sample (ids, source, seed, all parameters in
-  facefit's units and, for Basel-model fits, the paper's 185-number layout);
-- ``errors.jsonl`` — one JSON line per photo that could not be used, with the reason.
+- ``labels.jsonl`` — one JSON line per finished sample: ids, source, seed, all parameters in
+  facefit's units (for Basel-model fits also the paper's 185-number layout), and under
+  ``files`` the size and SHA-256 of each of the sample's four files;
+- ``errors.jsonl`` — one JSON line per photo that could not be used: ``source``, ``type`` (the
+  exception's class, e.g. ``MemoryError``) and ``error`` (the reason);
+- ``.facefit-generate.lock`` — the lock a run holds (left in place; only the lock matters).
 
 Every file is written atomically (temporary file, then rename) and a sample's label line is
-appended only after its files exist, so ``labels.jsonl`` is the record of what is done: a
-killed run, started again, skips those samples and redoes the rest, and because each sample's
-random draws depend only on (seed, photo, index) the redone samples are the ones the first run
-would have made. Photos listed in ``errors.jsonl`` are not retried unless asked.
+appended only after its files exist, so ``labels.jsonl`` is the record of what is done. A run
+holds an exclusive lock on the folder (``flock``; with Dask, the driver holds it): a second run
+on the same folder fails at once rather than making every sample twice. Under the lock a run
+first removes the temporary files a killed run left (only the atomic writer's
+``.NAME.XXXXXXXXXXXX.tmp`` pattern), then checks every finished sample it is asked for: its files
+must exist with the recorded size and SHA-256, else the sample is made again (SHA-256 rather than
+a CRC: a run over a large dataset hashes at disk speed either way, and it is the digest users can
+check with standard tools). Each sample's random draws depend only on (seed, photo, index) and a
+fit's arithmetic on nothing that ran before, so redone samples are byte for byte the ones a
+first run would have made, and one worker, many workers or a resumed run give the same files.
+
+``labels.jsonl`` has one line per sample: new lines are appended as samples finish (a kill loses
+nothing), lines of broken samples are dropped before they are redone, and a run that completes
+rewrites the file (atomically) sorted by photo and index, so its bytes do not depend on the order
+in which workers finished. ``errors.jsonl`` likewise has one line per photo when a run completes:
+a photo that fails again replaces its line, one that succeeds (``--retry-errors``) removes it. A
+failure of any kind in one photo (unreadable file, bad landmarks, ``MemoryError``, a crashed
+worker process) is recorded there and the run goes on; photos listed there are skipped unless
+``retry_errors``.
 
 Work is one task per photo (fit once, render its missing samples): in this process, on a local
 process pool (``workers``), or on a Dask distributed cluster (``scheduler``; the output folder
@@ -22,11 +40,16 @@ must then be on storage every worker can write).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
+import re
+import sys
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -34,8 +57,11 @@ from typing import Any
 
 from ..backends.host import np
 from ..errors import FacefitError
+from ..io._files import os_reason
 
-__all__ = ["IMAGE_SUFFIXES", "DatasetTask", "find_photos", "generate_dataset", "run_task"]
+__all__ = ["FILE_KEYS", "IMAGE_SUFFIXES", "LOCK_NAME", "DatasetError", "DatasetTask",
+           "file_digest", "find_photos", "generate_dataset", "locked", "remove_stale_temporaries",
+           "run_task", "sample_intact"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -85,6 +111,16 @@ def photo_stream(name: str) -> int:
     return zlib.crc32(name.encode("utf-8"))
 
 
+LOCK_NAME = ".facefit-generate.lock"
+FILE_KEYS = ("image", "landmarks", "depth", "mask")
+# The names io._files.atomic_write_bytes gives its temporary files: ".NAME.<12 hex>.tmp".
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
+
+
+class DatasetError(FacefitError):
+    """An output folder that cannot be used: not creatable, not writable, or in use by a run."""
+
+
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     """The complete lines of a JSON-lines file; a torn last line (a killed write) is cut off."""
     if not path.exists():
@@ -98,17 +134,163 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     for line in data[:end].splitlines():
         if line.strip():
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError:  # a line we cannot read is not a finished sample
                 continue
+            if isinstance(record, dict):
+                records.append(record)
     return records
+
+
+def _records(path: Path, out: Path) -> list[dict[str, Any]]:
+    """:func:`_read_jsonl` of one of the run's record files, failing as a :class:`DatasetError`."""
+    try:
+        return _read_jsonl(path)
+    except OSError as exc:
+        raise DatasetError(f"output folder '{out}': {path.name} cannot be read "
+                           f"({os_reason(exc)})") from exc
+
+
+def _latest(records: Iterable[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
+    """The last record for each value of ``key`` (later lines supersede earlier ones)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for record in records:
+        value = record.get(key)
+        if isinstance(value, str):
+            latest.pop(value, None)
+            latest[value] = record
+    return latest
+
+
+def _line(record: dict[str, Any]) -> str:
+    return json.dumps(record) + "\n"
 
 
 def _append(path: Path, record: dict[str, Any]) -> None:
     with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\n")
+        handle.write(_line(record))
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def _label_order(record: dict[str, Any]) -> tuple[str, int, str]:
+    ident = str(record["id"])
+    index = record.get("index")
+    return (ident.rsplit("_", 1)[0], index if isinstance(index, int) else -1, ident)
+
+
+def _rewrite(path: Path, records: Iterable[dict[str, Any]], out: Path) -> None:
+    """Replace a JSON-lines file atomically (removed when there are no records)."""
+    from ..io._files import atomic_write_bytes
+
+    text = "".join(_line(record) for record in records)
+    if text:
+        atomic_write_bytes(path, text.encode("utf-8"), "record file", DatasetError)
+        return
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise DatasetError(f"record file '{path}': cannot be removed ({os_reason(exc)})") \
+            from exc
+
+
+def file_digest(path: Path) -> dict[str, Any]:
+    """``{"size": bytes, "sha256": hex}`` of a file, as recorded in a label's ``files``."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return {"size": size, "sha256": digest.hexdigest()}
+
+
+def sample_intact(out: Path, record: dict[str, Any]) -> bool:
+    """Whether a finished sample's files are all there with the recorded size and SHA-256.
+
+    Labels written before checksums were recorded are checked for the files' presence only.
+    """
+    recorded = record.get("files")
+    for key in FILE_KEYS:
+        relative = record.get(key)
+        if not isinstance(relative, str):
+            return False
+        path = out / relative
+        try:
+            if not path.is_file():
+                return False
+            if isinstance(recorded, dict):
+                expected = recorded.get(key)
+                if not isinstance(expected, dict) or path.stat().st_size != expected.get("size"):
+                    return False
+                if file_digest(path) != expected:
+                    return False
+        except OSError:
+            return False
+    return True
+
+
+def remove_stale_temporaries(out: Path) -> int:
+    """Delete the temporary files a killed run's atomic writes left under ``out``; returns how
+    many. Only names of the atomic writer's pattern are touched; call it under the lock (a live
+    run's temporary files look the same)."""
+    removed = 0
+    for folder, _dirs, names in os.walk(out):
+        for name in names:
+            if _TEMPORARY.match(name):
+                try:
+                    os.unlink(os.path.join(folder, name))
+                    removed += 1
+                except FileNotFoundError:
+                    pass
+    return removed
+
+
+@contextmanager
+def locked(out: Path) -> Iterator[None]:
+    """Hold the exclusive lock of output folder ``out`` (non-blocking).
+
+    Raises
+    ------
+    DatasetError
+        The folder cannot be written, or another run holds the lock.
+    """
+    path = out / LOCK_NAME
+    try:
+        handle = open(path, "a+b")  # closed below: closing releases the lock
+    except OSError as exc:
+        raise DatasetError(f"output folder '{out}': cannot be written "
+                           f"({os_reason(exc)})") from exc
+    try:
+        if not _try_lock(handle.fileno(), out):
+            raise DatasetError(
+                f"output folder '{out}': another facefit generate run is writing to it (it holds "
+                f"{LOCK_NAME}); wait for it to finish or choose another --out")
+        yield
+    finally:
+        handle.close()
+
+
+def _try_lock(fd: int, out: Path) -> bool:
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            try:
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            except PermissionError:
+                return False
+        else:
+            import fcntl
+
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+    except OSError as exc:  # e.g. no locks on this file system
+        raise DatasetError(f"output folder '{out}': cannot be locked ({os_reason(exc)})") \
+            from exc
+    return True
 
 
 @lru_cache(maxsize=4)
@@ -160,20 +342,41 @@ def _write_sample(out: Path, name: str, sample: Any, model: Any, task: DatasetTa
     paper = paper_layout(model, sample.params)
     if paper is not None:
         label["paper_185"] = paper
+    # Digests of the files as they lie on disk now, read back (a write the OS mangled is caught
+    # by the next run rather than recorded as good).
+    label["files"] = {key: file_digest(out / label[key]) for key in FILE_KEYS}
     return label
+
+
+def _failure(task: DatasetTask, exc: BaseException) -> dict[str, Any]:
+    """The ``errors.jsonl`` record of a photo that failed with ``exc``."""
+    kind = type(exc).__name__
+    if isinstance(exc, FacefitError):  # its message already names the input
+        message = str(exc)
+    else:
+        reason = os_reason(exc)
+        if reason == kind:  # no message of its own
+            reason = "out of memory" if isinstance(exc, MemoryError) else "no reason given"
+        message = f"photo '{task.image}': {kind}: {reason}"
+    return {"source": task.image, "type": kind, "error": message}
 
 
 def run_task(task: DatasetTask, on_label: Callable[[dict], None] | None = None
              ) -> dict[str, Any]:
-    """Fit one photo and write its missing samples. Returns ``{"labels": [...]}`` or, for a
-    photo that cannot be used, ``{"error": {...}}``. ``on_label`` sees each label as soon as
-    its sample's files are written (the in-process runner records it right away)."""
+    """Fit one photo and write its missing samples.
+
+    Returns ``{"labels": [...], "seconds": s}``, with ``"error": {...}`` added for a photo that
+    failed, whatever the failure (a :class:`FacefitError`, ``MemoryError``, an ``OSError``...;
+    only ``KeyboardInterrupt`` and ``SystemExit`` pass). ``on_label`` sees each label as soon
+    as its sample's files are written (the in-process runner records it right away).
+    """
     from ..backends import use_backend
     from ..fit import fit
     from ..io import read_image, read_landmarks
     from .synthesis import iter_samples
     from .variations import PoseRanges
 
+    start = time.perf_counter()
     labels: list[dict] = []
     context = use_backend(*task.backend) if task.backend else None
     try:
@@ -189,12 +392,15 @@ def run_task(task: DatasetTask, on_label: Callable[[dict], None] | None = None
             labels.append(label)
             if on_label is not None:
                 on_label(label)
-    except FacefitError as exc:
-        return {"labels": labels, "error": {"source": task.image, "error": str(exc)}}
+    except DatasetError:  # the run's own records cannot be written: no photo's fault
+        raise
+    except Exception as exc:  # one photo's failure, of any kind, must not end the run
+        return {"labels": labels, "error": _failure(task, exc),
+                "seconds": time.perf_counter() - start}
     finally:
         if context is not None:
             context.__exit__(None, None, None)
-    return {"labels": labels}
+    return {"labels": labels, "seconds": time.perf_counter() - start}
 
 
 def _seed(seed: int, name: str) -> int:
@@ -202,37 +408,71 @@ def _seed(seed: int, name: str) -> int:
     return int(np.random.SeedSequence([int(seed), photo_stream(name)]).generate_state(1)[0])
 
 
-def _plan(source: str | Path, out: Path, per_image: int, seed: int, retry_errors: bool,
-          **task_options: Any) -> tuple[list[DatasetTask], int, int]:
-    """Tasks for the samples not yet in ``labels.jsonl``; also (done, skipped-error) counts."""
-    done = {record.get("id") for record in _read_jsonl(out / "labels.jsonl")}
-    failed = set() if retry_errors else {
-        record.get("source") for record in _read_jsonl(out / "errors.jsonl")}
-    tasks, finished, skipped = [], 0, 0
-    for image, landmarks, name in find_photos(source):
-        if str(image) in failed:
-            skipped += 1
-            continue
-        missing = tuple(k for k in range(per_image) if sample_id(name, k) not in done)
-        finished += per_image - len(missing)
-        if missing:
-            tasks.append(DatasetTask(str(image), str(landmarks), name, str(out), missing, seed,
-                                     **task_options))
-    return tasks, finished, skipped
+def _pool_results(tasks: list[DatasetTask], workers: int
+                  ) -> Iterator[tuple[DatasetTask, dict[str, Any]]]:
+    """Run ``tasks`` on ``workers`` spawned processes; yields (task, result) as they finish.
+
+    A photo that kills its worker process (the system's out-of-memory killer, a crash in native
+    code) breaks the whole pool, and every task in it fails alike. So only ``workers`` tasks are
+    handed out at a time: when the pool breaks, those that were running are the suspects, and
+    each runs again alone in a fresh process. The one that dies alone is recorded as failed,
+    the others are done there, and a fresh pool takes the rest.
+    """
+    from collections import deque
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    queue = deque(tasks)
+    while queue:
+        suspects: list[DatasetTask] = []
+        with _process_pool(workers) as pool:
+            running: dict[Any, DatasetTask] = {}
+            while (queue or running) and not suspects:
+                while queue and len(running) < workers:
+                    task = queue.popleft()
+                    running[pool.submit(run_task, task)] = task
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    task = running.pop(future)
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
+                        suspects.append(task)
+                        continue
+                    except Exception as exc:  # e.g. a result that cannot be pickled
+                        result = _failed(task, exc)
+                    yield task, result
+            suspects.extend(running.values())
+        for task in suspects:
+            with _process_pool(1) as alone:
+                try:
+                    result = alone.submit(run_task, task).result()
+                except BrokenProcessPool as exc:
+                    result = _failed(task, exc, "its worker process died (killed, e.g. by the "
+                                                "system for lack of memory)")
+                except Exception as exc:
+                    result = _failed(task, exc)
+            yield task, result
 
 
-def _pool_results(tasks: list[DatasetTask], workers: int) -> Iterator[dict[str, Any]]:
+def _process_pool(workers: int) -> Any:
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("spawn")  # no forked BLAS/torch thread state
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(run_task, task) for task in tasks]
-        for future in as_completed(futures):
-            yield future.result()
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
-def _dask_results(tasks: list[DatasetTask], scheduler: str) -> Iterator[dict[str, Any]]:
+def _failed(task: DatasetTask, exc: BaseException, reason: str | None = None) -> dict[str, Any]:
+    """The result of a task that failed outside :func:`run_task`'s own handling."""
+    error = _failure(task, exc)
+    if reason is not None:
+        error["error"] = f"photo '{task.image}': {reason}"
+    return {"labels": [], "error": error, "seconds": 0.0}
+
+
+def _dask_results(tasks: list[DatasetTask], scheduler: str
+                  ) -> Iterator[tuple[DatasetTask, dict[str, Any]]]:
     try:
         from distributed import Client, as_completed
     except ImportError as exc:
@@ -243,8 +483,14 @@ def _dask_results(tasks: list[DatasetTask], scheduler: str) -> Iterator[dict[str
         raise FacefitError(f"--scheduler {scheduler}: cannot connect ({exc})") from exc
     try:
         futures = client.map(run_task, tasks, pure=False)
+        owner = {future.key: task for future, task in zip(futures, tasks, strict=True)}
         for future in as_completed(futures):
-            yield future.result()
+            task = owner[future.key]
+            try:
+                result = future.result()
+            except Exception as exc:  # a worker killed too often (KilledWorker), or the like
+                result = _failed(task, exc)
+            yield task, result
     finally:
         client.close()
 
@@ -267,13 +513,22 @@ def generate_dataset(source: str | Path, out: str | Path, per_image: int = 30, *
     model : None (default model) or ``(path, {companion: path})``.
     poses : a :class:`PoseRanges`.
     retry_errors : retry photos recorded in ``errors.jsonl``.
-    progress : called with (done, total, label) after each sample (or photo, when parallel).
+    progress : called after each photo with (photos done, photos to do, a line saying which
+        photo, how many samples and how long, or why it failed).
     **fit_options : for :func:`facefit.fit`.
 
     Returns
     -------
-    dict with counts: ``samples`` written now, ``already`` done before, ``errors`` now,
-    ``skipped`` photos with a recorded error.
+    dict with counts: ``samples`` written now, ``already`` done before (and intact),
+    ``broken`` finished samples found damaged and made again, ``errors`` photos that failed
+    now, ``skipped`` photos with a recorded error.
+
+    Raises
+    ------
+    DatasetError
+        ``out`` cannot be created or written, or another run holds its lock.
+    FacefitError
+        Bad arguments or ``source``.
     """
     from ..backends import get_backend
 
@@ -285,7 +540,9 @@ def generate_dataset(source: str | Path, out: str | Path, per_image: int = 30, *
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise FacefitError(f"output folder '{out}': cannot be created ({exc})") from exc
+        raise DatasetError(f"output folder '{out}': cannot be created ({os_reason(exc)})") \
+            from exc
+    photos = find_photos(source)
     backend = get_backend()
     spec = None
     if model is not None:
@@ -293,32 +550,96 @@ def generate_dataset(source: str | Path, out: str | Path, per_image: int = 30, *
         spec = (str(path), tuple(sorted((k, str(v)) for k, v in companions.items())))
     range_spec = None if poses is None else (tuple(poses.yaw), tuple(poses.pitch),
                                              tuple(poses.roll))
-    tasks, already, skipped = _plan(
-        source, out, per_image, seed, retry_errors, model=spec,
+    options: dict[str, Any] = dict(
+        model=spec, poses=range_spec, fit_options=dict(fit_options),
         backend=(backend.name, str(backend.device) if backend.name != "numpy" else None,
-                 backend.dtype_name), poses=range_spec, fit_options=dict(fit_options))
-    total = sum(len(task.indices) for task in tasks)
-    counts = {"samples": 0, "already": already, "errors": 0, "skipped": skipped}
+                 backend.dtype_name))
+    with locked(out):
+        return _run(photos, out, per_image, seed, workers, scheduler, retry_errors, progress,
+                    options)
+
+
+def _run(photos: list[tuple[Path, Path, str]], out: Path, per_image: int, seed: int,
+         workers: int, scheduler: str | None, retry_errors: bool,
+         progress: Callable[[int, int, str], None] | None, options: dict[str, Any]
+         ) -> dict[str, int]:
+    """The run proper, under the folder's lock."""
+    remove_stale_temporaries(out)
     labels_path, errors_path = out / "labels.jsonl", out / "errors.jsonl"
+    lines = _records(labels_path, out)
+    labels = _latest(lines, "id")
+    error_lines = _records(errors_path, out)
+    errors = _latest(error_lines, "source")
+    tasks: list[DatasetTask] = []
+    counts = {"samples": 0, "already": 0, "broken": 0, "errors": 0, "skipped": 0}
+    for image, landmarks, name in photos:
+        if str(image) in errors and not retry_errors:
+            counts["skipped"] += 1
+            continue
+        missing = []
+        for k in range(per_image):
+            ident = sample_id(name, k)
+            finished = labels.get(ident)
+            if finished is not None and not sample_intact(out, finished):
+                del labels[ident]  # its line goes before it is made again
+                counts["broken"] += 1
+                finished = None
+            if finished is None:
+                missing.append(k)
+        counts["already"] += per_image - len(missing)
+        if missing:
+            tasks.append(DatasetTask(str(image), str(landmarks), name, str(out), tuple(missing),
+                                     seed, **options))
+    # One line per sample from here on: earlier duplicates and broken samples' lines go now.
+    ordered = sorted(labels.values(), key=_label_order)
+    if ordered != lines:
+        _rewrite(labels_path, ordered, out)
+    del lines, ordered
 
     def record(label: dict) -> None:
-        _append(labels_path, label)
+        try:
+            _append(labels_path, label)
+        except OSError as exc:
+            raise DatasetError(f"output folder '{out}': cannot write labels.jsonl "
+                               f"({os_reason(exc)})") from exc
+        labels[label["id"]] = label
         counts["samples"] += 1
-        if progress is not None:
-            progress(counts["samples"], total, label["id"])
 
-    results: Iterable[dict[str, Any]]
-    if scheduler is None and workers == 1:
-        results = (run_task(task, record) for task in tasks)
-        streamed = True
+    results: Iterable[tuple[DatasetTask, dict[str, Any]]]
+    streamed = scheduler is None and workers == 1
+    if streamed:
+        results = ((task, run_task(task, record)) for task in tasks)
+    elif scheduler:
+        results = _dask_results(tasks, scheduler)
     else:
-        results = _dask_results(tasks, scheduler) if scheduler else _pool_results(tasks, workers)
-        streamed = False
-    for result in results:
+        results = _pool_results(tasks, workers)
+    for done, (task, result) in enumerate(results, start=1):
         if not streamed:
             for label in result["labels"]:
                 record(label)
-        if "error" in result:
-            _append(errors_path, result["error"])
+        written = len(result["labels"])
+        failure = result.get("error")
+        if failure is not None:
+            try:
+                _append(errors_path, failure)
+            except OSError as exc:
+                raise DatasetError(f"output folder '{out}': cannot write errors.jsonl "
+                                   f"({os_reason(exc)})") from exc
+            errors[task.image] = failure
             counts["errors"] += 1
+            line = f"{task.image}: failed after {written} samples: {failure['error']}"
+        else:
+            if errors.pop(task.image, None) is not None:
+                # A retried photo that now succeeds: its line goes at once (rare, and a small
+                # file), so that a kill before the end does not leave it to be skipped later.
+                error_lines = [errors[source] for source in sorted(errors)]
+                _rewrite(errors_path, error_lines, out)
+            line = f"{task.image}: {written} samples ({result['seconds']:.1f} s)"
+        if progress is not None:
+            progress(done, len(tasks), line)
+    if counts["samples"]:
+        _rewrite(labels_path, sorted(labels.values(), key=_label_order), out)
+    remaining = [errors[source] for source in sorted(errors)]
+    if remaining != error_lines:
+        _rewrite(errors_path, remaining, out)
     return counts
