@@ -136,12 +136,13 @@ def _fit_images(images: Sequence[str], landmark_files: Sequence[str | None], out
                 args: argparse.Namespace) -> int:
     from .fit import fit
     from .fit.inputs import check_jacobian
-    from .outputs import prepare_output_folder, write_fit_outputs
+    from .io._files import writable_folder
+    from .outputs import write_fit_outputs
 
     context = _select_backend(args)
     try:
         check_jacobian(args.jacobian, get_backend())
-        out = prepare_output_folder(out)
+        out = writable_folder(out)
         model = _load_model(args)
         progress = _Progress(len(images), not args.quiet)
         failures = 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,41 +11,15 @@ from PIL import Image, ImageDraw
 
 from .backends import get_backend, to_numpy
 from .backends.host import np
-from .errors import FacefitError, OutputError
+from .errors import FacefitError
 from .io import save_mesh, write_image, write_landmarks
-from .io._files import atomic_write_bytes, display_name, os_reason
+from .io._files import atomic_write_bytes
 
-__all__ = ["draw_overlay", "prepare_output_folder", "write_fit_outputs"]
+__all__ = ["draw_overlay", "write_fit_outputs"]
 
 _GIVEN = (0, 200, 255)
 _FITTED = (255, 60, 60)
 _OUTLINE = (255, 220, 0)
-
-
-def prepare_output_folder(path: str | os.PathLike[str]) -> Path:
-    """The output folder ``path``, created if missing, once checked to be a writable folder.
-
-    Checked before any work starts: an unusable output folder is bad input for every photo.
-
-    Raises
-    ------
-    OutputError
-        ``path`` is a file, cannot be created (a read-only file system, a file on the way) or
-        cannot be written.
-    """
-    folder = Path(path)
-    name = display_name(path)
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(f"output folder '{name}': is a file, not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"output folder '{name}': cannot be created ({os_reason(exc)})") \
-            from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"output folder '{name}': cannot be written (permission denied or a "
-                          "read-only file system)")
-    return folder
 
 
 def draw_overlay(image: Any, given: Any, fitted: Any, mask: Any) -> Any:

@@ -56,8 +56,8 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.host import np
-from ..errors import FacefitError
-from ..io._files import os_reason
+from ..errors import FacefitError, OutputError
+from ..io._files import os_reason, writable_folder
 
 __all__ = ["FILE_KEYS", "IMAGE_SUFFIXES", "LOCK_NAME", "DatasetError", "DatasetTask",
            "file_digest", "find_photos", "generate_dataset", "locked", "remove_stale_temporaries",
@@ -117,7 +117,7 @@ FILE_KEYS = ("image", "landmarks", "depth", "mask")
 _TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
 
 
-class DatasetError(FacefitError):
+class DatasetError(OutputError):
     """An output folder that cannot be used: not creatable, not writable, or in use by a run."""
 
 
@@ -536,12 +536,7 @@ def generate_dataset(source: str | Path, out: str | Path, per_image: int = 30, *
         raise FacefitError(f"--per-image must be at least 1, got {per_image}")
     if workers < 1:
         raise FacefitError(f"--workers must be at least 1, got {workers}")
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DatasetError(f"output folder '{out}': cannot be created ({os_reason(exc)})") \
-            from exc
+    out = writable_folder(out)
     photos = find_photos(source)
     backend = get_backend()
     spec = None

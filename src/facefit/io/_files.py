@@ -6,9 +6,9 @@ import os
 import secrets
 from pathlib import Path
 
-from ..errors import FacefitError
+from ..errors import FacefitError, OutputError
 
-__all__ = ["atomic_write_bytes", "display_name", "os_reason", "readable_file"]
+__all__ = ["atomic_write_bytes", "display_name", "os_reason", "readable_file", "writable_folder"]
 
 PathLike = str | os.PathLike[str]
 
@@ -46,6 +46,33 @@ def readable_file(path: PathLike, what: str, error: type[FacefitError]) -> Path:
     if not p.is_file():
         raise error(f"{what} '{display_name(path)}': no such file")
     return p
+
+
+def writable_folder(path: PathLike) -> Path:
+    """The output folder ``path``, created if missing, once checked to be a writable folder.
+
+    Callers check it before any work starts: an unusable output folder is bad input for every
+    photo, not a failure of each.
+
+    Raises
+    ------
+    OutputError
+        ``path`` is a file, cannot be created (a read-only file system, a file on the way) or
+        cannot be written.
+    """
+    folder = Path(path)
+    name = display_name(path)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"output folder '{name}': is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"output folder '{name}': cannot be created ({os_reason(exc)})") \
+            from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder '{name}': cannot be written (permission denied or a "
+                          "read-only file system)")
+    return folder
 
 
 def atomic_write_bytes(path: PathLike, data: bytes, what: str, error: type[FacefitError]) -> None:
