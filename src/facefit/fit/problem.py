@@ -64,6 +64,17 @@ def _as_landmarks(landmarks: Any) -> Any:
     return host
 
 
+def _as_point_weights(weights: Any) -> Any:
+    if weights is None:
+        return None
+    host = to_numpy(weights).astype("float64")
+    if host.shape != (68,) or not bool(((host >= 0) & (host < math.inf)).all()) \
+            or not float(host.sum()) > 0:
+        raise LandmarkError(f"landmark_weights must be 68 finite weights >= 0, not all zero; "
+                            f"got shape {host.shape}")
+    return host
+
+
 def _check_inside(points: Any, size: tuple[int, int] | None, name: str) -> None:
     given = ~(points != points).any(axis=1)
     if int(given.sum()) < 6:
@@ -85,6 +96,8 @@ class FitProblem:
     model : a :class:`facefit.MorphableModel`; None loads the embedded default.
     weights : :class:`FitWeights`; None uses the defaults.
     max_samples : at most this many vertices are compared with the photo (evenly strided).
+    landmark_weights : optional (68,) relative weight of each landmark (>= 0), e.g.
+        :attr:`facefit.detect.DetectedFace.point_weights`; None weighs all points alike.
 
     Attributes
     ----------
@@ -96,7 +109,7 @@ class FitProblem:
 
     def __init__(self, image: Any, landmarks: Any, model: Any = None, *,
                  weights: FitWeights | None = None, max_samples: int = 1200,
-                 backend: Backend | None = None):
+                 backend: Backend | None = None, landmark_weights: Any = None):
         self.backend = backend or get_backend()
         self.model = model if model is not None else _default_model()
         self.weights = weights or FitWeights()
@@ -111,7 +124,8 @@ class FitProblem:
         self.shape_basis = xp.concat([self.arrays.identity, self.arrays.expression], axis=2)
         w = self.weights
         self.landmark_term = LandmarkTerm(self.arrays, self.shape_basis, self.layout,
-                                          b.asarray(self.targets), w.landmarks, b)
+                                          b.asarray(self.targets), w.landmarks, b,
+                                          _as_point_weights(landmark_weights))
         self.prior_term = PriorTerm(self.layout, w.identity, w.expression, w.albedo, b)
         self.photometric_term: PhotometricTerm | None = None
         if self.image is not None:
