@@ -106,6 +106,9 @@ def _pixels(image: Any) -> tuple[Any, str]:
 
     name = str(image) if isinstance(image, (str, Path)) or hasattr(image, "__fspath__") \
         else "image array"
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 \
+            and image.shape[2] == 3:
+        return np.ascontiguousarray(image), name  # already what MediaPipe takes
     photo = read_image(image)
     return (np.clip(photo, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), name
 

@@ -12,8 +12,11 @@ face again), which keeps stray boxes on textures out.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
+import sys
 import threading
+from collections.abc import Iterator
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,9 +37,11 @@ _STRIDE = 80  # windows overlap by 48 px, so a face box up to ~0.37 of a window 
 # Pyramid levels: the longer side scaled to 128 * k. Level k finds boxes of 0.15/k .. 0.37/k of
 # the longer side, so consecutive levels overlap (0.15/2.2 < 0.37/5, 0.15 < 0.37/2.2).
 _LEVELS = (1.0, 2.2, 5.0)
+_MIN_BOX = 32.0  # pixels: levels that could only add smaller faces are skipped (too small to fit)
+_DETECTABLE = 0.15  # BlazeFace's smallest box, as a fraction of its input side
 _CANDIDATE_SCORE = 0.4  # low on purpose: every box must be confirmed by the landmarker
 _CROP = 2.6  # crop side around a box, in box sizes: the whole head plus margin
-_MAX_CANDIDATES = 24
+_MAX_CANDIDATES = 12
 
 
 @dataclass
@@ -54,10 +59,27 @@ class RawFace:
     dense: Any
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 while MediaPipe's C++ core runs: it logs model loading and
+    delegate chatter there (INFO/W0000 lines) that no setting turns off, and a command line's
+    stderr is for facefit's one-line errors. Python exceptions are unaffected."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (e.g. an embedding host): nothing to do
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _import_tasks() -> tuple[Any, Any, Any]:
-    # MediaPipe's C++ core logs model-loading chatter to stderr unless told otherwise.
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         import mediapipe
         from mediapipe.tasks.python import BaseOptions, vision
@@ -94,8 +116,9 @@ class _Runner:
         self.lock = threading.Lock()
 
     def close(self) -> None:
-        self.detector.close()
-        self.landmarker.close()
+        with _quiet_native_stderr():
+            self.detector.close()
+            self.landmarker.close()
 
     def _image(self, pixels: Any) -> Any:
         return self.mp.Image(image_format=self.mp.ImageFormat.SRGB,
@@ -130,7 +153,8 @@ def _get_runner() -> _Runner:
     global _runner
     with _runner_lock:
         if _runner is None:
-            _runner = _Runner()
+            with _quiet_native_stderr():
+                _runner = _Runner()
             # MediaPipe's tasks call into C through a thread pool that Python stops before
             # ordinary atexit hooks run; closing them after that, or leaving them to __del__
             # at teardown, prints "Exception ignored" tracebacks. Close before the pool stops.
@@ -146,25 +170,27 @@ def _resized(pixels: Any, size: tuple[int, int]) -> Any:
 
 
 def _candidates(runner: _Runner, pixels: Any) -> list[tuple[float, ...]]:
-    """BlazeFace boxes over the pyramid, in the image's pixels, largest first."""
+    """BlazeFace boxes over the pyramid, in the image's pixels, most confident first."""
     h, w = pixels.shape[:2]
     longer = max(h, w)
     found: list[tuple[float, ...]] = list(runner.boxes(pixels))
     for level in _LEVELS[1:]:
         factor = min(_WINDOW * level / longer, 1.0)
-        if factor * longer <= _WINDOW * 1.2:
+        if factor * longer <= _WINDOW * 1.2 or _DETECTABLE * _WINDOW / factor < _MIN_BOX:
             continue
         sh, sw = max(round(h * factor), 1), max(round(w * factor), 1)
         scaled = pixels if factor == 1.0 else _resized(pixels, (sw, sh))
         for top in _starts(sh):
             for left in _starts(sw):
                 window = scaled[top:top + _WINDOW, left:left + _WINDOW]
+                if float(window.std()) < 2.0:
+                    continue  # flat background: nothing to find, and BlazeFace costs ~2 ms
                 for x0, y0, x1, y1, score in runner.boxes(window):
                     found.append(((x0 + left) / factor, (y0 + top) / factor,
                                   (x1 + left) / factor, (y1 + top) / factor, score))
         if factor == 1.0:
             break
-    found.sort(key=lambda b: -((b[2] - b[0]) * (b[3] - b[1])))
+    found.sort(key=lambda b: -b[4])
     return found
 
 
@@ -221,17 +247,21 @@ def detect_dense(pixels: Any) -> list[RawFace]:
     list of :class:`RawFace`, in no particular order.
     """
     runner = _get_runner()
-    with runner.lock:
+    with runner.lock, _quiet_native_stderr():
+        candidates = _candidates(runner, pixels)
         faces: list[RawFace] = []
         boxes: list[tuple[float, float, float, float]] = []
-        tried = 0
-        for candidate in _candidates(runner, pixels):
+        examined: list[tuple[float, ...]] = []
+        for candidate in candidates:
             cx, cy = (candidate[0] + candidate[2]) / 2, (candidate[1] + candidate[3]) / 2
             if any(_inside(cx, cy, box) for box in boxes):
                 continue  # the same face again, from another window or level
-            if tried == _MAX_CANDIDATES:
+            if any(_inside(cx, cy, (other[0], other[1], other[2], other[3]))
+                   and _similar_size(candidate, other) for other in examined):
+                continue  # the landmarker already looked at (nearly) this crop
+            if len(examined) == _MAX_CANDIDATES:
                 break
-            tried += 1
+            examined.append(candidate)
             dense = _confirm(runner, pixels, candidate)
             if dense is None:
                 continue
@@ -243,3 +273,8 @@ def detect_dense(pixels: Any) -> list[RawFace]:
             boxes.append(box)
             faces.append(RawFace(score=candidate[4], dense=dense))
         return faces
+
+
+def _similar_size(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    ratio = (a[2] - a[0]) / max(b[2] - b[0], 1e-9)
+    return 0.5 <= ratio <= 2.0

@@ -73,6 +73,9 @@ def resolve_landmarks(image: Any, landmarks: Any, landmark_weights: Any = None,
         raise LandmarkError("fit: no landmarks and no image to detect them in; give landmarks "
                             "(a (68, 2) array or a .pts file) or an image")
     name = _name(image)
+    if detector == NO_DETECTOR:
+        raise LandmarkError(f"image '{name}': no landmarks given and detector 'none'; give a "
+                            "landmark file or choose a detector")
     if name != "image array":
         from ..io import read_image
 

@@ -45,7 +45,7 @@ class DatasetTask:
     """One photo's work: everything a worker process needs, picklable."""
 
     image: str
-    landmarks: str
+    landmarks: str  # "" when there is no landmark file: the fit detects them
     name: str  # relative path without suffix, '/'-separated: the sample ids' stem
     out: str
     indices: tuple[int, ...]
@@ -56,22 +56,25 @@ class DatasetTask:
     fit_options: dict[str, Any] = field(default_factory=dict)
 
 
-def find_photos(source: str | Path) -> list[tuple[Path, Path, str]]:
+def find_photos(source: str | Path, detect: bool = False) -> list[tuple[Path, Path | None, str]]:
     """Photos to use: ``(image, landmarks, name)``; a single image, or a folder searched
-    recursively for images with a ``.pts`` file beside them (the 300-W layout)."""
+    recursively for images with a ``.pts`` file beside them (the 300-W layout). With
+    ``detect``, images without one are used too (landmarks None: detected when fitted)."""
     root = Path(source)
     if root.is_file():
-        return [(root, root.with_suffix(".pts"), root.stem)]
+        beside = root.with_suffix(".pts")
+        return [(root, None if detect and not beside.is_file() else beside, root.stem)]
     if not root.is_dir():
         raise FacefitError(f"generate input '{source}': no such file or folder")
     found = []
     for path in sorted(root.rglob("*")):
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() \
-                and path.with_suffix(".pts").is_file():
-            found.append((path, path.with_suffix(".pts"),
+        has_pts = path.with_suffix(".pts").is_file()
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and (has_pts or detect):
+            found.append((path, path.with_suffix(".pts") if has_pts else None,
                           path.relative_to(root).with_suffix("").as_posix()))
     if not found:
-        raise FacefitError(f"generate input '{source}': no images with a .pts file beside them")
+        raise FacefitError(f"generate input '{source}': no images" if detect else
+                           f"generate input '{source}': no images with a .pts file beside them")
     return found
 
 
@@ -179,7 +182,7 @@ def run_task(task: DatasetTask, on_label: Callable[[dict], None] | None = None
     try:
         model = _model(task.model)
         photo = read_image(task.image)
-        points = read_landmarks(task.landmarks)
+        points = read_landmarks(task.landmarks) if task.landmarks else None  # None: detect
         poses = PoseRanges(*task.poses) if task.poses else None
         out = Path(task.out)
         result = fit(photo, points, model, **task.fit_options)
@@ -209,15 +212,16 @@ def _plan(source: str | Path, out: Path, per_image: int, seed: int, retry_errors
     failed = set() if retry_errors else {
         record.get("source") for record in _read_jsonl(out / "errors.jsonl")}
     tasks, finished, skipped = [], 0, 0
-    for image, landmarks, name in find_photos(source):
+    detect = task_options.get("fit_options", {}).get("detector", "mediapipe") != "none"
+    for image, landmarks, name in find_photos(source, detect):
         if str(image) in failed:
             skipped += 1
             continue
         missing = tuple(k for k in range(per_image) if sample_id(name, k) not in done)
         finished += per_image - len(missing)
         if missing:
-            tasks.append(DatasetTask(str(image), str(landmarks), name, str(out), missing, seed,
-                                     **task_options))
+            tasks.append(DatasetTask(str(image), str(landmarks or ""), name, str(out), missing,
+                                     seed, **task_options))
     return tasks, finished, skipped
 
 
