@@ -16,8 +16,8 @@ import contextlib
 import os
 import sys
 import threading
-from collections.abc import Iterator
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
