@@ -77,6 +77,7 @@ def _mapping() -> tuple[Any, Any, Any]:
     for row, combination in enumerate(points):
         for column, (index, weight) in enumerate(combination):
             indices[row, column], weights[row, column] = index, weight
+    weights /= weights.sum(axis=1, keepdims=True)  # the file rounds 1/3 to 0.3333
     return indices, weights, np.asarray(table["fit_weights"], dtype=np.float64)
 
 
