@@ -214,7 +214,7 @@ def test_two_photos_side_by_side_give_two_faces_largest_first(shared_data):
     assert len(faces) == 2
     assert faces[0].size > faces[1].size
     hopper_points = ff.read_landmarks(shared_data / "samples" / "grace_hopper.pts") \
-        + [astronaut.shape[1], 0]
+        + np.array([astronaut.shape[1], 0])
     astronaut_points = ff.read_landmarks(shared_data / "samples" / "astronaut.pts")
     assert _nme(faces[0].landmarks, hopper_points) < 0.08  # Grace Hopper's face is larger
     assert _nme(faces[1].landmarks, astronaut_points) < 0.08
@@ -231,7 +231,8 @@ def test_small_face_in_a_large_image_is_found(shared_data):
     canvas[top:top + 512, left:left + 512] = astronaut
     faces = detect_landmarks(canvas)
     assert len(faces) == 1
-    reference = ff.read_landmarks(shared_data / "samples" / "astronaut.pts") + [left, top]
+    reference = ff.read_landmarks(shared_data / "samples" / "astronaut.pts") \
+        + np.array([left, top])
     assert _nme(faces[0].landmarks, reference) < 0.08
 
 
@@ -365,4 +366,4 @@ def test_generate_detects_photos_without_pts_and_records_failures(tmp_path):
     assert len(labels) == 1 and labels[0]["source"].endswith("astronaut.png")
     errors = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
     assert len(errors) == 1 and errors[0]["source"].endswith("blank.png")
-    assert "no face found" in errors[0]["error"]
+    assert "no face found" in errors[0]["error"] and "blank.png" in errors[0]["error"]

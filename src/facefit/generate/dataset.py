@@ -172,6 +172,7 @@ def run_task(task: DatasetTask, on_label: Callable[[dict], None] | None = None
     photo that cannot be used, ``{"error": {...}}``. ``on_label`` sees each label as soon as
     its sample's files are written (the in-process runner records it right away)."""
     from ..backends import use_backend
+    from ..detect.source import detect_largest
     from ..fit import fit
     from ..io import read_image, read_landmarks
     from .synthesis import iter_samples
@@ -182,7 +183,8 @@ def run_task(task: DatasetTask, on_label: Callable[[dict], None] | None = None
     try:
         model = _model(task.model)
         photo = read_image(task.image)
-        points = read_landmarks(task.landmarks) if task.landmarks else None  # None: detect
+        points = read_landmarks(task.landmarks) if task.landmarks else detect_largest(
+            photo, task.fit_options.get("detector", "mediapipe"), task.image)
         poses = PoseRanges(*task.poses) if task.poses else None
         out = Path(task.out)
         result = fit(photo, points, model, **task.fit_options)
