@@ -112,6 +112,17 @@ def test_missing_extra_at_the_command_line_is_exit_2_one_line(tmp_path):
     assert "photo.png" in lines[0] and "facefit[detect]" in lines[0]
 
 
+def test_public_names_and_import_stays_free_of_the_detectors():
+    assert ff.detect_landmarks is detect_landmarks and ff.DetectedFace is DetectedFace
+    assert issubclass(ff.DetectionError, ff.FacefitError)
+    code = "import sys, facefit; print(sorted({'mediapipe', 'dlib', 'cv2'} & set(sys.modules)))"
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_unknown_detector():
     with pytest.raises(DetectionError, match="bogus"):
         detect_landmarks(SHIPPED, detector="bogus")
