@@ -2,8 +2,11 @@
 
 >>> import facefit as ff
 >>> faces = ff.detect_landmarks("astronaut.png")        # doctest: +SKIP
->>> [round(v) for v in faces[0].box], round(faces[0].score, 2), faces[0].landmarks.shape
-([180, 70, 271, 177], 0.93, (68, 2))
+>>> face = faces[0]  # the largest                      # doctest: +SKIP
+>>> [round(v) for v in face.box], round(face.score, 2)  # doctest: +SKIP
+([180, 70, 271, 177], 0.93)
+>>> face.landmarks.shape                                # doctest: +SKIP
+(68, 2)
 
 Detectors (optional extras; ``import facefit`` works without them):
 
