@@ -284,6 +284,14 @@ def test_fit_from_detected_points_nearly_as_good_as_from_hand_points(shared_data
     np.testing.assert_allclose(detected.problem.targets, face.landmarks)
 
 
+@needs_mediapipe
+def test_generate_with_landmarks_none_detects():
+    photo = ff.read_image(SHIPPED)
+    samples = ff.generate(photo, None, n=1, seed=3, max_iterations=2)
+    assert len(samples) == 1 and samples[0].landmarks.shape == (68, 2)
+    assert np.isfinite(samples[0].landmarks[17:]).all()
+
+
 @needs_dlib
 def test_dlib_reproduces_the_dlib_made_sample_points(shared_data):
     """The samples' .pts were made by dlib's 68-point predictor: the dlib back end must give
