@@ -95,7 +95,8 @@ def sample_copy(tmp_path, shipped_sample):
 
 
 def test_missing_landmark_file(sample_copy, tmp_path):
-    result = run_cli("fit", str(sample_copy), "--out", str(tmp_path / "out"))
+    result = run_cli("fit", str(sample_copy), "--out", str(tmp_path / "out"),
+                     "--detector", "none")
     assert result.returncode == 2
     _one_error_line(result, "face.pts")
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from ._version import __version__
 from .backends import Backend, available_backends, get_backend, use_backend
+from .detect import DetectedFace, detect_landmarks
 from .errors import (
     BackendError,
+    DetectionError,
     FacefitError,
     FitError,
     ImageError,
@@ -28,6 +30,8 @@ from .render import RenderResult, render, render_batch
 __all__ = [
     "Backend",
     "BackendError",
+    "DetectedFace",
+    "DetectionError",
     "FaceParams",
     "FacefitError",
     "FitError",
@@ -44,6 +48,7 @@ __all__ = [
     "Sample",
     "__version__",
     "available_backends",
+    "detect_landmarks",
     "fit",
     "generate",
     "get_backend",

@@ -25,7 +25,10 @@ __all__ = ["main"]
 _EPILOG = """examples:
   facefit info                          what this machine can run
   facefit demo --out demo               fit the shipped sample photo, write the results to demo/
-  facefit fit photo.jpg                 landmarks from photo.pts; results in ./facefit-out
+  facefit fit photo.jpg                 landmarks from photo.pts, else detected; results
+                                        in ./facefit-out
+  facefit fit group.jpg --all-faces     every face: group.face1.*, group.face2.*, ...
+  facefit detect *.jpg --out points     NAME.pts (300-W layout) and NAME.overlay.png
   facefit fit a.png b.png --backend torch --jacobian autograd --out results
   facefit fit face.png --model 01_MorphableModel.mat --companion trim=model_info.mat \\
       --companion expression=Exp_Pca.bin --companion expression_std=std_exp.txt
@@ -79,6 +82,11 @@ def _info(_: argparse.Namespace) -> int:
     for name in available_backends():
         print(f"  {name:<17} {_library_version(name):<12} devices: {', '.join(_devices(name))}")
     print(f"default model: {_default_model_line()}")
+    from .detect.info import detector_lines
+
+    print("face detectors (photos without a landmark file):")
+    for line in detector_lines():
+        print(f"  {line}")
     return 0
 
 
@@ -134,6 +142,7 @@ def _load_model(args: argparse.Namespace) -> Any:
 
 def _fit_images(images: Sequence[str], landmark_files: Sequence[str | None], out: Path,
                 args: argparse.Namespace) -> int:
+    from .detect.source import photo_landmarks
     from .fit import fit
     from .fit.inputs import check_jacobian
     from .io._files import writable_folder
@@ -148,22 +157,25 @@ def _fit_images(images: Sequence[str], landmark_files: Sequence[str | None], out
         failures = 0
         for image_path, landmark_path in zip(images, landmark_files, strict=True):
             try:
-                # The landmark file goes in by name, so that its problems are reported by name.
-                points = landmark_path or str(Path(image_path).with_suffix(".pts"))
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", FitWarning)  # printed below, once
-                    result = fit(image_path, points, model, jacobian=args.jacobian,
-                                 max_iterations=args.max_iterations)
-                paths = write_fit_outputs(result, out, Path(image_path).stem, source=image_path,
-                                          model_name=model.name)
-                for doubt in result.warnings:
-                    print(f"facefit: warning: {doubt}", file=sys.stderr)
-                if args.verbose:
-                    print(f"{image_path}: energy {result.energy:.6g} in {result.seconds:.2f} s",
-                          file=sys.stderr)
-                if not args.quiet:
-                    print(f"{image_path} -> {paths['params.json'].parent}/"
-                          f"{Path(image_path).stem}.{{params.json,obj,render.png,overlay.png,pts}}")
+                # The photo and a landmark file go in by name: fit reads them (a large photo
+                # never whole as floats) and names them in its messages.
+                for stem, points in photo_landmarks(
+                        image_path, landmark_path, getattr(args, "detector", "mediapipe"),
+                        getattr(args, "all_faces", False), _stderr if args.verbose else None):
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", FitWarning)  # printed below, once
+                        result = fit(image_path, points, model, jacobian=args.jacobian,
+                                     max_iterations=args.max_iterations)
+                    paths = write_fit_outputs(result, out, stem, source=image_path,
+                                              model_name=model.name)
+                    for doubt in result.warnings:
+                        print(f"facefit: warning: {doubt}", file=sys.stderr)
+                    if args.verbose:
+                        print(f"{image_path}: energy {result.energy:.6g} in "
+                              f"{result.seconds:.2f} s", file=sys.stderr)
+                    if not args.quiet:
+                        print(f"{image_path} -> {paths['params.json'].parent}/"
+                              f"{stem}.{{params.json,obj,render.png,overlay.png,pts}}")
             except FacefitError as exc:
                 failures += 1
                 print(f"facefit: error: {exc}", file=sys.stderr)
@@ -178,6 +190,10 @@ def _fit_images(images: Sequence[str], landmark_files: Sequence[str | None], out
     if failures == 0:
         return 0
     return 2 if failures == len(images) else 1
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -228,6 +244,7 @@ def _generate(args: argparse.Namespace) -> int:
             bar.step(label)
 
         options = {} if args.max_iterations is None else {"max_iterations": args.max_iterations}
+        options["detector"] = args.detector  # photos without a .pts are detected (not "none")
         counts = generate_dataset(args.input, args.out, args.per_image, seed=args.seed,
                                   workers=args.workers, scheduler=args.scheduler, model=model,
                                   poses=poses, retry_errors=args.retry_errors,
@@ -280,6 +297,24 @@ class _Parser(argparse.ArgumentParser):
                      f"(see {self.prog} --help)\n")
 
 
+def _add_detect_options(parser: argparse.ArgumentParser, with_none: bool) -> None:
+    choices = ("mediapipe", "dlib", "none") if with_none else ("mediapipe", "dlib")
+    parser.add_argument("--detector", default="mediapipe", choices=choices,
+                        help="face detector for photos without a landmark file: mediapipe "
+                             "(default, facefit[detect]), dlib (facefit[dlib], non-commercial "
+                             "weights)" + (", or none (require a .pts)" if with_none else ""))
+    parser.add_argument("--all-faces", action="store_true",
+                        help="every detected face (outputs NAME.face1.*, NAME.face2.*, largest "
+                             "first) instead of the largest")
+
+
+def _detect(args: argparse.Namespace) -> int:
+    from .detect.command import detect_images
+
+    return detect_images(args.images, Path(args.out), args.detector, args.all_faces,
+                         quiet=args.quiet, verbose=args.verbose)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``facefit`` command."""
     parser = _Parser(
@@ -298,8 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit = commands.add_parser("fit", help="fit photos; writes params, mesh, render, overlay",
                               epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     fit.add_argument("images", nargs="+", metavar="IMAGE")
-    fit.add_argument("--landmarks", help="landmark file (default: IMAGE with suffix .pts)")
+    fit.add_argument("--landmarks", help="landmark file (default: IMAGE with suffix .pts, "
+                     "else detected)")
     _add_fit_options(fit, "facefit-out")
+    _add_detect_options(fit, with_none=True)
     fit.set_defaults(handler=_fit)
     generate = commands.add_parser(
         "generate", help="re-render fitted photos with new expressions and poses (a dataset)",
@@ -308,6 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="an image (landmarks in IMAGE.pts) or a folder of images with "
                                ".pts files beside them, searched recursively")
     _add_fit_options(generate, "facefit-generated")
+    generate.add_argument("--detector", default="mediapipe",
+                          choices=("mediapipe", "dlib", "none"),
+                          help="for photos without a .pts: mediapipe (default), dlib, or none "
+                               "(skip them)")
     generate.add_argument("--per-image", type=int, default=30, help="samples per photo (30)")
     generate.add_argument("--workers", type=int, default=1, help="local processes (1)")
     generate.add_argument("--scheduler", metavar="ADDRESS",
@@ -319,6 +360,15 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--retry-errors", action="store_true",
                           help="retry photos recorded in errors.jsonl")
     generate.set_defaults(handler=_generate)
+    detect = commands.add_parser("detect", help="find faces and write their 68 landmarks "
+                                 "(NAME.pts, 1-based 300-W layout) and an overlay")
+    detect.add_argument("images", nargs="+", metavar="IMAGE")
+    detect.add_argument("--out", default="facefit-detected",
+                        help="output folder (default facefit-detected)")
+    _add_detect_options(detect, with_none=False)
+    detect.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    detect.add_argument("-v", "--verbose", action="store_true", help="print boxes and scores")
+    detect.set_defaults(handler=_detect)
     bench = commands.add_parser("bench", help="time stages, Jacobians, whole fits and baselines",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     _bench_module().add_arguments(bench)

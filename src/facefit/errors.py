@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "BackendError",
+    "DetectionError",
     "FacefitError",
     "FitError",
     "FitWarning",
@@ -45,6 +46,10 @@ class MeshError(FacefitError, ValueError):
 
 class FitError(FacefitError, ValueError):
     """Bad arguments to the fitter: unknown Jacobian strategy, inconsistent parameter vector."""
+
+
+class DetectionError(FacefitError, ValueError):
+    """No face found in a photo, or the face detector asked for is not installed."""
 
 
 class OutputError(FacefitError, OSError):

@@ -105,17 +105,20 @@ def _indices(*spans: slice, backend: Any) -> Any:
     return backend.asarray(to_numpy(ids).astype("int64"))
 
 
-def fit(image: Any, landmarks: Any, model: Any = None, jacobian: str = "analytic",
+def fit(image: Any, landmarks: Any = None, model: Any = None, jacobian: str = "analytic",
         photometric: bool = True, max_iterations: int | None = None, progress: bool = False,
         *, weights: FitWeights | None = None, rounds: int = 3,
-        blas_threads: int | None = None) -> FitResult:
+        blas_threads: int | None = None, landmark_weights: Any = None,
+        detector: str = "mediapipe") -> FitResult:
     """Fit the morphable model to a photo and its 68 landmarks.
 
     Parameters
     ----------
     image : (H, W, 3) array in [0, 1] (uint8 is scaled by 1/255) or an image path; None fits
         landmarks alone.
-    landmarks : (68, 2) 0-based pixel positions (NaN = missing) or a landmark file path.
+    landmarks : (68, 2) 0-based pixel positions (NaN = missing), a landmark file path, a
+        :class:`facefit.detect.DetectedFace`, or None (default) to detect the largest face in
+        ``image`` (extra ``facefit[detect]``).
     model : a :class:`facefit.MorphableModel` or a model file path; None loads the embedded
         default.
     jacobian : ``"analytic"`` (default), ``"complex-step"`` or ``"autograd"`` (torch).
@@ -130,23 +133,31 @@ def fit(image: Any, landmarks: Any, model: Any = None, jacobian: str = "analytic
         product, on the NumPy backend (None: as many as the BLAS pool has). Every other product
         runs on one thread: they are small, and thread wake-ups cost more than they save (see
         ``Backend.blas_threads``). Pass 1 for fits in parallel processes.
+    landmark_weights : optional (68,) relative weight of each landmark; by default the
+        detector's :attr:`~facefit.detect.DetectedFace.point_weights` for detected points,
+        else all ones.
+    detector : the detector used when ``landmarks`` is None (``"mediapipe"`` or ``"dlib"``).
 
     Returns
     -------
     FitResult
     """
+    from ..detect.source import resolve_landmarks
+
     backend = get_backend()
     check_jacobian(jacobian, backend)
     max_iterations = check_iterations(max_iterations)
+    image, landmarks, landmark_weights = resolve_landmarks(image, landmarks, landmark_weights,
+                                                           detector)
     gram_threads = backend.blas_thread_count() if blas_threads is None else blas_threads
     with backend.blas_threads(1):
         return _fit(image, landmarks, model, jacobian, photometric, max_iterations, progress,
-                    weights, rounds, gram_threads)
+                    weights, rounds, gram_threads, landmark_weights)
 
 
 def _fit(image: Any, landmarks: Any, model: Any, jacobian: str, photometric: bool,
          max_iterations: int | None, progress: bool, weights: FitWeights | None,
-         rounds: int, gram_threads: int | None) -> FitResult:
+         rounds: int, gram_threads: int | None, landmark_weights: Any = None) -> FitResult:
     start = time.perf_counter()
     backend = get_backend()
     photo = as_photo(image) if photometric else None
@@ -158,7 +169,7 @@ def _fit(image: Any, landmarks: Any, model: Any, jacobian: str, photometric: boo
     else:
         working_image, working_points = photo, points
     problem = FitProblem(working_image, working_points, model, weights=weights,
-                         backend=backend)
+                         backend=backend, landmark_weights=landmark_weights)
     layout: ParameterLayout = problem.layout
     per_round = max_iterations or 10
     options = SolverOptions(max_iterations=per_round)

@@ -18,6 +18,7 @@ from ..io import read_landmarks, validate_landmarks
 from ..io.images import read_pixels
 
 __all__ = ["JACOBIAN_STRATEGIES", "as_image", "as_landmarks", "as_model", "as_photo",
+           "as_point_weights",
            "check_fittable_landmarks", "check_iterations", "check_jacobian"]
 
 #: Jacobian strategy names: "analytic" everywhere, plus each backend's automatic ones.
@@ -99,6 +100,25 @@ def as_landmarks(landmarks: Any) -> tuple[Any, str]:
         raise LandmarkError(f"landmark array: must be (68, 2) iBUG points, got shape "
                             f"{points.shape}")
     return points, ARRAY_NAME
+
+
+def as_point_weights(weights: Any) -> Any:
+    """(68,) host float64 relative landmark weights, or None for equal weights.
+
+    Raises
+    ------
+    LandmarkError
+        Not 68 real, finite, non-negative numbers, or all zero.
+    """
+    if weights is None:
+        return None
+    raw = np.asarray(to_numpy(weights))
+    host = raw.astype("float64") if raw.dtype.kind in "biuf" else None
+    if host is None or host.shape != (68,) or not bool(np.isfinite(host).all()) \
+            or bool((host < 0).any()) or not float(host.sum()) > 0:
+        raise LandmarkError(f"landmark_weights must be 68 finite weights >= 0, not all zero; "
+                            f"got {raw.dtype} of shape {raw.shape}")
+    return host
 
 
 def check_fittable_landmarks(points: Any, image_shape: Any, name: str) -> None:

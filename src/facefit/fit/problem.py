@@ -21,6 +21,7 @@ from .inputs import (
     as_image,
     as_landmarks,
     as_model,
+    as_point_weights,
     check_fittable_landmarks,
     check_jacobian,
 )
@@ -44,6 +45,8 @@ class FitProblem:
         default.
     weights : :class:`FitWeights`; None uses the defaults.
     max_samples : at most this many vertices are compared with the photo (evenly strided).
+    landmark_weights : optional (68,) relative weight of each landmark (>= 0), e.g.
+        :attr:`facefit.detect.DetectedFace.point_weights`; None weighs all points alike.
 
     Attributes
     ----------
@@ -55,7 +58,7 @@ class FitProblem:
 
     def __init__(self, image: Any, landmarks: Any, model: Any = None, *,
                  weights: FitWeights | None = None, max_samples: int = 1200,
-                 backend: Backend | None = None):
+                 backend: Backend | None = None, landmark_weights: Any = None):
         self.backend = backend or get_backend()
         self.model = as_model(model)
         self.weights = weights or FitWeights()
@@ -69,7 +72,8 @@ class FitProblem:
         self.shape_basis = xp.concat([self.arrays.identity, self.arrays.expression], axis=2)
         w = self.weights
         self.landmark_term = LandmarkTerm(self.arrays, self.shape_basis, self.layout,
-                                          b.asarray(self.targets), w.landmarks, b)
+                                          b.asarray(self.targets), w.landmarks, b,
+                                          as_point_weights(landmark_weights))
         self.prior_term = PriorTerm(self.layout, w.identity, w.expression, w.albedo, b)
         self.photometric_term: PhotometricTerm | None = None
         if self.image is not None:

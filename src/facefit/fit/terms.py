@@ -93,12 +93,14 @@ class LandmarkTerm:
     layout : the parameter layout.
     targets : (68, 2) backend array of landmark positions, NaN where missing.
     weight : w_lan.
+    point_weights : optional (68,) host relative weight of each point (>= 0); the term is
+        normalised by their sum over the given points, so all ones is the plain mean.
     """
 
     name = "landmarks"
 
     def __init__(self, arrays: Any, shape_basis: Array, layout: ParameterLayout, targets: Array,
-                 weight: float, backend: Backend):
+                 weight: float, backend: Backend, point_weights: Any = None):
         xp = backend.xp
         self.arrays, self.shape_basis = arrays, shape_basis
         self.layout, self.backend = layout, backend
@@ -108,8 +110,13 @@ class LandmarkTerm:
         present = safe[given] if self.count else safe
         extent = xp.max(present, axis=0) - xp.min(present, axis=0)
         self.diagonal = max(float(xp.sqrt(xp.sum(extent * extent))), 1.0)
-        scale = math.sqrt(weight / max(self.count, 1)) / self.diagonal
-        self.row_weight = xp.astype(given, backend.dtype) * scale  # (68,)
+        relative = xp.astype(given, backend.dtype)
+        total = float(self.count)
+        if point_weights is not None:
+            relative = relative * backend.asarray(point_weights)
+            total = float(xp.sum(relative))
+        scale = math.sqrt(weight / (total if total > 0 else 1.0)) / self.diagonal
+        self.row_weight = xp.sqrt(relative) * scale  # (68,)
         self.targets = safe
         self.vertex_ids = arrays.landmark_indices
         self._gather()

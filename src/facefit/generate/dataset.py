@@ -71,7 +71,7 @@ class DatasetTask:
     """One photo's work: everything a worker process needs, picklable."""
 
     image: str
-    landmarks: str
+    landmarks: str  # "" when there is no landmark file: the fit detects them
     name: str  # relative path without suffix, '/'-separated: the sample ids' stem
     out: str
     indices: tuple[int, ...]
@@ -82,22 +82,25 @@ class DatasetTask:
     fit_options: dict[str, Any] = field(default_factory=dict)
 
 
-def find_photos(source: str | Path) -> list[tuple[Path, Path, str]]:
+def find_photos(source: str | Path, detect: bool = False) -> list[tuple[Path, Path | None, str]]:
     """Photos to use: ``(image, landmarks, name)``; a single image, or a folder searched
-    recursively for images with a ``.pts`` file beside them (the 300-W layout)."""
+    recursively for images with a ``.pts`` file beside them (the 300-W layout). With
+    ``detect``, images without one are used too (landmarks None: detected when fitted)."""
     root = Path(source)
     if root.is_file():
-        return [(root, root.with_suffix(".pts"), root.stem)]
+        beside = root.with_suffix(".pts")
+        return [(root, None if detect and not beside.is_file() else beside, root.stem)]
     if not root.is_dir():
         raise FacefitError(f"generate input '{source}': no such file or folder")
     found = []
     for path in sorted(root.rglob("*")):
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() \
-                and path.with_suffix(".pts").is_file():
-            found.append((path, path.with_suffix(".pts"),
+        has_pts = path.with_suffix(".pts").is_file()
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and (has_pts or detect):
+            found.append((path, path.with_suffix(".pts") if has_pts else None,
                           path.relative_to(root).with_suffix("").as_posix()))
     if not found:
-        raise FacefitError(f"generate input '{source}': no images with a .pts file beside them")
+        raise FacefitError(f"generate input '{source}': no images" if detect else
+                           f"generate input '{source}': no images with a .pts file beside them")
     return found
 
 
@@ -371,6 +374,7 @@ def run_task(task: DatasetTask, on_label: Callable[[dict], None] | None = None
     as its sample's files are written (the in-process runner records it right away).
     """
     from ..backends import use_backend
+    from ..detect.source import detect_largest
     from ..fit import fit
     from ..io import read_image, read_landmarks
     from .synthesis import iter_samples
@@ -382,7 +386,8 @@ def run_task(task: DatasetTask, on_label: Callable[[dict], None] | None = None
     try:
         model = _model(task.model)
         photo = read_image(task.image)
-        points = read_landmarks(task.landmarks)
+        points = read_landmarks(task.landmarks) if task.landmarks else detect_largest(
+            photo, task.fit_options.get("detector", "mediapipe"), task.image)
         poses = PoseRanges(*task.poses) if task.poses else None
         out = Path(task.out)
         result = fit(photo, points, model, **task.fit_options)
@@ -537,7 +542,7 @@ def generate_dataset(source: str | Path, out: str | Path, per_image: int = 30, *
     if workers < 1:
         raise FacefitError(f"--workers must be at least 1, got {workers}")
     out = writable_folder(out)
-    photos = find_photos(source)
+    photos = find_photos(source, detect=fit_options.get("detector", "mediapipe") != "none")
     backend = get_backend()
     spec = None
     if model is not None:
@@ -554,7 +559,7 @@ def generate_dataset(source: str | Path, out: str | Path, per_image: int = 30, *
                     options)
 
 
-def _run(photos: list[tuple[Path, Path, str]], out: Path, per_image: int, seed: int,
+def _run(photos: list[tuple[Path, Path | None, str]], out: Path, per_image: int, seed: int,
          workers: int, scheduler: str | None, retry_errors: bool,
          progress: Callable[[int, int, str], None] | None, options: dict[str, Any]
          ) -> dict[str, int]:
@@ -583,8 +588,8 @@ def _run(photos: list[tuple[Path, Path, str]], out: Path, per_image: int, seed: 
                 missing.append(k)
         counts["already"] += per_image - len(missing)
         if missing:
-            tasks.append(DatasetTask(str(image), str(landmarks), name, str(out), tuple(missing),
-                                     seed, **options))
+            tasks.append(DatasetTask(str(image), str(landmarks or ""), name, str(out),
+                                     tuple(missing), seed, **options))
     # One line per sample from here on: earlier duplicates and broken samples' lines go now.
     ordered = sorted(labels.values(), key=_label_order)
     if ordered != lines:

@@ -1,0 +1,82 @@
+"""``facefit detect``: each photo's faces as ``.pts`` files and overlays."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..backends.host import np
+from ..errors import FacefitError
+from . import DetectedFace
+
+__all__ = ["detect_images", "write_detection"]
+
+
+def write_detection(out_dir: Path, stem: str, photo: np.ndarray, face: DetectedFace
+                    ) -> dict[str, Path]:
+    """Write ``STEM.pts`` (1-based, 300-W layout) and ``STEM.overlay.png``.
+
+    The overlay is the fit overlay's drawing (:func:`facefit.outputs.draw_overlay`): the 68
+    points in cyan and the face box outlined in yellow.
+
+    Parameters
+    ----------
+    out_dir : folder (created if missing).
+    stem : file stem.
+    photo : (H, W, 3) float image in [0, 1].
+    face : the detected face.
+
+    Returns
+    -------
+    The written paths by kind (``"pts"``, ``"overlay.png"``).
+    """
+    from ..io import write_image, write_landmarks
+    from ..outputs import draw_overlay
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FacefitError(f"output folder '{out_dir}': cannot be created ({exc})") from exc
+    height, width = photo.shape[:2]
+    x0, y0, x1, y1 = face.box
+    rows, cols = np.mgrid[:height, :width]
+    box = (cols >= x0) & (cols <= x1) & (rows >= y0) & (rows <= y1)
+    nothing = np.full((68, 2), np.nan)
+    paths = {"pts": out_dir / f"{stem}.pts", "overlay.png": out_dir / f"{stem}.overlay.png"}
+    write_landmarks(paths["pts"], face.landmarks)
+    write_image(paths["overlay.png"], draw_overlay(photo, face.landmarks, nothing, box))
+    return paths
+
+
+def detect_images(images: Sequence[str], out_dir: Path, detector: str = "mediapipe",
+                  all_faces: bool = False, *, quiet: bool = False, verbose: bool = False) -> int:
+    """Detect faces in each photo and write their landmarks; returns the exit status.
+
+    A photo that cannot be read or has no face is one ``facefit: error:`` line and the others
+    go on: 0 when every photo worked, 2 when none did, else 1.
+    """
+    from ..io import read_image
+    from .source import detect_all
+
+    failures = 0
+    for image_path in images:
+        try:
+            photo = read_image(image_path)
+            faces = detect_all(photo, detector, image_path)
+            chosen = faces if all_faces else faces[:1]
+            for k, face in enumerate(chosen, start=1):
+                stem = f"{Path(image_path).stem}.face{k}" if all_faces else Path(image_path).stem
+                paths = write_detection(out_dir, stem, photo, face)
+                if verbose:
+                    box = ", ".join(f"{v:.0f}" for v in face.box)
+                    print(f"{image_path}: face {k} of {len(faces)}, box ({box}), score "
+                          f"{face.score:.2f}, {detector}", file=sys.stderr)
+                if not quiet:
+                    print(f"{image_path} -> {paths['pts'].parent}/{stem}.{{pts,overlay.png}}")
+        except FacefitError as exc:
+            failures += 1
+            print(f"facefit: error: {exc}", file=sys.stderr)
+    if failures == 0:
+        return 0
+    return 2 if failures == len(images) else 1
