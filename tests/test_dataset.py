@@ -31,7 +31,8 @@ from facefit.generate.dataset import (
 )
 
 SAMPLES = files("facefit") / "data" / "samples"
-FIT = {"max_iterations": 1}
+# The runner's tests use the photos' .pts files only: the image without one stays unused.
+FIT = {"max_iterations": 1, "detector": "none"}
 
 
 def test_generate_gives_the_same_bytes_whatever_ran_before_in_the_process():
@@ -57,7 +58,7 @@ def test_generate_gives_the_same_bytes_whatever_ran_before_in_the_process():
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory) -> Path:
     """Three different photos (crops of the shipped sample at 160 px) with their landmarks, in
-    nested folders as in 300-W, and an image without landmarks that is not used."""
+    nested folders as in 300-W, and an image without landmarks (not used with detector none)."""
     from PIL import Image
 
     with as_file(SAMPLES / "astronaut.png") as image, as_file(SAMPLES / "astronaut.pts") as pts:
@@ -169,7 +170,8 @@ def test_a_second_run_on_the_same_folder_fails_fast(photos, tmp_path, capsys):
         with pytest.raises(DatasetError, match="another facefit generate run"):
             generate_dataset(photos, out, 1, **FIT)
         start = time.perf_counter()
-        status = main(["generate", str(photos), "--out", str(out), "--per-image", "1"])
+        status = main(["generate", str(photos), "--out", str(out), "--per-image", "1",
+                       "--detector", "none"])
         assert time.perf_counter() - start < 10, "it waited for the lock"
     lines = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(lines) == 1
@@ -181,7 +183,7 @@ def test_a_second_run_on_the_same_folder_fails_fast(photos, tmp_path, capsys):
 def test_two_concurrent_runs_never_duplicate_a_sample(photos, tmp_path):
     out = tmp_path / "out"
     command = [sys.executable, "-m", "facefit", "generate", str(photos), "--out", str(out),
-               "--per-image", "2", "--max-iterations", "1", "-q"]
+               "--per-image", "2", "--max-iterations", "1", "--detector", "none", "-q"]
     runs = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [(run.wait(timeout=300), run.stderr.read()) for run in runs]  # type: ignore[union-attr]
     # Both reach the lock within moments of each other; the run takes seconds: one refuses.
@@ -291,7 +293,8 @@ def test_an_unusable_output_folder_is_one_line_and_exit_2(photos, tmp_path, caps
 
 def test_progress_is_a_line_per_photo_in_logs_and_a_bar_on_a_terminal(photos, tmp_path, capsys,
                                                                       monkeypatch):
-    args = ["generate", str(photos), "--per-image", "1", "--max-iterations", "1"]
+    args = ["generate", str(photos), "--per-image", "1", "--max-iterations", "1",
+            "--detector", "none"]
     assert main([*args, "--out", str(tmp_path / "log")]) == 0
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 3
