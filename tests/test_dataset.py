@@ -263,17 +263,6 @@ def run_task_out_of_memory_for_face1(task, on_label=None):
     return run_task(task, on_label)
 
 
-def test_out_of_memory_in_a_pool_worker_is_recorded_and_the_run_goes_on(photos, tmp_path,
-                                                                         monkeypatch):
-    monkeypatch.setattr(dataset, "run_task", run_task_out_of_memory_for_face1)
-    counts = generate_dataset(photos, tmp_path, 1, seed=5, workers=2, **FIT)
-    assert counts == {"samples": 2, "already": 0, "broken": 0, "errors": 1, "skipped": 0}
-    (error,) = [json.loads(line) for line in (tmp_path / "errors.jsonl").read_text().splitlines()]
-    assert error["type"] == "MemoryError" and "cannot allocate 12 GiB" in error["error"]
-    assert error["source"].endswith("face1.png")
-    assert sorted(_ids(tmp_path)) == ["set0/face0_000", "set0/face2_000"]
-
-
 @pytest.mark.parametrize("where", ["a file", "under a file", "lock is a folder",
                                    "labels is a folder"])
 def test_an_unusable_output_folder_is_one_line_and_exit_2(photos, tmp_path, capsys, where):
@@ -329,11 +318,17 @@ def run_task_killed_for_face1(task, on_label=None):
     return run_task(task, on_label)
 
 
-def test_a_photo_whose_worker_is_killed_is_recorded_and_the_others_are_done(photos, tmp_path,
-                                                                            monkeypatch):
-    monkeypatch.setattr(dataset, "run_task", run_task_killed_for_face1)
+@pytest.mark.parametrize("stand_in, type_, words", [
+    (run_task_out_of_memory_for_face1, "MemoryError", "cannot allocate 12 GiB"),
+    (run_task_killed_for_face1, "BrokenProcessPool", "worker process died"),
+], ids=["out of memory", "worker killed"])
+def test_a_pool_worker_failure_is_recorded_and_the_others_are_done(photos, tmp_path,
+                                                                   monkeypatch, stand_in,
+                                                                   type_, words):
+    monkeypatch.setattr(dataset, "run_task", stand_in)
     counts = generate_dataset(photos, tmp_path, 1, seed=5, workers=2, **FIT)
     assert counts == {"samples": 2, "already": 0, "broken": 0, "errors": 1, "skipped": 0}
     (error,) = [json.loads(line) for line in (tmp_path / "errors.jsonl").read_text().splitlines()]
-    assert error["source"].endswith("face1.png") and "worker process died" in error["error"]
+    assert error["type"] == type_ and words in error["error"]
+    assert error["source"].endswith("face1.png")
     assert sorted(_ids(tmp_path)) == ["set0/face0_000", "set0/face2_000"]
