@@ -104,6 +104,21 @@ def batched_matmul(a: Any, b: Any) -> Any | None:
     return out
 
 
+def gathered_matmul(a: Any, index: Any, b: Any) -> Any | None:
+    """``a @ concat_r(b[index[:, r]])`` for (S, R, J*W), (S, J) and (n, W, K) arrays by the C
+    loop in ``_native/batched.c``; None without it or for other dtypes and ranks."""
+    if (_batched is None or a.ndim != 3 or b.ndim != 3 or index.ndim != 2
+            or a.dtype != b.dtype or a.dtype not in (np.float64, np.float32)
+            or a.shape[0] != index.shape[0] or a.shape[2] != index.shape[1] * b.shape[1]):
+        return None
+    count, rows, _ = a.shape
+    slots, (n, width, columns) = index.shape[1], b.shape
+    out = np.empty((count, rows, columns), a.dtype)
+    _batched.gathered(np.ascontiguousarray(a), np.ascontiguousarray(index, np.int64),
+                      np.ascontiguousarray(b), out, count, rows, slots, width, columns, n)
+    return out
+
+
 def scatter_min(index: Any, values: Any, size: int, xp: Any) -> Any:
     out = np.full((size,), _fill_value(values.dtype, xp), dtype=values.dtype)
     np.minimum.at(out, index, values)
