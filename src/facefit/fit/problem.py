@@ -143,10 +143,14 @@ class FitProblem:
         """Back to NumPy when the caller passed a NumPy (or list) vector."""
         return value if self.backend.owns(x) else to_numpy(value)
 
-    def freeze(self, x: Any) -> None:
-        """Re-decide the discrete state (jaw vertices, visibility) at ``x`` and keep it."""
+    def freeze(self, x: Any, terms: Sequence[ResidualTerm] | None = None) -> None:
+        """Re-decide the discrete state (jaw vertices, visibility) at ``x`` and keep it.
+
+        ``terms`` limits this to those terms (default all): a landmark stage need not
+        rasterize the mesh for the photometric samples' visibility.
+        """
         x_b = self._backend_x(x)
-        for term in self.terms:
+        for term in terms or self.terms:
             term.update(x_b)
 
     def residual_vector(self, x: Any, terms: Sequence[ResidualTerm] | None = None) -> Any:
