@@ -322,6 +322,14 @@ def test_gram_matches_numpy_and_restores_the_blas_pool(backend, matrix, threads)
     assert_close(got, matrix.T @ matrix, dtype=backend.dtype_name, scale=4.0 * 9)
 
 
+def test_gram_gives_the_same_bits_on_any_number_of_threads():
+    """fit(blas_threads=N) promises the same result for any N: the normal matrix of a fit's
+    size (where OpenBLAS does split the work) must not depend on the thread count."""
+    matrix = np.random.default_rng(1).normal(size=(3556, 246))
+    products = [gram(matrix, threads).tobytes() for threads in (1, 2, 4)]
+    assert products[0] == products[1] == products[2]
+
+
 def test_is_plain_value_tells_real_values_from_derivative_carriers(backend):
     x = backend.asarray([0.5, -1.0])
     assert is_plain_value(x)

@@ -102,9 +102,14 @@ def gram(matrix: Array, threads: int | None = None) -> Array:
     """The normal matrix ``matrix.T @ matrix``, optionally on its own number of BLAS threads.
 
     The Gauss-Newton normal matrix is the one product in a fit large enough for BLAS threads to
-    pay (3556 x 246 for the sample photo: 6.2 ms on one thread, 4.0 ms on two, on 2 AMD EPYC
-    cores), while the many small products around it are faster on one thread. ``threads`` caps
-    the host BLAS pool for this product alone (NumPy backend; a no-op elsewhere).
+    pay on an idle machine (3556 x 246 for the sample photo: 6.2 ms on one thread, 4.0 ms on
+    two, on 2 AMD EPYC cores), while the many small products around it are faster on one
+    thread. On a machine whose cores are busy with other work it is the other way round, by
+    far: OpenBLAS splits the product evenly over its threads and waits for the slowest, which
+    shares its core with the other work (9x slower on two threads with two other processes on
+    2 cores), so ``fit`` asks for one thread unless told otherwise. ``threads`` caps the host
+    BLAS pool for this product alone (NumPy backend; a no-op elsewhere). The result is the
+    same bits for any ``threads`` (each entry is one dot product in a fixed order; tested).
 
     Parameters
     ----------
