@@ -11,6 +11,7 @@ import contextlib
 import contextvars
 import functools
 import importlib
+import importlib.util
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -216,7 +217,6 @@ def _defer_unused_numpy_submodules() -> None:
     (and as NumPy's attributes, as an import would), they are the same modules to anyone who
     uses them, executed at first use.
     """
-    import importlib.util
     import sys
 
     numpy = sys.modules.get("numpy")
