@@ -55,9 +55,17 @@ class _Pose:
     def __init__(self, x: Array, layout: ParameterLayout):
         self.angles = x[layout.rotation]
         self.rotation = rotation_matrix(self.angles)
-        self.d_rotation = rotation_matrix_derivatives(self.angles)  # (3, 3, 3): cheap
         self.scale = x[layout.scale]
         self.translation = x[layout.translation]
+        self._d_rotation: Array | None = None
+
+    @property
+    def d_rotation(self) -> Array:
+        """(3, 3, 3) derivatives of the rotation, made when a Jacobian first asks (residuals,
+        evaluated more often than Jacobians, never do)."""
+        if self._d_rotation is None:
+            self._d_rotation = rotation_matrix_derivatives(self.angles)
+        return self._d_rotation
 
 
 def _assemble(layout: ParameterLayout, rows: int, blocks: dict[str, Array], like: Array) -> Array:
@@ -383,7 +391,7 @@ class PhotometricTerm:
         xp = array_namespace(x)
         layout = self.layout
         f = self._cached_forward(x)
-        pose = _Pose(x, layout)
+        pose = f["pose"]  # of this very x (the forward pass is only reused for an equal x)
         rotation, scale = pose.rotation, pose.scale
         n_samples = self.samples.shape[0]
         _, gradient = self._sample(f["points"], gradient=True)  # (N, 3, 2)
