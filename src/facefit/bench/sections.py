@@ -25,7 +25,7 @@ from ..backends import get_backend, use_backend
 from ..backends.host import np
 from .timing import measure
 
-__all__ = ["baseline_rows", "scaling_rows", "stage_rows", "user_rows"]
+__all__ = ["baseline_rows", "busy_cores", "frozen_lm", "scaling_rows", "stage_rows", "user_rows"]
 
 Row = dict[str, Any]
 
@@ -109,7 +109,7 @@ def stage_rows(image: Any, points: Any, backend_name: str, dtype: str, jacobians
     return rows
 
 
-def _frozen_lm(problem: Any, x0: Any, on_photo: Callable[[float], None] | None = None) -> Any:
+def frozen_lm(problem: Any, x0: Any, on_photo: Callable[[float], None] | None = None) -> Any:
     """facefit's LM on ``problem`` as ``fit``'s photometric stage runs it, with the discrete
     state kept frozen: coarse to fine (:func:`facefit.fit.smoothing_schedule`), the blurred
     rounds stopped as in ``fit`` (10 iterations, or a step gaining under 0.1%), then on the
@@ -157,10 +157,10 @@ def _frozen_problem(image: Any, points: Any) -> tuple[Any, Row]:
     with use_backend("numpy") as backend:
         problem = FitProblem(image, points)
         x0 = backend.asarray(problem.x0)
-        _frozen_lm(problem, x0)  # warm-up
+        frozen_lm(problem, x0)  # warm-up
         curve: list[list[float]] = []
         start = time.perf_counter()
-        report = _frozen_lm(problem, x0, lambda energy: curve.append(
+        report = frozen_lm(problem, x0, lambda energy: curve.append(
             [time.perf_counter() - start, energy]))
         seconds = time.perf_counter() - start
         if problem.photometric_term is not None:
@@ -207,6 +207,15 @@ def _adam(image: Any, points: Any, target: float, steps: int, learning_rate: flo
     torch = importlib.import_module("torch")
     with use_backend("torch", dtype="float64"):
         problem = FitProblem(image, points)
+        # Warm-up (torch's first backward and optimizer step initialise lazily, which took
+        # seconds), so that Adam's clock starts as LM's does, after a warm-up.
+        warm = torch.tensor(np.asarray(problem.x0), dtype=torch.float64, requires_grad=True)
+        warm_optimizer = torch.optim.Adam([warm], lr=learning_rate)
+        for _ in range(2):
+            warm_optimizer.zero_grad()
+            residuals = problem.residual_vector(warm)
+            torch.sum(residuals * residuals).backward()
+            warm_optimizer.step()
         x = torch.tensor(np.asarray(problem.x0), dtype=torch.float64, requires_grad=True)
         optimizer = torch.optim.Adam([x], lr=learning_rate)
         reached = None
@@ -227,7 +236,12 @@ def _adam(image: Any, points: Any, target: float, steps: int, learning_rate: flo
     final = next(t for t, e in curve if e <= energy)
     return {"section": "baselines", "method": "torch Adam", "seconds": seconds,
             "energy": energy, "iterations": steps, "learning_rate": learning_rate,
-            "seconds_to_facefit_energy": reached, "seconds_to_final_energy": final}
+            "seconds_to_facefit_energy": reached, "seconds_to_final_energy": final,
+            # torch's CPU threads collapse as OpenBLAS' do when the cores are busy (an Adam
+            # step took 0.40 s on 2 threads against 0.018 s on one, beside 2 busy processes on
+            # 2 cores): read this row only with a quiet load average.
+            "torch_threads": torch.get_num_threads(),
+            "load_average": [round(v, 2) for v in os.getloadavg()]}
 
 
 def _surrey(data: Path, repeats: int) -> list[Row]:
