@@ -167,8 +167,8 @@ def _fit(image: Any, landmarks: Any, model: Any, jacobian: str, photometric: boo
     per_round = max_iterations or 10
     # Photometric rounds on the blurred photo are stepping stones, stopped once a step gains
     # less than 0.1%; the last round, on the photo itself, stops below 0.01%. On the shared
-    # photos this halves the photometric iterations (30 to 17-24) against 1e-6 everywhere,
-    # for a final energy between 1.5% lower and 1.8% higher (benchmarks/README.md).
+    # photos this takes 21-24 photometric iterations instead of 30 (1e-6 everywhere), for a
+    # final energy between 5.3% lower and 1.8% higher (benchmarks/README.md).
     options = SolverOptions(max_iterations=per_round, relative_decrease=1e-4)
     coarse_options = SolverOptions(max_iterations=per_round, relative_decrease=1e-3)
     # The landmark and prior terms are smooth and nearly quadratic once the pose is close, so
@@ -233,7 +233,7 @@ def _fit(image: Any, landmarks: Any, model: Any, jacobian: str, photometric: boo
 
 #: Gaussian blur, in the photo's pixels, of the photometric rounds before the last (which is
 #: always on the photo itself): coarse to fine. On the three shared photos, LM on the problem
-#: frozen at the closed-form start ends 2-9% lower with it than on the photo alone, and below
+#: frozen at the closed-form start ends 5-11% lower with it than on the photo alone, and below
 #: a 1500-step Adam run (benchmarks/README.md); blurs of 3 px or 1.5 px first, or 2 px alone,
 #: ended higher than 2 then 1 on at least one photo.
 PHOTOMETRIC_SMOOTHING = (2.0, 1.0)
