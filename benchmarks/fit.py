@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         from scipy.optimize import least_squares
 
         from facefit.backends import get_backend
-        from facefit.fit import SolverOptions, levenberg_marquardt
+        from facefit.bench.sections import frozen_lm
 
         def scipy_row(problem: ff.FitProblem, which: str) -> dict:
             start = time.perf_counter()
@@ -71,18 +71,14 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(scipy_row(numpy_best.problem, "fit's problem"))
             # Solver against solver: the problem frozen at x0, every parameter free.
             problem = ff.FitProblem(image, points)
-            backend = get_backend()
-            x0 = backend.asarray(problem.x0)
-            everything = backend.asarray(list(range(problem.layout.size)))
-            threads = backend.blas_thread_count()  # as fit() runs it: JᵀJ on these
-            with backend.blas_threads(1):
-                start = time.perf_counter()
-                report = levenberg_marquardt(problem.residual_vector, problem.jacobian_matrix,
-                                             x0, everything,
-                                             SolverOptions(max_iterations=100,
-                                                           relative_decrease=1e-9),
-                                             gram_threads=threads)
-                seconds = time.perf_counter() - start
+            x0 = get_backend().asarray(problem.x0)
+            frozen_lm(problem, x0)  # warm-up
+            # As fit's photometric stage runs it: coarse to fine, one BLAS thread.
+            start = time.perf_counter()
+            report = frozen_lm(problem, x0)
+            seconds = time.perf_counter() - start
+            if problem.photometric_term is not None:
+                problem.photometric_term.smooth(0.0)
             rows.append({"method": "facefit LM, frozen problem", "seconds": seconds,
                          "energy": report.energy, "iterations": report.iterations})
             rows.append(scipy_row(problem, "frozen problem"))

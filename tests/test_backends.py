@@ -17,6 +17,7 @@ from facefit.backends import (
     available_backends,
     batched_matmul,
     cholesky_solve,
+    gathered_matmul,
     gram,
     is_plain_value,
     matmul_transposed,
@@ -252,6 +253,21 @@ def test_batched_matmul_matches_numpy(backend, shape, seed):
     assert_close(got, a @ b, dtype=backend.dtype_name, scale=4.0 * max(inner, 1))
 
 
+def test_gathered_matmul_equals_batched_matmul_on_the_gathered_stack(backend):
+    """The native loop reads the gathered rows in place, in the same order of sums: the same
+    bits as the batched product of the copy; complex input (a complex step) takes the copy."""
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=(40, 3, 5 * 3)), rng.normal(size=(25, 3, 17))
+    index = rng.integers(0, 25, size=(40, 5))
+    stack = b[index].reshape(40, 15, 17)
+    got = to_numpy(gathered_matmul(backend.asarray(a), backend.asarray(index), backend.asarray(b)))
+    expected = to_numpy(batched_matmul(backend.asarray(a), backend.asarray(stack)))
+    assert got.tobytes() == expected.tobytes()
+    xa = backend.asarray(a)
+    step = gathered_matmul(xa + 1e-20j * xa, backend.asarray(index), backend.asarray(b))
+    assert_close(to_numpy(step).imag / 1e-20, a @ stack, dtype=backend.dtype_name, scale=15.0)
+
+
 def test_batched_matmul_uses_the_native_loop_where_built(backend):
     """numpy and plain torch CPU tensors run the C loop (when built); it must agree with ``@``
     on non-contiguous input too, and complex input (a complex step) takes ``@``."""
@@ -304,6 +320,14 @@ def test_gram_matches_numpy_and_restores_the_blas_pool(backend, matrix, threads)
     after = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
     assert after == before
     assert_close(got, matrix.T @ matrix, dtype=backend.dtype_name, scale=4.0 * 9)
+
+
+def test_gram_gives_the_same_bits_on_any_number_of_threads():
+    """fit(blas_threads=N) promises the same result for any N: the normal matrix of a fit's
+    size (where OpenBLAS does split the work) must not depend on the thread count."""
+    matrix = np.random.default_rng(1).normal(size=(3556, 246))
+    products = [gram(matrix, threads).tobytes() for threads in (1, 2, 4)]
+    assert products[0] == products[1] == products[2]
 
 
 def test_is_plain_value_tells_real_values_from_derivative_carriers(backend):

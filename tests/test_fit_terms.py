@@ -54,6 +54,30 @@ def test_every_strategy_agrees_on_every_term(backend64, seed):
                          err_msg=f"{term.name} vs {strategy}")
 
 
+def test_every_strategy_agrees_on_the_smoothed_photo(backend64):
+    """Coarse-to-fine rounds compare with a blurred crop of the photo (PhotometricTerm.smooth):
+    the analytic Jacobian must stay exact there, and smoothing 0 must restore the photo's
+    residuals exactly."""
+    params, image, landmarks = _scene(3)
+    # In a larger photo, so that only a crop around the face is blurred.
+    problem = FitProblem(np.pad(image, ((30, 30), (40, 40), (0, 0)), mode="reflect"),
+                         landmarks + np.array([40.0, 30.0]), MODEL)
+    params.translation = params.translation + np.array([40.0, 30.0])
+    x = backend64.asarray(problem.layout.pack(params))
+    problem.freeze(x)
+    term = problem.photometric_term
+    plain = to_numpy(term.residuals(x))
+    term.smooth(2.0, x)
+    assert term.origin != (0, 0) and not np.array_equal(to_numpy(term.residuals(x)), plain)
+    analytic = to_numpy(term.jacobian(x))
+    for strategy in backend64.jacobian_strategies:
+        automatic = backend64.jacobian(term.residuals, x, strategy)
+        assert_close(analytic, automatic, rtol=1e-8, scale=float(np.abs(analytic).max()),
+                     err_msg=f"smoothed photometric vs {strategy}")
+    term.smooth(0.0)
+    assert to_numpy(term.residuals(x)).tobytes() == plain.tobytes()
+
+
 def test_reused_forward_pass_never_serves_a_different_point(backend64):
     """The photometric term reuses the forward pass of its last residuals for the Jacobian at
     the same point; any other point (or one changed in place, or a derivative-carrying one

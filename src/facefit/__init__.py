@@ -7,7 +7,6 @@ True
 
 from __future__ import annotations
 
-from ._version import __version__
 from .backends import Backend, available_backends, get_backend, use_backend
 from .detect import DetectedFace, detect_landmarks
 from .errors import (
@@ -63,3 +62,13 @@ __all__ = [
     "write_image",
     "write_landmarks",
 ]
+
+
+def __getattr__(name: str) -> str:
+    # The version comes from the installed distribution's metadata, and importlib.metadata
+    # costs a cold command 50 ms: read only when asked for.
+    if name == "__version__":
+        from ._version import __version__
+
+        return __version__
+    raise AttributeError(f"module 'facefit' has no attribute {name!r}")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.metadata
 import platform
 import sys
 import time
@@ -16,7 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import __version__
 from .backends import available_backends, get_backend
 from .errors import FacefitError, FitWarning
 
@@ -40,7 +38,24 @@ FACEFIT_DTYPE (float64|float32); command-line options override them.
 """
 
 
+class _VersionAction(argparse.Action):
+    """``--version``, reading the installed version only when asked (see facefit.__getattr__)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        print(f"facefit {_version()}")
+        parser.exit(0)
+
+
+def _version() -> str:
+    from ._version import __version__
+
+    return __version__
+
+
 def _library_version(name: str) -> str:
+    import importlib.metadata
+
     distribution = {"array-api-strict": "array_api_strict"}.get(name, name)
     try:
         return importlib.metadata.version(distribution)
@@ -76,7 +91,7 @@ def _default_model_line() -> str:
 
 def _info(_: argparse.Namespace) -> int:
     active = get_backend()  # raises BackendError for a bad FACEFIT_BACKEND/DEVICE/DTYPE
-    print(f"facefit {__version__} (Python {platform.python_version()}, {platform.machine()})")
+    print(f"facefit {_version()} (Python {platform.python_version()}, {platform.machine()})")
     print(f"active backend: {active.name}, device {active.device}, {active.dtype_name}")
     print("backends available here:")
     for name in available_backends():
@@ -323,7 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"facefit {__version__}")
+    parser.add_argument("--version", action=_VersionAction, nargs=0,
+                        help="show program's version number and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     info = commands.add_parser("info", help="version, backends and devices here, default model")
     info.set_defaults(handler=_info)

@@ -17,6 +17,7 @@ __all__ = [
     "array_namespace",
     "batched_matmul",
     "cholesky_solve",
+    "gathered_matmul",
     "gram",
     "interpolate_into",
     "is_plain_value",
@@ -101,9 +102,14 @@ def gram(matrix: Array, threads: int | None = None) -> Array:
     """The normal matrix ``matrix.T @ matrix``, optionally on its own number of BLAS threads.
 
     The Gauss-Newton normal matrix is the one product in a fit large enough for BLAS threads to
-    pay (3556 x 246 for the sample photo: 6.2 ms on one thread, 4.0 ms on two, on 2 AMD EPYC
-    cores), while the many small products around it are faster on one thread. ``threads`` caps
-    the host BLAS pool for this product alone (NumPy backend; a no-op elsewhere).
+    pay on an idle machine (3556 x 246 for the sample photo: 6.2 ms on one thread, 4.0 ms on
+    two, on 2 AMD EPYC cores), while the many small products around it are faster on one
+    thread. On a machine whose cores are busy with other work it is the other way round, by
+    far: OpenBLAS splits the product evenly over its threads and waits for the slowest, which
+    shares its core with the other work (9x slower on two threads with two other processes on
+    2 cores), so ``fit`` asks for one thread unless told otherwise. ``threads`` caps the host
+    BLAS pool for this product alone (NumPy backend; a no-op elsewhere). The result is the
+    same bits for any ``threads`` (each entry is one dot product in a fixed order; tested).
 
     Parameters
     ----------
@@ -177,6 +183,37 @@ def batched_matmul(a: Array, b: Array) -> Array:
             return product
     a, b = _generic.promote(a, b, xp=xp)
     return a @ b
+
+
+def gathered_matmul(a: Array, index: Array, b: Array) -> Array:
+    """:func:`batched_matmul` with the right-hand stack gathered from ``b`` by ``index``.
+
+    ``out[s] = a[s] @ concat_r(b[index[s, r]])``: the photometric Jacobian multiplies each
+    sample's chain-rule coefficients by the shape basis rows of its one-ring. The native
+    kernel reads those rows where they are instead of a per-sample copy of them (39 MB for
+    the default model, built and first touched for every fit); elsewhere the copy is made with
+    ``take`` and multiplied with ``@``. Results equal :func:`batched_matmul` on the gathered
+    stack, bit for bit on the native path.
+
+    Parameters
+    ----------
+    a : (S, R, J * W) array.
+    index : (S, J) integer array into the first axis of ``b``.
+    b : (n, W, K) array.
+
+    Returns
+    -------
+    (S, R, K) array.
+    """
+    xp = array_namespace(a, b)
+    fast = getattr(native_ops(xp), "gathered_matmul", None)
+    if fast is not None:
+        product = fast(a, index, b)
+        if product is not None:
+            return product
+    count, slots = index.shape
+    stack = xp.take(b, xp.reshape(index, (-1,)), axis=0)
+    return batched_matmul(a, xp.reshape(stack, (count, slots * b.shape[1], b.shape[2])))
 
 
 def scatter_min(index: Array, values: Array, size: int) -> Array:

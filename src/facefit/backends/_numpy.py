@@ -62,21 +62,36 @@ def cholesky_solve(matrix: Any, rhs: Any, xp: Any) -> Any:
 
     OpenBLAS' threaded ``dpotrf`` sums in another order than its one-thread path (the factors
     differ in the last bits). Left to the pool's setting, the thread count depended on what ran
-    before: ``fit`` caps the pools at one thread, but a cap entered before SciPy's OpenBLAS was
-    first loaded does not reach it, so a process's first fit solved on all cores and later
-    ones on one, and "same inputs, same bytes" failed. One thread is also the faster for the
-    fit's few-hundred-column systems.
+    before, and "same inputs, same bytes" failed; one thread is also the faster for the fit's
+    few-hundred-column systems. The factor is NumPy's (its OpenBLAS, capped here) and the two
+    triangular solves are the C loops of ``_native/batched.c``: SciPy's ``cho_solve`` cost a
+    fresh process 0.2 s to import ``scipy.linalg``, a fifth of a cold fit. Without the C
+    extension SciPy's solve is used, its pools capped likewise.
     """
+    if matrix.ndim != 2:
+        return np.stack([cholesky_solve(m, b, xp) for m, b in zip(matrix, rhs, strict=True)])
+    if _batched is None or matrix.dtype != np.float64 or rhs.dtype != np.float64:
+        return _scipy_cholesky_solve(matrix, rhs)
+    with blas_pools().limit(limits=1, user_api="blas"):
+        try:
+            lower = np.linalg.cholesky(matrix)
+        except np.linalg.LinAlgError:  # not positive definite
+            return np.full_like(rhs, np.nan)
+    solution = np.array(rhs, dtype=np.float64, copy=True, order="C")
+    _batched.cholesky_solve(np.ascontiguousarray(lower), solution, matrix.shape[0])
+    return solution
+
+
+def _scipy_cholesky_solve(matrix: Any, rhs: Any) -> Any:
+    """SciPy's ``cho_factor``/``cho_solve`` on one thread of SciPy's own OpenBLAS."""
     from scipy.linalg import cho_factor, cho_solve
 
-    if matrix.ndim == 2:
-        with lapack_pools().limit(limits=1, user_api="blas"):
-            try:
-                factor = cho_factor(matrix, lower=True, check_finite=False)
-            except ValueError:  # LinAlgError: not positive definite
-                return np.full_like(rhs, np.nan)
-            return cho_solve(factor, rhs, check_finite=False)
-    return np.stack([cholesky_solve(m, b, xp) for m, b in zip(matrix, rhs, strict=True)])
+    with lapack_pools().limit(limits=1, user_api="blas"):
+        try:
+            factor = cho_factor(matrix, lower=True, check_finite=False)
+        except ValueError:  # LinAlgError: not positive definite
+            return np.full_like(rhs, np.nan)
+        return cho_solve(factor, rhs, check_finite=False)
 
 
 def matmul_transposed(coefficients: Any, matrix: Any) -> Any:
@@ -101,6 +116,21 @@ def batched_matmul(a: Any, b: Any) -> Any | None:
     out = np.empty((count, rows, b.shape[2]), a.dtype)
     _batched.matmul(np.ascontiguousarray(a), np.ascontiguousarray(b), out, count, rows, inner,
                     b.shape[2])
+    return out
+
+
+def gathered_matmul(a: Any, index: Any, b: Any) -> Any | None:
+    """``a @ concat_r(b[index[:, r]])`` for (S, R, J*W), (S, J) and (n, W, K) arrays by the C
+    loop in ``_native/batched.c``; None without it or for other dtypes and ranks."""
+    if (_batched is None or a.ndim != 3 or b.ndim != 3 or index.ndim != 2
+            or a.dtype != b.dtype or a.dtype not in (np.float64, np.float32)
+            or a.shape[0] != index.shape[0] or a.shape[2] != index.shape[1] * b.shape[1]):
+        return None
+    count, rows, _ = a.shape
+    slots, (n, width, columns) = index.shape[1], b.shape
+    out = np.empty((count, rows, columns), a.dtype)
+    _batched.gathered(np.ascontiguousarray(a), np.ascontiguousarray(index, np.int64),
+                      np.ascontiguousarray(b), out, count, rows, slots, width, columns, n)
     return out
 
 

@@ -11,6 +11,7 @@ import contextlib
 import contextvars
 import functools
 import importlib
+import importlib.util
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -202,8 +203,43 @@ def _import_library(name: str) -> Any:
         ) from exc
 
 
+#: NumPy submodules that NumPy itself loads only on first use, and facefit never uses.
+_UNUSED_NUMPY_SUBMODULES = ("numpy.f2py", "numpy.testing", "numpy.ma")
+
+
+def _defer_unused_numpy_submodules() -> None:
+    """Make NumPy's unused lazily loaded submodules load on first attribute access instead.
+
+    array-api-compat's NumPy namespace copies NumPy's namespace with ``hasattr(numpy, name)``
+    for every name in ``dir(numpy)``, which imports every submodule NumPy loads lazily:
+    numpy.f2py (hundreds of regular expressions), numpy.testing (unittest) and numpy.ma took
+    0.3 s of a cold ``facefit fit``. Registered as :class:`importlib.util.LazyLoader` modules
+    (and as NumPy's attributes, as an import would), they are the same modules to anyone who
+    uses them, executed at first use.
+    """
+    import sys
+
+    numpy = sys.modules.get("numpy")
+    if numpy is None:
+        return
+    for full in _UNUSED_NUMPY_SUBMODULES:
+        short = full.rsplit(".", 1)[1]
+        if full in sys.modules or short in vars(numpy):
+            continue
+        spec = importlib.util.find_spec(full)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            continue
+        spec.loader = importlib.util.LazyLoader(spec.loader)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[full] = module
+        spec.loader.exec_module(module)
+        setattr(numpy, short, module)
+
+
 def _namespace(name: str) -> Any:
     _import_library(name)
+    if name == "numpy":
+        _defer_unused_numpy_submodules()
     if name == "array-api-strict":
         import array_api_strict
 

@@ -70,6 +70,18 @@ def batched_matmul(a: Any, b: Any) -> Any | None:
     return None if found is None else torch.from_numpy(found)
 
 
+def gathered_matmul(a: Any, index: Any, b: Any) -> Any | None:
+    """The C gathered product on plain CPU tensors (zero-copy through NumPy); None for tensors
+    on other devices or carrying derivatives, which take the gathered copy and ``@``."""
+    if (a.device.type != "cpu" or b.device.type != "cpu" or index.device.type != "cpu"
+            or a.is_complex() or b.is_complex()
+            or carries_derivatives(a) or carries_derivatives(b)):
+        return None
+    found = _numpy.gathered_matmul(a.contiguous().numpy(), index.contiguous().numpy(),
+                                   b.contiguous().numpy())
+    return None if found is None else torch.from_numpy(found)
+
+
 def zbuffer(points: Any, depth: Any, triangles: Any, batch: int, cull_back: bool, height: int,
             width: int, xp: Any) -> tuple[Any, ...] | None:
     """The C rasterizer on CPU tensors (zero-copy through NumPy); None on other devices."""

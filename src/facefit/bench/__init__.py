@@ -18,7 +18,7 @@ from ..errors import FacefitError
 
 __all__ = ["add_arguments", "run"]
 
-_SECTIONS = ("stages", "baselines", "scaling")
+_SECTIONS = ("users", "stages", "baselines", "scaling")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,17 +51,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "pip install 'facefit[plot]')")
 
 
-def _inputs(args: argparse.Namespace) -> tuple[Any, Any]:
-    from importlib.resources import as_file, files
-
-    from ..io import read_image, read_landmarks
+def _input_paths(args: argparse.Namespace) -> tuple[str, str]:
+    """The photo and landmark files: ``--image`` or the sample shipped in the package."""
+    from importlib.resources import files
 
     if args.image:
-        return read_image(args.image), read_landmarks(
-            args.landmarks or str(Path(args.image).with_suffix(".pts")))
+        return args.image, args.landmarks or str(Path(args.image).with_suffix(".pts"))
     samples = files("facefit") / "data" / "samples"
-    with as_file(samples / "astronaut.png") as image, as_file(samples / "astronaut.pts") as pts:
-        return read_image(image), read_landmarks(pts)
+    return str(samples / "astronaut.png"), str(samples / "astronaut.pts")
+
+
+def _inputs(args: argparse.Namespace) -> tuple[Any, Any]:
+    from ..io import read_image, read_landmarks
+
+    image, pts = _input_paths(args)
+    return read_image(image), read_landmarks(pts)
 
 
 def _choices(text: str, valid: tuple[str, ...], what: str) -> list[str]:
@@ -161,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the benchmarks; returns the exit status."""
     from ..backends import BACKEND_NAMES, available_backends
     from ..fit import JACOBIAN_STRATEGIES
-    from .sections import baseline_rows, scaling_rows, stage_rows
+    from .sections import baseline_rows, scaling_rows, stage_rows, user_rows
     from .targets import evaluate_targets
     from .timing import machine
 
@@ -185,6 +189,9 @@ def run(args: argparse.Namespace) -> int:
     repeats = 2 if args.quick else args.repeats
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
+    if "users" in sections:  # first: a cold process and a quiet machine, as users start
+        rows.extend(user_rows(image, points, *_input_paths(args), repeats=repeats,
+                              busy=not args.quick))
     if "stages" in sections:
         for backend in backends:
             for dtype in dtypes:

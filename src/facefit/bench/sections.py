@@ -7,10 +7,17 @@ the files under ``tools/`` do; the library proper keeps that to ``facefit.backen
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +25,7 @@ from ..backends import get_backend, use_backend
 from ..backends.host import np
 from .timing import measure
 
-__all__ = ["baseline_rows", "scaling_rows", "stage_rows"]
+__all__ = ["baseline_rows", "busy_cores", "frozen_lm", "scaling_rows", "stage_rows", "user_rows"]
 
 Row = dict[str, Any]
 
@@ -102,27 +109,66 @@ def stage_rows(image: Any, points: Any, backend_name: str, dtype: str, jacobians
     return rows
 
 
+def frozen_lm(problem: Any, x0: Any, on_photo: Callable[[float], None] | None = None) -> Any:
+    """facefit's LM on ``problem`` as ``fit``'s photometric stage runs it, with the discrete
+    state kept frozen: coarse to fine (:func:`facefit.fit.smoothing_schedule`), the blurred
+    rounds stopped as in ``fit`` (10 iterations, or a step gaining under 0.1%), then on the
+    photo itself to convergence (100 iterations, or a step gaining under 1e-6: stopping at
+    1e-9 took twice the time for the same energy to 6 digits). ``on_photo(energy)`` is
+    called at each evaluation of the photo's own energy. Returns the last round's report,
+    with ``iterations`` counting every round."""
+    from ..backends import get_backend
+    from ..fit import SolverOptions, levenberg_marquardt, smoothing_schedule
+
+    backend = get_backend()
+    xp = backend.xp
+    everything = backend.asarray(list(range(problem.layout.size)))
+    term = problem.photometric_term
+    schedule = smoothing_schedule(3) if term is not None else [0.0]
+    coarse = SolverOptions(max_iterations=10, relative_decrease=1e-3)
+    final = SolverOptions(max_iterations=100, relative_decrease=1e-6)
+
+    def residuals(v: Any) -> Any:
+        r = problem.residual_vector(v)
+        if on_photo is not None and (term is None or term.smoothing == 0):
+            on_photo(float(xp.sum(r * r)))
+        return r
+
+    x, damping, iterations = x0, None, 0
+    with backend.blas_threads(1):
+        for sigma in schedule:
+            if term is not None:
+                term.smooth(sigma, x)
+            report = levenberg_marquardt(residuals, problem.jacobian_matrix, x, everything,
+                                         coarse if sigma else final, damping=damping,
+                                         gram_threads=1)
+            x, iterations = report.x, iterations + report.iterations
+            damping = report.history[-1]["lambda"] if report.history else None
+    report.iterations = iterations
+    return report
+
+
 def _frozen_problem(image: Any, points: Any) -> tuple[Any, Row]:
     """facefit's LM on the full problem with the discrete state frozen at ``x0``: the
-    like-for-like reference the baselines are compared with."""
-    from ..fit import FitProblem, SolverOptions, levenberg_marquardt
+    like-for-like reference the baselines are compared with. The row's ``curve`` is
+    ``[seconds, energy]`` at each evaluation of the photo's own energy, to time when the LM
+    reached another method's energy."""
+    from ..fit import FitProblem
 
     with use_backend("numpy") as backend:
         problem = FitProblem(image, points)
         x0 = backend.asarray(problem.x0)
-        everything = backend.asarray(list(range(problem.layout.size)))
-        options = SolverOptions(max_iterations=100, relative_decrease=1e-9)
-        levenberg_marquardt(problem.residual_vector, problem.jacobian_matrix, x0, everything,
-                            options)  # warm-up
-        threads = backend.blas_thread_count()  # as fit() runs it: JᵀJ on these, else on one
-        with backend.blas_threads(1):
-            start = time.perf_counter()
-            report = levenberg_marquardt(problem.residual_vector, problem.jacobian_matrix, x0,
-                                         everything, options, gram_threads=threads)
-            seconds = time.perf_counter() - start
+        frozen_lm(problem, x0)  # warm-up
+        curve: list[list[float]] = []
+        start = time.perf_counter()
+        report = frozen_lm(problem, x0, lambda energy: curve.append(
+            [time.perf_counter() - start, energy]))
+        seconds = time.perf_counter() - start
+        if problem.photometric_term is not None:
+            problem.photometric_term.smooth(0.0)
     return problem, {"section": "baselines", "method": "facefit LM (frozen problem)",
                      "seconds": seconds, "energy": report.energy,
-                     "iterations": report.iterations}
+                     "iterations": report.iterations, "curve": curve}
 
 
 def _scipy(problem: Any, which: str) -> Row:
@@ -153,30 +199,50 @@ def _full_fit(image: Any, points: Any, repeats: int) -> tuple[Any, Row]:
 
 
 def _adam(image: Any, points: Any, target: float, steps: int, learning_rate: float) -> Row:
-    """Adam over the same residuals (torch autograd), as most public fitting code does."""
+    """Adam over the same residuals (torch autograd), as most public fitting code does.
+
+    ``seconds_to_facefit_energy``: when it first reached ``target`` (facefit's final energy);
+    ``seconds_to_final_energy``: when it first reached its own final energy."""
     from ..fit import FitProblem
 
     torch = importlib.import_module("torch")
     with use_backend("torch", dtype="float64"):
         problem = FitProblem(image, points)
+        # Warm-up (torch's first backward and optimizer step initialise lazily, which took
+        # seconds), so that Adam's clock starts as LM's does, after a warm-up.
+        warm = torch.tensor(np.asarray(problem.x0), dtype=torch.float64, requires_grad=True)
+        warm_optimizer = torch.optim.Adam([warm], lr=learning_rate)
+        for _ in range(2):
+            warm_optimizer.zero_grad()
+            residuals = problem.residual_vector(warm)
+            torch.sum(residuals * residuals).backward()
+            warm_optimizer.step()
         x = torch.tensor(np.asarray(problem.x0), dtype=torch.float64, requires_grad=True)
         optimizer = torch.optim.Adam([x], lr=learning_rate)
         reached = None
         energy = float("inf")
+        curve = []
         start = time.perf_counter()
         for _ in range(steps):
             optimizer.zero_grad()
             residuals = problem.residual_vector(x)
             loss = torch.sum(residuals * residuals)
             energy = float(loss.detach())
+            curve.append((time.perf_counter() - start, energy))
             if reached is None and energy <= target:
-                reached = time.perf_counter() - start
+                reached = curve[-1][0]
             loss.backward()
             optimizer.step()
         seconds = time.perf_counter() - start
+    final = next(t for t, e in curve if e <= energy)
     return {"section": "baselines", "method": "torch Adam", "seconds": seconds,
             "energy": energy, "iterations": steps, "learning_rate": learning_rate,
-            "seconds_to_facefit_energy": reached}
+            "seconds_to_facefit_energy": reached, "seconds_to_final_energy": final,
+            # torch's CPU threads collapse as OpenBLAS' do when the cores are busy (an Adam
+            # step took 0.40 s on 2 threads against 0.018 s on one, beside 2 busy processes on
+            # 2 cores): read this row only with a quiet load average.
+            "torch_threads": torch.get_num_threads(),
+            "load_average": [round(v, 2) for v in os.getloadavg()]}
 
 
 def _surrey(data: Path, repeats: int) -> list[Row]:
@@ -252,7 +318,11 @@ def baseline_rows(image: Any, points: Any, data: Path | None, *, adam_steps: int
         rows.append(_scipy(problem, "frozen problem"))
     try:
         importlib.import_module("torch")
-        rows.append(_adam(image, points, reference["energy"], adam_steps, adam_lr))
+        adam = _adam(image, points, reference["energy"], adam_steps, adam_lr)
+        # When facefit's LM first reached Adam's final energy (None: never).
+        adam["facefit_seconds_to_adam_energy"] = next(
+            (t for t, e in reference["curve"] if e <= adam["energy"]), None)
+        rows.append(adam)
     except ImportError:
         rows.append({"section": "baselines", "method": "torch Adam",
                      "unsupported": "torch is not installed"})
@@ -325,4 +395,99 @@ def scaling_rows(image: Any, points: Any, backends: list[str], data: Path | None
                              "backend": name, "batch": batch, "seconds": timing["min_s"],
                              "per_image_s": timing["min_s"] / batch})
     get_backend()
+    return rows
+
+
+#: What a busy process runs: small matrix products on one BLAS thread, until its deadline.
+_SPIN = """
+import sys, time
+import numpy as np
+end = time.monotonic() + float(sys.argv[1])
+a = np.random.default_rng(0).random((160, 160))
+while time.monotonic() < end:
+    a = np.tanh(a @ a * 0.01)
+"""
+
+
+@contextlib.contextmanager
+def busy_cores(count: int, seconds: float = 300.0) -> Iterator[None]:
+    """``count`` busy processes (one BLAS thread each) while the block runs; each stops by
+    itself after ``seconds`` and is stopped at the block's end in any case."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    spinners = [subprocess.Popen([sys.executable, "-c", _SPIN, str(seconds)], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for _ in range(count)]
+    try:
+        time.sleep(1.0)  # let them start and take their cores
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.terminate()
+        for spinner in spinners:
+            try:
+                spinner.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                spinner.kill()
+                spinner.wait()
+
+
+def _spread(times: list[float]) -> dict[str, Any]:
+    return {"min_s": min(times), "median_s": statistics.median(times), "max_s": max(times),
+            "times_s": times, "repeats": len(times),
+            "load_average": [round(v, 2) for v in os.getloadavg()]}
+
+
+def _cold_cli(image_path: str, landmarks_path: str, repeats: int) -> list[Row]:
+    """``facefit fit`` as a user runs it: a fresh process each time (interpreter start, imports,
+    model load, the fit, writing the outputs), timed from outside; ``fit_*`` are the fit
+    times it records in its params.json (``timings.total_seconds``)."""
+    walls, fits = [], []
+    with tempfile.TemporaryDirectory() as folder:
+        for k in range(repeats):
+            out = Path(folder) / f"run{k}"
+            start = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", "facefit", "fit", image_path,
+                                   "--landmarks", landmarks_path, "--out", str(out), "-q"],
+                                  capture_output=True, text=True, timeout=600)
+            walls.append(time.perf_counter() - start)
+            if done.returncode != 0:
+                raise RuntimeError(f"facefit fit failed: {done.stderr.strip()[-300:]}")
+            params = json.loads(next(out.glob("*.params.json")).read_text())
+            fits.append(float(params["timings"]["total_seconds"]))
+    return [{"section": "users", "kind": "cold CLI fit: process wall time", **_spread(walls)},
+            {"section": "users", "kind": "cold CLI fit: fit time in its params.json",
+             **_spread(fits)}]
+
+
+def user_rows(image: Any, points: Any, image_path: str, landmarks_path: str, *,
+              repeats: int = 5, busy: bool = True) -> list[Row]:
+    """Speed as users meet it, on NumPy: a cold ``facefit fit`` process; the warm in-process
+    fit (after a warm-up); and, with ``busy``, the fit with the default BLAS policy and with
+    ``blas_threads=1`` while one busy process per core runs beside it (alternating, so both
+    see the same load), against the same fits on the quiet machine just before."""
+    from ..fit import fit
+    from ..model import load_model
+
+    rows = _cold_cli(image_path, landmarks_path, repeats)
+    model = load_model()
+    with use_backend("numpy"):
+        fit(image, points, model)  # warm-up: imports, model upload, cached topology
+        quiet: dict[int | None, list[float]] = {None: [], 1: []}
+        for _ in range(repeats):
+            for threads in (None, 1):
+                quiet[threads].append(fit(image, points, model, blas_threads=threads).seconds)
+        for threads, label in ((None, "default policy"), (1, "blas_threads=1")):
+            rows.append({"section": "users", "kind": f"warm fit ({label})",
+                         **_spread(quiet[threads])})
+        if busy:
+            loaded: dict[int | None, list[float]] = {None: [], 1: []}
+            with busy_cores(os.cpu_count() or 1):
+                for _ in range(repeats):
+                    for threads in (None, 1):
+                        loaded[threads].append(
+                            fit(image, points, model, blas_threads=threads).seconds)
+            for threads, label in ((None, "default policy"), (1, "blas_threads=1")):
+                rows.append({"section": "users",
+                             "kind": f"busy fit ({label}, one busy process per core)",
+                             **_spread(loaded[threads])})
     return rows

@@ -1,6 +1,6 @@
 """Fitting by inverse rendering: residual terms, Jacobian strategies, LM solver, stages."""
 
-from .fitting import FitResult, fit
+from .fitting import PHOTOMETRIC_SMOOTHING, FitResult, fit, smoothing_schedule
 from .parameters import ParameterLayout
 from .problem import JACOBIAN_STRATEGIES, FitProblem
 from .solver import SolverOptions, SolverReport, levenberg_marquardt
@@ -8,6 +8,7 @@ from .weights import FitWeights
 
 __all__ = [
     "JACOBIAN_STRATEGIES",
+    "PHOTOMETRIC_SMOOTHING",
     "FitProblem",
     "FitResult",
     "FitWeights",
@@ -16,4 +17,5 @@ __all__ = [
     "SolverReport",
     "fit",
     "levenberg_marquardt",
+    "smoothing_schedule",
 ]

@@ -26,12 +26,24 @@ from .inputs import (
     check_jacobian,
 )
 from .parameters import ParameterLayout
-from .terms import LandmarkTerm, PhotometricTerm, PriorTerm, ResidualTerm
+from .terms import LandmarkTerm, PhotometricTerm, PriorTerm, ResidualTerm, derived
 from .weights import FitWeights
 
 Array = Any
 
 __all__ = ["JACOBIAN_STRATEGIES", "FitProblem"]
+
+def _photometric_samples(arrays: Any, max_samples: int, backend: Backend) -> Array:
+    """At most ``max_samples`` vertices, evenly strided, off the mesh boundary: boundary
+    vertices always sit on the rendered silhouette, where the photo mixes face and
+    background, so they are never compared."""
+    xp = backend.xp
+    n_vertices = arrays.mean_shape.shape[0]
+    inner = xp.arange(n_vertices, device=backend.device)[
+        ~boundary_vertices(arrays.triangles, n_vertices)]
+    stride = max(1, math.ceil(inner.shape[0] / max_samples))
+    return inner[::stride]
+
 
 class FitProblem:
     """The fitting energy of one photo and its landmarks.
@@ -69,7 +81,9 @@ class FitProblem:
         self.layout = ParameterLayout.for_model(self.model)
         b, xp = self.backend, self.backend.xp
         self.arrays = self.model.arrays(b)
-        self.shape_basis = xp.concat([self.arrays.identity, self.arrays.expression], axis=2)
+        arrays = self.arrays
+        self.shape_basis = derived(arrays, "shape basis", lambda: xp.concat(
+            [arrays.identity, arrays.expression], axis=2))
         w = self.weights
         self.landmark_term = LandmarkTerm(self.arrays, self.shape_basis, self.layout,
                                           b.asarray(self.targets), w.landmarks, b,
@@ -77,13 +91,8 @@ class FitProblem:
         self.prior_term = PriorTerm(self.layout, w.identity, w.expression, w.albedo, b)
         self.photometric_term: PhotometricTerm | None = None
         if self.image is not None:
-            n_vertices = self.model.n_vertices
-            # Mesh-boundary vertices always sit on the rendered silhouette, where the photo
-            # mixes face and background: they are never compared.
-            inner = xp.arange(n_vertices, device=b.device)[
-                ~boundary_vertices(self.arrays.triangles, n_vertices)]
-            stride = max(1, math.ceil(inner.shape[0] / max_samples))
-            samples = inner[::stride]
+            samples = derived(arrays, ("photometric samples", max_samples),
+                              lambda: _photometric_samples(arrays, max_samples, b))
             self.photometric_term = PhotometricTerm(
                 self.arrays, self.shape_basis, self.layout, b.asarray(self.image), samples,
                 w.photometric, b)
@@ -138,10 +147,14 @@ class FitProblem:
         """Back to NumPy when the caller passed a NumPy (or list) vector."""
         return value if self.backend.owns(x) else to_numpy(value)
 
-    def freeze(self, x: Any) -> None:
-        """Re-decide the discrete state (jaw vertices, visibility) at ``x`` and keep it."""
+    def freeze(self, x: Any, terms: Sequence[ResidualTerm] | None = None) -> None:
+        """Re-decide the discrete state (jaw vertices, visibility) at ``x`` and keep it.
+
+        ``terms`` limits this to those terms (default all): a landmark stage need not
+        rasterize the mesh for the photometric samples' visibility.
+        """
         x_b = self._backend_x(x)
-        for term in self.terms:
+        for term in terms or self.terms:
             term.update(x_b)
 
     def residual_vector(self, x: Any, terms: Sequence[ResidualTerm] | None = None) -> Any:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from ..backends import (
     Backend,
     array_namespace,
-    batched_matmul,
+    gathered_matmul,
     is_plain_value,
     promote,
     real_part,
@@ -28,12 +28,13 @@ from ..model.morphable_model import basis_product
 from ..render.landmarks import landmark_vertices
 from ..render.rasterize import rasterize
 from ..render.visibility import visible_vertices
-from ..sampling import bilinear_sample
+from ..sampling import bilinear_sample, gaussian_blur
 from .parameters import ParameterLayout
 
 Array = Any
 
-__all__ = ["LandmarkTerm", "PhotometricTerm", "PriorTerm", "ResidualTerm", "sh_basis_gradient"]
+__all__ = ["LandmarkTerm", "PhotometricTerm", "PriorTerm", "ResidualTerm", "ring_topology",
+           "sh_basis_gradient"]
 
 
 class ResidualTerm(Protocol):
@@ -54,9 +55,17 @@ class _Pose:
     def __init__(self, x: Array, layout: ParameterLayout):
         self.angles = x[layout.rotation]
         self.rotation = rotation_matrix(self.angles)
-        self.d_rotation = rotation_matrix_derivatives(self.angles)  # (3, 3, 3): cheap
         self.scale = x[layout.scale]
         self.translation = x[layout.translation]
+        self._d_rotation: Array | None = None
+
+    @property
+    def d_rotation(self) -> Array:
+        """(3, 3, 3) derivatives of the rotation, made when a Jacobian first asks (residuals,
+        evaluated more often than Jacobians, never do)."""
+        if self._d_rotation is None:
+            self._d_rotation = rotation_matrix_derivatives(self.angles)
+        return self._d_rotation
 
 
 def _assemble(layout: ParameterLayout, rows: int, blocks: dict[str, Array], like: Array) -> Array:
@@ -218,7 +227,10 @@ class PhotometricTerm:
         xp = backend.xp
         self.arrays, self.shape_basis = arrays, shape_basis
         self.layout, self.backend = layout, backend
-        self.image, self.samples, self.weight = image, samples, weight
+        self.photo, self.samples, self.weight = image, samples, weight
+        # Coarse-to-fine (see smooth): the photo the samples are compared with, and the
+        # position of its top-left pixel in the photo.
+        self.image, self.origin, self.smoothing = image, (0, 0), 0.0
         self.sample_albedo_mean = xp.take(arrays.albedo_mean, samples, axis=0)
         self.sample_albedo_basis = xp.take(arrays.albedo, samples, axis=0)  # (N, 3, K_alb)
         self._build_rings(backend)
@@ -234,7 +246,7 @@ class PhotometricTerm:
         rotated = rotate(shape, pose.rotation)
         points, depth = project(rotated, pose.scale, pose.translation)
         normals = vertex_normals(rotated, self.arrays.triangles)
-        height, width = self.image.shape[0], self.image.shape[1]
+        height, width = self.photo.shape[0], self.photo.shape[1]
         raster = rasterize(points, depth, self.arrays.triangles, (height, width))
         visible = xp.take(visible_vertices(points, depth, normals, raster), self.samples)
         # The bilinear footprint (2 x 2 pixels) must lie on the face, not across a silhouette.
@@ -248,6 +260,45 @@ class PhotometricTerm:
         self.visible = xp.astype(visible, self.backend.dtype)
         count = max(float(xp.sum(self.visible)), 1.0)
         self.row_scale = self.visible * math.sqrt(self.weight / count)
+
+    def smooth(self, sigma: float, x: Array | None = None) -> None:
+        """Compare with the photo blurred by a Gaussian of ``sigma`` pixels (0: the photo).
+
+        Bilinear sampling gives the energy shallow ripples at the pixel scale, and LM steps
+        from a rough start stop in them; the blurred photo's energy has its ripples smoothed
+        away, so a first round on it gets near a deeper minimum of the photo's own energy
+        (see ``fit``'s schedule). Only a box around the samples as projected at ``x`` (the
+        whole photo without ``x``) is blurred, with a margin of a quarter of the box and the
+        blur's reach: beyond it the blurred crop's edge is replicated, which keeps the
+        residuals continuous. The Jacobian stays exact for the photo compared with.
+        """
+        if sigma <= 0:
+            self.image, self.origin, self.smoothing = self.photo, (0, 0), 0.0
+            return
+        height, width = self.photo.shape[0], self.photo.shape[1]
+        top, left, bottom, right = 0, 0, height, width
+        if x is not None:
+            xp = self.backend.xp
+            points = self._cached_forward(self.backend.asarray(x))["points"]
+            low = [float(v) for v in xp.min(points, axis=0)]
+            high = [float(v) for v in xp.max(points, axis=0)]
+            margin = [0.25 * (high[k] - low[k]) + 3 * sigma + 2 for k in range(2)]
+            left = min(max(int(low[0] - margin[0]), 0), width - 2)
+            top = min(max(int(low[1] - margin[1]), 0), height - 2)
+            right = max(min(int(high[0] + margin[0]) + 2, width), left + 2)
+            bottom = max(min(int(high[1] + margin[1]) + 2, height), top + 2)
+        crop = self.photo[top:bottom, left:right, ...]
+        self.image, self.origin, self.smoothing = gaussian_blur(crop, sigma), (left, top), sigma
+
+    def _sample(self, points: Array, gradient: bool = False) -> Any:
+        """The compared photo (see :meth:`smooth`) at ``points``, in the photo's pixels, and
+        optionally its derivative with respect to ``points``."""
+        if self.origin != (0, 0):
+            xp = array_namespace(points)
+            shift = xp.asarray([float(self.origin[0]), float(self.origin[1])],
+                               dtype=self.photo.dtype, device=self.photo.device)
+            points = points - shift
+        return bilinear_sample(self.image, points, return_gradient=gradient)
 
     def _cached_forward(self, x: Array) -> dict[str, Array]:
         """:meth:`_forward`, reusing the last one for an equal plain (real, derivative-free)
@@ -288,74 +339,28 @@ class PhotometricTerm:
         """``(model, observed, visible)`` at ``x``: the modelled colour (albedo times shading)
         and the photo's colour at each sample, (N, 3) each, and the (N,) visibility weights."""
         f = self._cached_forward(x)
-        return f["albedo"] * f["shading"], bilinear_sample(self.image, f["points"]), self.visible
+        return f["albedo"] * f["shading"], self._sample(f["points"]), self.visible
 
     def residuals(self, x: Array) -> Array:
         xp = array_namespace(x)
         f = self._cached_forward(x)
-        observed = bilinear_sample(self.image, f["points"])
+        observed = self._sample(f["points"])
         return xp.reshape(self.row_scale[:, None] * (f["albedo"] * f["shading"] - observed), (-1,))
 
     def _build_rings(self, backend: Backend) -> None:
-        """Constant topology for the analytic normal derivative (host precomputation).
-
-        A sample's unnormalised normal ``m_v = sum_f (S_f1 - S_f0) x (S_f2 - S_f0)`` over its
-        incident triangles is linear in the positions of its 1-ring, with coefficient
-        ``d m_f / d S_ck = [S_c(k+2) - S_c(k+1)]_x`` (a skew matrix) for corner ``k``. Here we
-        record, per sample, its incident triangles (padded to ``D``), its ring vertices
-        (itself first, padded to ``R``), which ring slot each triangle corner is, and the
-        basis rows of the ring, gathered once: ``(N, 3R, K)``. The forward pass evaluates the
-        shape only on the U vertices it reads (samples and rings; about 3/4 of the ICT mesh,
-        an eighth of a BFM-size one), from the mean and basis rows gathered here.
-        """
-        triangles = backend.to_numpy(self.arrays.triangles)
-        samples = backend.to_numpy(self.samples)
-        order = np.argsort(triangles.reshape(-1), kind="stable")
-        corner_vertex = triangles.reshape(-1)[order]
-        starts = np.searchsorted(corner_vertex, samples, side="left")
-        stops = np.searchsorted(corner_vertex, samples, side="right")
-        degree = int(max(1, (stops - starts).max()))
-        faces = np.zeros((samples.size, degree), dtype=np.int64)
-        face_valid = np.zeros((samples.size, degree), dtype=bool)
-        rings = np.zeros((samples.size, 3 * degree + 1), dtype=np.int64)
-        slots = np.zeros((samples.size, degree, 3), dtype=np.int64)
-        ring_size = 1
-        for i, vertex in enumerate(samples):
-            incident = order[starts[i]:stops[i]] // 3
-            faces[i, : incident.size] = incident
-            face_valid[i, : incident.size] = True
-            neighbours = [int(vertex)]
-            for f in incident:
-                for u in triangles[f]:
-                    if int(u) not in neighbours:
-                        neighbours.append(int(u))
-            rings[i, : len(neighbours)] = neighbours
-            ring_size = max(ring_size, len(neighbours))
-            lookup = {u: r for r, u in enumerate(neighbours)}
-            for d, f in enumerate(incident):
-                slots[i, d] = [lookup[int(u)] for u in triangles[f]]
-        rings = rings[:, :ring_size]
-        # one-hot map from (incident triangle, corner) to ring slot: (N, R, 3D)
-        mapping = np.zeros((samples.size, ring_size, 3 * degree))
-        for k in range(3):
-            i_idx, d_idx = np.nonzero(face_valid)
-            mapping[i_idx, slots[i_idx, d_idx, k], d_idx * 3 + k] = 1.0
-        self.ring_size = ring_size
-        # The vertices the term reads (samples and their one-rings), and local ids into them.
-        corner_ids = triangles[faces]  # (N, D, 3)
-        used, local = np.unique(np.concatenate([samples, corner_ids.reshape(-1)]),
-                                return_inverse=True)
-        self.local_samples = backend.asarray(local[: samples.size])
-        self.face_corners = backend.asarray(local[samples.size:].reshape(corner_ids.shape))
-        used_ids = backend.asarray(used)
-        self.ring_mean = backend.xp.take(self.arrays.mean_shape, used_ids, axis=0)  # (U, 3)
-        self.ring_vertex_basis = backend.xp.take(self.shape_basis, used_ids, axis=0)  # (U, 3, K)
-        self.face_valid = backend.asarray(face_valid.astype(np.float64))
-        self.corner_to_ring = backend.asarray(mapping)
-        basis = backend.to_numpy(self.shape_basis)  # (V, 3, K)
-        ring_basis = basis[rings]  # (N, R, 3, K)
-        self.ring_basis = backend.asarray(
-            ring_basis.reshape(samples.size, 3 * ring_size, basis.shape[2]))
+        """Constant topology for the analytic normal derivative, from :func:`ring_topology`,
+        built once per model and sample set and kept with the model's arrays."""
+        key = ("photometric rings", tuple(int(v) for v in backend.to_numpy(self.samples)))
+        rings = derived(self.arrays, key, lambda: ring_topology(
+            self.arrays, self.shape_basis, self.samples, backend))
+        self.ring_size = rings["ring_size"]
+        self.local_samples = rings["local_samples"]
+        self.face_corners = rings["face_corners"]
+        self.ring_mean = rings["ring_mean"]
+        self.ring_vertex_basis = rings["ring_vertex_basis"]
+        self.ring_local = rings["ring_local"]
+        self.face_valid = rings["face_valid"]
+        self.corner_to_ring = rings["corner_to_ring"]
 
     def _sample_normals(self, shape: Array) -> tuple[Array, Array, Array]:
         """Corners of each sample's incident triangles (N, D, 3, 3), its unnormalised normal
@@ -393,10 +398,10 @@ class PhotometricTerm:
         xp = array_namespace(x)
         layout = self.layout
         f = self._cached_forward(x)
-        pose = _Pose(x, layout)
+        pose = f["pose"]  # of this very x (the forward pass is only reused for an equal x)
         rotation, scale = pose.rotation, pose.scale
         n_samples = self.samples.shape[0]
-        _, gradient = bilinear_sample(self.image, f["points"], return_gradient=True)  # (N, 3, 2)
+        _, gradient = self._sample(f["points"], gradient=True)  # (N, 3, 2)
         albedo, shading, light = f["albedo"], f["shading"], f["light"]
         # d shading_c / d camera normal: (N, 3 channels, 3)
         d_shading = xp.matrix_transpose(light)[None, ...] @ sh_basis_gradient(f["camera_normals"])
@@ -415,7 +420,8 @@ class PhotometricTerm:
         own = -(gradient @ projection)  # (N, 3, 3): through the image sample at the vertex
         coefficients = xp.concat([coefficients[:, :, :3] + own, coefficients[:, :, 3:]], axis=2)
         s = self.row_scale[:, None, None]
-        d_shape = batched_matmul(s * coefficients, self.ring_basis)  # (N, 3, K), row-scaled
+        # (N, 3, K), row-scaled: the ring's basis rows are gathered from the (U, 3, K) rows
+        d_shape = gathered_matmul(s * coefficients, self.ring_local, self.ring_vertex_basis)
 
         d_albedo = shading[..., None] * self.sample_albedo_basis  # (N, 3, K_alb)
         # Light: d colour_c / d light[k, c'] = albedo_c * basis_k * [c == c'].
@@ -438,6 +444,93 @@ class PhotometricTerm:
             "light": s * xp.reshape(d_light, (n_samples, 3, 27)),
             "rotation": s * xp.stack(d_rot, axis=-1), "scale": s * d_scale,
             "translation": s * d_trans}, like=x)
+
+
+def derived(arrays: Any, key: Any, build: Any) -> Any:
+    """``arrays.derived(key, build)`` (kept with the model's arrays, see
+    :meth:`facefit.model.ModelArrays.derived`), or ``build()`` for model-like objects whose
+    arrays have no such cache."""
+    keep = getattr(arrays, "derived", None)
+    return build() if keep is None else keep(key, build)
+
+
+def ring_topology(arrays: Any, shape_basis: Array, samples: Array,
+                  backend: Backend) -> dict[str, Any]:
+    """Constant topology for the photometric term's analytic normal derivative (host work).
+
+    A sample's unnormalised normal ``m_v = sum_f (S_f1 - S_f0) x (S_f2 - S_f0)`` over its
+    incident triangles is linear in the positions of its 1-ring, with coefficient
+    ``d m_f / d S_ck = [S_c(k+2) - S_c(k+1)]_x`` (a skew matrix) for corner ``k``. Per sample
+    this records its incident triangles (padded to ``D``), its ring vertices (itself first,
+    then in order of first appearance among the triangles' corners, padded to ``R``) and which
+    ring slot each triangle corner is. The forward pass evaluates the shape only on the U
+    vertices the term reads (samples and rings; about 3/4 of the ICT mesh, an eighth of a
+    BFM-size one), from the mean and basis rows gathered here.
+
+    Returns
+    -------
+    dict with ``ring_size`` (R), ``local_samples`` (N,), ``face_corners`` (N, D, 3) and
+    ``ring_local`` (N, R) ids into the U vertices in use, ``ring_mean`` (U, 3),
+    ``ring_vertex_basis`` (U, 3, K), ``face_valid`` (N, D) and ``corner_to_ring``
+    (N, R, 3D), the one-hot map from (incident triangle, corner) to ring slot.
+    """
+    triangles = backend.to_numpy(arrays.triangles)
+    samples = backend.to_numpy(samples)
+    count = samples.size
+    order = np.argsort(triangles.reshape(-1), kind="stable")
+    corner_vertex = triangles.reshape(-1)[order]
+    starts: Any = np.searchsorted(corner_vertex, samples, side="left")
+    incident: Any = np.searchsorted(corner_vertex, samples, side="right") - starts
+    degree = int(max(1, incident.max()))
+    offsets = np.arange(degree)
+    face_valid = offsets[None, :] < incident[:, None]  # (N, D)
+    positions = np.minimum(starts[:, None] + offsets[None, :], order.size - 1)
+    faces = np.where(face_valid, order[positions] // 3, 0)  # incident triangles, ascending
+    corner_ids = triangles[faces]  # (N, D, 3)
+    # Ring slots, vectorised: the sample itself, then each new corner in (triangle, corner)
+    # order. A stable sort of each row groups equal vertices with their first occurrence first.
+    sentinel = triangles.max() + 1
+    sequence = np.concatenate([samples[:, None], np.where(
+        np.repeat(face_valid, 3, axis=1), corner_ids.reshape(count, -1), sentinel)], axis=1)
+    rows = np.arange(count)[:, None]
+    by_value = np.argsort(sequence, axis=1, kind="stable")
+    sorted_values = sequence[rows, by_value]
+    head = np.ones(sorted_values.shape, dtype=bool)
+    head[:, 1:] = sorted_values[:, 1:] != sorted_values[:, :-1]
+    first = np.zeros(sequence.shape, dtype=bool)
+    first[rows, by_value] = head & (sorted_values != sentinel)
+    first_slot = np.cumsum(first, axis=1) - 1  # slot of each first occurrence
+    head_position = np.maximum.accumulate(
+        np.where(head, np.arange(sequence.shape[1])[None, :], 0), axis=1)
+    slot = np.zeros(sequence.shape, dtype=np.int64)
+    slot[rows, by_value] = first_slot[rows, by_value[rows, head_position]]
+    sizes = first.sum(axis=1)
+    ring_size = int(max(1, sizes.max()))
+    rings = np.zeros((count, ring_size), dtype=np.int64)
+    hit_rows, hit_columns = np.nonzero(first)
+    rings[hit_rows, first_slot[hit_rows, hit_columns]] = sequence[hit_rows, hit_columns]
+    slots = slot[:, 1:].reshape(count, degree, 3)
+    mapping = np.zeros((count, ring_size, 3 * degree))
+    i_idx, d_idx = np.nonzero(face_valid)
+    for k in range(3):
+        mapping[i_idx, slots[i_idx, d_idx, k], d_idx * 3 + k] = 1.0
+    # The vertices the term reads (samples and their one-rings), and local ids into them.
+    used, local = np.unique(np.concatenate([samples, corner_ids.reshape(-1)]),
+                            return_inverse=True)
+    in_ring = np.arange(ring_size)[None, :] < sizes[:, None]
+    ring_local = np.where(in_ring, np.searchsorted(used, rings), 0)  # padding: zero weights
+    used_ids = backend.asarray(used)
+    xp = backend.xp
+    return {
+        "ring_size": ring_size,
+        "local_samples": backend.asarray(local[:count]),
+        "face_corners": backend.asarray(local[count:].reshape(corner_ids.shape)),
+        "ring_local": backend.asarray(ring_local),
+        "ring_mean": xp.take(arrays.mean_shape, used_ids, axis=0),  # (U, 3)
+        "ring_vertex_basis": xp.take(shape_basis, used_ids, axis=0),  # (U, 3, K)
+        "face_valid": backend.asarray(face_valid.astype(np.float64)),
+        "corner_to_ring": backend.asarray(mapping),
+    }
 
 
 class PriorTerm:

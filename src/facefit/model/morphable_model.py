@@ -8,6 +8,7 @@ units of their std (N(0, 1) under the prior), so ``shape = mean + sum_k basis_k 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,22 @@ class ModelArrays:
     triangles: Array
     landmark_indices: Array
     jaw_candidates: Array
+    _derived: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    _derived_lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def derived(self, key: Any, build: Callable[[], Any]) -> Any:
+        """``build()``, computed once per ``key`` and kept with these arrays.
+
+        For what fits derive from the model alone (the identity and expression bases side by
+        side, the photometric samples' one-ring topology): rebuilt for every photo, they were
+        a quarter of a fit's time in a fresh process.
+        """
+        with self._derived_lock:
+            if key in self._derived:
+                return self._derived[key]
+        value = build()  # outside the lock: a build may itself ask for derived values
+        with self._derived_lock:
+            return self._derived.setdefault(key, value)
 
 
 def _require(condition: bool, name: str, message: str) -> None:

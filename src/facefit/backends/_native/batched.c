@@ -10,6 +10,16 @@
  *   a    (count, rows, inner)    float64 or float32, C-contiguous
  *   b    (count, inner, columns) same dtype, C-contiguous
  *   out  (count, rows, columns)  same dtype, C-contiguous, overwritten
+ *
+ * gathered(a, index, b, out, count, rows, slots, width, columns): the same product with the
+ * stack of b gathered on the fly, out[s] = a[s] @ concat_r(b[index[s, r]]):
+ *   a     (count, rows, slots * width)
+ *   index (count, slots) int64 into the first axis of b
+ *   b     (n, width, columns)
+ * The photometric Jacobian's ring basis is the shape basis rows of each sample's one-ring;
+ * gathering them here reads the (U, 3, K) rows of the vertices in use (18 MB for the default
+ * model) instead of a (1069, 30, 153) copy (39 MB) that had to be built, and first touched,
+ * for every fit. Sums run in the same order as matmul's, so the results are bit-identical.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -38,6 +48,34 @@
 
 DEFINE_MATMUL(matmul_double, double)
 DEFINE_MATMUL(matmul_float, float)
+
+#define DEFINE_GATHERED(NAME, T)                                                              \
+    static void NAME(const T *a, const long long *index, const T *b, T *out, Py_ssize_t count,\
+                     Py_ssize_t rows, Py_ssize_t slots, Py_ssize_t width, Py_ssize_t columns) \
+    {                                                                                         \
+        const Py_ssize_t inner = slots * width;                                               \
+        for (Py_ssize_t s = 0; s < count; ++s) {                                              \
+            const T *as = a + s * rows * inner;                                               \
+            T *os = out + s * rows * columns;                                                 \
+            memset(os, 0, sizeof(T) * (size_t)(rows * columns));                              \
+            for (Py_ssize_t r = 0; r < slots; ++r) {                                          \
+                const T *block = b + (Py_ssize_t)index[s * slots + r] * width * columns;      \
+                for (Py_ssize_t c = 0; c < width; ++c) {                                      \
+                    const Py_ssize_t j = r * width + c;                                       \
+                    const T *brow = block + c * columns;                                      \
+                    for (Py_ssize_t q = 0; q < rows; ++q) {                                   \
+                        const T w = as[q * inner + j];                                        \
+                        T *orow = os + q * columns;                                           \
+                        for (Py_ssize_t k = 0; k < columns; ++k)                              \
+                            orow[k] += w * brow[k];                                           \
+                    }                                                                         \
+                }                                                                             \
+            }                                                                                 \
+        }                                                                                     \
+    }
+
+DEFINE_GATHERED(gathered_double, double)
+DEFINE_GATHERED(gathered_float, float)
 
 static int check(Py_buffer *buf, const char *name, Py_ssize_t itemsize, Py_ssize_t count)
 {
@@ -80,10 +118,98 @@ static PyObject *matmul(PyObject *self, PyObject *args)
     return result;
 }
 
+static PyObject *gathered(PyObject *self, PyObject *args)
+{
+    Py_buffer a, index, b, out;
+    long long count, rows, slots, width, columns, n;
+    PyObject *result = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*LLLLLL", &a, &index, &b, &out, &count, &rows, &slots,
+                          &width, &columns, &n))
+        return NULL;
+    const Py_ssize_t itemsize = a.itemsize;
+    if (itemsize != 8 && itemsize != 4) {
+        PyErr_SetString(PyExc_ValueError, "gathered matmul: a must be float64 or float32");
+    } else if (count < 0 || rows < 0 || slots < 0 || width < 0 || columns < 0 || n < 0) {
+        PyErr_SetString(PyExc_ValueError, "gathered matmul: negative size");
+    } else if (check(&a, "a", itemsize, count * rows * slots * width) &&
+               check(&index, "index", sizeof(long long), count * slots) &&
+               check(&b, "b", itemsize, n * width * columns) &&
+               check(&out, "out", itemsize, count * rows * columns)) {
+        const long long *ids = index.buf;
+        int bad = 0;
+        for (Py_ssize_t i = 0; i < count * slots; ++i)
+            bad |= ids[i] < 0 || ids[i] >= n;
+        if (bad) {
+            PyErr_SetString(PyExc_IndexError, "gathered matmul: index out of range");
+        } else {
+            Py_BEGIN_ALLOW_THREADS
+            if (itemsize == 8)
+                gathered_double(a.buf, ids, b.buf, out.buf, count, rows, slots, width, columns);
+            else
+                gathered_float(a.buf, ids, b.buf, out.buf, count, rows, slots, width, columns);
+            Py_END_ALLOW_THREADS
+            result = Py_None;
+            Py_INCREF(result);
+        }
+    }
+    PyBuffer_Release(&a);
+    PyBuffer_Release(&index);
+    PyBuffer_Release(&b);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+/* cholesky_solve(lower, rhs, n): overwrite rhs (n,) with the solution of L L^T x = rhs for the
+ * (n, n) row-major lower-triangular Cholesky factor L: forward then back substitution. NumPy
+ * has the factorisation but no triangular solve; this keeps SciPy (0.2 s to import) out of
+ * a fit. Each x_i is one sum in a fixed order, so the result does not depend on threads. */
+static PyObject *cholesky_solve(PyObject *self, PyObject *args)
+{
+    Py_buffer lower, rhs;
+    long long n;
+    PyObject *result = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*w*L", &lower, &rhs, &n))
+        return NULL;
+    if (n < 0 || !check(&lower, "lower", sizeof(double), n * n) ||
+        !check(&rhs, "rhs", sizeof(double), n)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "cholesky solve: negative size");
+    } else {
+        const double *L = lower.buf;
+        double *x = rhs.buf;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n; ++i) {  /* L y = b */
+            double sum = x[i];
+            for (Py_ssize_t k = 0; k < i; ++k)
+                sum -= L[i * n + k] * x[k];
+            x[i] = sum / L[i * n + i];
+        }
+        for (Py_ssize_t i = n - 1; i >= 0; --i) {  /* L^T x = y */
+            double sum = x[i];
+            for (Py_ssize_t k = i + 1; k < n; ++k)
+                sum -= L[k * n + i] * x[k];
+            x[i] = sum / L[i * n + i];
+        }
+        Py_END_ALLOW_THREADS
+        result = Py_None;
+        Py_INCREF(result);
+    }
+    PyBuffer_Release(&lower);
+    PyBuffer_Release(&rhs);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"matmul", matmul, METH_VARARGS,
      "matmul(a, b, out, count, rows, inner, columns): out[s] = a[s] @ b[s] for C-contiguous "
      "stacks of float64 or float32 matrices (see batched.c)."},
+    {"gathered", gathered, METH_VARARGS,
+     "gathered(a, index, b, out, count, rows, slots, width, columns, n): out[s] = a[s] @ "
+     "concat_r(b[index[s, r]]) (see batched.c)."},
+    {"cholesky_solve", cholesky_solve, METH_VARARGS,
+     "cholesky_solve(lower, rhs, n): solve L L^T x = rhs in place (see batched.c)."},
     {NULL, NULL, 0, NULL},
 };
 
