@@ -151,17 +151,19 @@ def fit(image: Any, landmarks: Any = None, model: Any = None, jacobian: str = "a
     backend = get_backend()
     check_jacobian(jacobian, backend)
     max_iterations = check_iterations(max_iterations)
+    photo_name = _photo_name(image)  # before detection may have read a path into an array
     image, landmarks, landmark_weights = resolve_landmarks(image, landmarks, landmark_weights,
                                                            detector)
     gram_threads = 1 if blas_threads is None else blas_threads  # see the docstring
     with backend.blas_threads(1):
         return _fit(image, landmarks, model, jacobian, photometric, max_iterations, progress,
-                    weights, rounds, gram_threads, landmark_weights)
+                    weights, rounds, gram_threads, landmark_weights, photo_name)
 
 
 def _fit(image: Any, landmarks: Any, model: Any, jacobian: str, photometric: bool,
          max_iterations: int | None, progress: bool, weights: FitWeights | None,
-         rounds: int, gram_threads: int | None, landmark_weights: Any = None) -> FitResult:
+         rounds: int, gram_threads: int | None, landmark_weights: Any = None,
+         photo_name: str = "the photo") -> FitResult:
     start = time.perf_counter()
     backend = get_backend()
     photo = as_photo(image) if photometric else None
@@ -236,7 +238,7 @@ def _fit(image: Any, landmarks: Any, model: Any, jacobian: str, photometric: boo
     fitted = _fitted_landmarks(problem, x)
     if frame is not None:
         params, fitted = frame.params_to_photo(params), frame.to_photo(fitted)
-    doubts = check_plausible(problem, x, _photo_name(image))
+    doubts = check_plausible(problem, x, photo_name)
     return FitResult(params=params, x=host_x, energy=energy, history=history,
                      landmarks=fitted, problem=problem, seconds=time.perf_counter() - start,
                      warnings=doubts, frame=frame, photo=photo)
