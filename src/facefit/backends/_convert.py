@@ -98,6 +98,13 @@ def cholesky_solve(matrix: Array, rhs: Array) -> Array:
     return (ops or _generic).cholesky_solve(matrix, rhs, xp)
 
 
+def _native_product(xp: Any, name: str, *operands: Array) -> Array | None:
+    """The backend's native fast path ``name`` applied to ``operands``; None where the backend
+    has none, or where it declines these operands (dtype, device, derivatives attached)."""
+    fast = getattr(native_ops(xp), name, None)
+    return None if fast is None else fast(*operands)
+
+
 def gram(matrix: Array, threads: int | None = None) -> Array:
     """The normal matrix ``matrix.T @ matrix``, optionally on its own number of BLAS threads.
 
@@ -148,11 +155,9 @@ def matmul_transposed(coefficients: Array, matrix: Array) -> Array:
     (..., N) array of the two operands' result dtype.
     """
     xp = array_namespace(coefficients, matrix)
-    fast = getattr(native_ops(xp), "matmul_transposed", None)
-    if fast is not None:
-        product = fast(coefficients, matrix)
-        if product is not None:
-            return product
+    product = _native_product(xp, "matmul_transposed", coefficients, matrix)
+    if product is not None:
+        return product
     coefficients, matrix = _generic.promote(coefficients, matrix, xp=xp)
     return coefficients @ xp.matrix_transpose(matrix)
 
@@ -176,11 +181,9 @@ def batched_matmul(a: Array, b: Array) -> Array:
     (S, R, K) array.
     """
     xp = array_namespace(a, b)
-    fast = getattr(native_ops(xp), "batched_matmul", None)
-    if fast is not None:
-        product = fast(a, b)
-        if product is not None:
-            return product
+    product = _native_product(xp, "batched_matmul", a, b)
+    if product is not None:
+        return product
     a, b = _generic.promote(a, b, xp=xp)
     return a @ b
 
@@ -206,11 +209,9 @@ def gathered_matmul(a: Array, index: Array, b: Array) -> Array:
     (S, R, K) array.
     """
     xp = array_namespace(a, b)
-    fast = getattr(native_ops(xp), "gathered_matmul", None)
-    if fast is not None:
-        product = fast(a, index, b)
-        if product is not None:
-            return product
+    product = _native_product(xp, "gathered_matmul", a, index, b)
+    if product is not None:
+        return product
     count, slots = index.shape
     stack = xp.take(b, xp.reshape(index, (-1,)), axis=0)
     return batched_matmul(a, xp.reshape(stack, (count, slots * b.shape[1], b.shape[2])))
