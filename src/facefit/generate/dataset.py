@@ -44,7 +44,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import sys
 import time
 import zlib
@@ -57,7 +56,7 @@ from typing import Any
 
 from ..backends.host import np
 from ..errors import FacefitError, OutputError
-from ..io._files import os_reason, writable_folder
+from ..io._files import TEMPORARY_NAME, os_reason, writable_folder
 
 __all__ = ["FILE_KEYS", "IMAGE_SUFFIXES", "LOCK_NAME", "DatasetError", "DatasetTask",
            "file_digest", "find_photos", "generate_dataset", "locked", "remove_stale_temporaries",
@@ -116,8 +115,6 @@ def photo_stream(name: str) -> int:
 
 LOCK_NAME = ".facefit-generate.lock"
 FILE_KEYS = ("image", "landmarks", "depth", "mask")
-# The names io._files.atomic_write_bytes gives its temporary files: ".NAME.<12 hex>.tmp".
-_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
 
 
 class DatasetError(OutputError):
@@ -240,7 +237,7 @@ def remove_stale_temporaries(out: Path) -> int:
     removed = 0
     for folder, _dirs, names in os.walk(out):
         for name in names:
-            if _TEMPORARY.match(name):
+            if TEMPORARY_NAME.match(name):
                 try:
                     os.unlink(os.path.join(folder, name))
                     removed += 1

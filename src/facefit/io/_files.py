@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
 from ..errors import FacefitError, OutputError
 
-__all__ = ["atomic_write_bytes", "display_name", "os_reason", "readable_file", "writable_folder"]
+__all__ = ["TEMPORARY_NAME", "atomic_write_bytes", "display_name", "os_reason", "readable_file",
+           "writable_folder"]
 
 PathLike = str | os.PathLike[str]
+
+#: The names :func:`atomic_write_bytes` gives its temporary files: ``.NAME.<12 hex>.tmp``. A
+#: killed writer leaves one behind; a resumed run may remove what matches (and nothing else).
+TEMPORARY_NAME = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
 
 
 def display_name(path: PathLike) -> str:
