@@ -24,7 +24,7 @@ def write_detection(out_dir: Path, stem: str, photo: np.ndarray, face: DetectedF
     ----------
     out_dir : folder (created if missing).
     stem : file stem.
-    photo : (H, W, 3) float image in [0, 1].
+    photo : (H, W, 3) uint8, or float in [0, 1].
     face : the detected face.
 
     Returns
@@ -32,12 +32,10 @@ def write_detection(out_dir: Path, stem: str, photo: np.ndarray, face: DetectedF
     The written paths by kind (``"pts"``, ``"overlay.png"``).
     """
     from ..io import write_image, write_landmarks
+    from ..io._files import writable_folder
     from ..outputs import draw_overlay
 
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise FacefitError(f"output folder '{out_dir}': cannot be created ({exc})") from exc
+    writable_folder(out_dir)
     height, width = photo.shape[:2]
     x0, y0, x1, y1 = face.box
     rows, cols = np.mgrid[:height, :width]
@@ -56,13 +54,15 @@ def detect_images(images: Sequence[str], out_dir: Path, detector: str = "mediapi
     A photo that cannot be read or has no face is one ``facefit: error:`` line and the others
     go on: 0 when every photo worked, 2 when none did, else 1.
     """
-    from ..io import read_image
+    from ..io._files import writable_folder
+    from ..io.images import read_pixels
     from .source import detect_all
 
+    writable_folder(out_dir)  # once, before any photo: an unusable --out is bad input for all
     failures = 0
     for image_path in images:
         try:
-            photo = read_image(image_path)
+            photo = read_pixels(image_path)
             faces = detect_all(photo, detector, image_path)
             chosen = faces if all_faces else faces[:1]
             for k, face in enumerate(chosen, start=1):

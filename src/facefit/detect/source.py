@@ -77,9 +77,9 @@ def resolve_landmarks(image: Any, landmarks: Any, landmark_weights: Any = None,
         raise LandmarkError(f"image '{name}': no landmarks given and detector 'none'; give a "
                             "landmark file or choose a detector")
     if name != "image array":
-        from ..io import read_image
+        from ..io.images import read_pixels
 
-        image = read_image(image)
+        image = read_pixels(image)  # read once, for the detector and the fit; 8-bit stays uint8
     face = detect_largest(image, detector, name)
     weights = face.point_weights if landmark_weights is None else landmark_weights
     return image, face.landmarks, weights
