@@ -15,7 +15,7 @@ from ..backends import Backend, to_numpy
 from ..backends.host import np
 from ..errors import FitError, LandmarkError, ModelError
 from ..io import read_landmarks, validate_landmarks
-from ..io.images import read_pixels
+from ..io.images import as_float, read_pixels
 
 __all__ = ["JACOBIAN_STRATEGIES", "as_image", "as_landmarks", "as_model", "as_photo",
            "as_point_weights",
@@ -73,8 +73,7 @@ def as_image(image: Any) -> Any:
         Unreadable file, or an array of the wrong shape, dtype (complex, strings) or range.
     """
     photo = as_photo(image)
-    return photo.astype("float64") / 255.0 if photo is not None and photo.dtype == np.uint8 \
-        else photo
+    return None if photo is None else as_float(photo)
 
 
 def as_landmarks(landmarks: Any) -> tuple[Any, str]:

@@ -13,7 +13,7 @@ from ..backends.host import np
 from ..errors import ImageError
 from ._files import PathLike, atomic_write_bytes, display_name, readable_file
 
-__all__ = ["read_image", "read_pixels", "write_image"]
+__all__ = ["as_float", "read_image", "read_pixels", "write_image"]
 
 _WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
@@ -40,7 +40,12 @@ def read_image(source: PathLike | Any) -> np.ndarray:
         A missing, unreadable, truncated or empty file, or an array of the wrong shape, dtype
         or range; the message names the input.
     """
-    pixels = read_pixels(source)
+    return as_float(read_pixels(source))
+
+
+def as_float(pixels: np.ndarray) -> np.ndarray:
+    """:func:`read_pixels`' result as float64 in [0, 1]: uint8 scaled by 1/255, floats as
+    they are."""
     return pixels.astype(np.float64) / 255.0 if pixels.dtype == np.uint8 else pixels
 
 
