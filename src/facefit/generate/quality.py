@@ -1,0 +1,116 @@
+"""How visible a composited face's outline is: the outline edge ratio (issue 17).
+
+A face pasted onto a photo shows a hard edge all round it. The outline edge ratio measures that
+edge: the mean image-gradient magnitude on a 2-pixel ring along the face mask's boundary (one
+pixel inside, one outside), divided by the mean gradient magnitude in the bands 2-6 pixels
+inside and outside it. On a real photo with the fitted face's mask the ratio is a little above 1
+(a real face has a silhouette and shadows at its edge); a pasted mask adds a seam and pushes the
+ratio up. Compare a sample's ratio with the real photo's own, not with 1.
+
+The gradient is central differences of the mean of the three channels (edge pixels repeated), so
+colour seams count as well as brightness seams. Distances are 8-neighbour (chessboard) steps of
+erosion and dilation of the mask.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..backends import array_namespace
+from ..errors import FacefitError
+
+Array = Any
+
+__all__ = ["gradient_magnitude", "outline_bands", "outline_edge_ratio"]
+
+#: Bands of the ratio: the ring is distance 1 either side of the boundary; the comparison bands
+#: are distances 2..6 inside and outside (in pixels).
+RING = 1
+BAND = (2, 6)
+
+
+def _shift_max(mask: Array, xp: Any) -> Array:
+    """One 8-neighbour dilation of an (H, W) bool image (the border is not extended)."""
+    height, width = mask.shape
+    row = xp.zeros((1, width), dtype=xp.bool, device=mask.device)
+    grown = mask | xp.concat([mask[1:, :], row], axis=0) | xp.concat([row, mask[:-1, :]], axis=0)
+    col = xp.zeros((height, 1), dtype=xp.bool, device=mask.device)
+    return grown | xp.concat([grown[:, 1:], col], axis=1) | xp.concat([col, grown[:, :-1]], axis=1)
+
+
+def _dilate(mask: Array, steps: int, xp: Any) -> Array:
+    for _ in range(steps):
+        mask = _shift_max(mask, xp)
+    return mask
+
+
+def _erode(mask: Array, steps: int, xp: Any) -> Array:
+    return ~_dilate(~mask, steps, xp)
+
+
+def gradient_magnitude(image: Array) -> Array:
+    """(H, W) gradient magnitude of the channel mean of an (H, W, 3) or (H, W) image.
+
+    Central differences (half the difference of the two neighbours), one-sided at the border.
+    """
+    xp = array_namespace(image)
+    grey = xp.mean(image, axis=2) if image.ndim == 3 else image
+    if grey.ndim != 2 or grey.shape[0] < 2 or grey.shape[1] < 2:
+        raise FacefitError(f"outline edge ratio: image must be (H, W, 3) or (H, W) with H, W >= 2,"
+                           f" got {tuple(image.shape)}")
+    up = xp.concat([grey[:1, :], grey[:-1, :]], axis=0)
+    down = xp.concat([grey[1:, :], grey[-1:, :]], axis=0)
+    left = xp.concat([grey[:, :1], grey[:, :-1]], axis=1)
+    right = xp.concat([grey[:, 1:], grey[:, -1:]], axis=1)
+    gy, gx = (down - up) / 2, (right - left) / 2
+    return xp.sqrt(gx * gx + gy * gy)
+
+
+def outline_bands(mask: Array) -> tuple[Array, Array]:
+    """The ring along ``mask``'s boundary and the comparison bands, both (H, W) bool.
+
+    Parameters
+    ----------
+    mask : (H, W) bool face mask.
+
+    Returns
+    -------
+    ring : pixels at distance 1 from the boundary on either side (2 pixels wide).
+    bands : pixels at distance 2..6 inside or outside.
+    """
+    xp = array_namespace(mask)
+    mask = xp.astype(mask, xp.bool)
+    inner_ring = mask & ~_erode(mask, RING, xp)
+    outer_ring = ~mask & _dilate(mask, RING, xp)
+    inner_band = _erode(mask, BAND[0] - 1, xp) & ~_erode(mask, BAND[1], xp)
+    outer_band = _dilate(mask, BAND[1], xp) & ~_dilate(mask, BAND[0] - 1, xp)
+    return inner_ring | outer_ring, inner_band | outer_band
+
+
+def outline_edge_ratio(image: Array, mask: Array) -> float:
+    """Mean gradient magnitude on the mask's 2-pixel boundary ring over that in the 2-6 px bands.
+
+    Parameters
+    ----------
+    image : (H, W, 3) image in [0, 1].
+    mask : (H, W) bool face mask (a sample's, or the fitted face's on the real photo).
+
+    Returns
+    -------
+    float, NaN when the mask has no boundary ring or no bands inside the image.
+    """
+    xp = array_namespace(image, mask)
+    if tuple(mask.shape) != tuple(image.shape[:2]):
+        raise FacefitError(f"outline edge ratio: mask {tuple(mask.shape)} does not match image "
+                           f"{tuple(image.shape)}")
+    magnitude = gradient_magnitude(xp.astype(image, xp.float64))
+    ring, bands = outline_bands(mask)
+    n_ring = float(xp.sum(xp.astype(ring, xp.float64)))
+    n_band = float(xp.sum(xp.astype(bands, xp.float64)))
+    if n_ring == 0 or n_band == 0:
+        return math.nan
+    zero = xp.zeros_like(magnitude)
+    on_ring = float(xp.sum(xp.where(ring, magnitude, zero))) / n_ring
+    on_band = float(xp.sum(xp.where(bands, magnitude, zero))) / n_band
+    return on_ring / on_band if on_band > 0 else math.inf
