@@ -31,9 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import machine
-
 import facefit
+from _timing import machine
 from facefit.backends.host import np
 from facefit.detect import detect_landmarks
 from facefit.generate import PoseRanges, Synthesizer
