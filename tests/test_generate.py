@@ -23,6 +23,7 @@ from facefit.errors import FacefitError
 from facefit.generate import PoseRanges, Synthesizer, generate, iter_samples
 from facefit.generate.background import warp_background
 from facefit.generate.dataset import _read_jsonl, generate_dataset, paper_layout
+from facefit.generate.profiling import BINS
 from facefit.generate.variations import draw_expression, draw_rotation, sample_rng
 
 from .conftest import assert_close
@@ -40,8 +41,9 @@ def fitted():
     with ff.use_backend("numpy"):
         result = ff.fit(photo, points, model)
         samples = list(iter_samples(photo, points, 3, model, seed=7, fit_result=result))
+        synth = Synthesizer(model, result.params, photo)
     return SimpleNamespace(model=model, photo=photo, points=points, result=result,
-                           samples=samples)
+                           samples=samples, synth=synth)
 
 
 def _nme(a, b):
@@ -61,13 +63,12 @@ def test_samples_differ_from_the_photo_inside_the_face_but_not_by_much(fitted):
         # ...but it is the same person under the same light: mean face colour stays close.
         np.testing.assert_allclose(sample.image[face].mean(axis=0),
                                    photo[fitted_mask].mean(axis=0), atol=0.08)
-        # The background is kept: away from the face (beyond its box grown by 60% on each
-        # side) nothing moves.
-        ys, xs = np.nonzero(face | fitted_mask)
-        (y0, y1), (x0, x1) = (ys.min(), ys.max()), (xs.min(), xs.max())
-        grow_y, grow_x = int(0.6 * (y1 - y0)) + 1, int(0.6 * (x1 - x0)) + 1
+        # The background is kept: the whole head and the hair around it turn (issue 17), but
+        # beyond the head warp's fixed outer ring (its bounding box) nothing moves.
+        fixed = fitted.synth.head_warp.anchors[-BINS:, 0:2]
+        (x0, y0), (x1, y1) = np.floor(fixed.min(axis=0)), np.ceil(fixed.max(axis=0))
         far = np.ones(face.shape, bool)
-        far[max(y0 - grow_y, 0):y1 + grow_y, max(x0 - grow_x, 0):x1 + grow_x] = False
+        far[int(y0):int(y1) + 1, int(x0):int(x1) + 1] = False
         assert far.sum() > 10000
         np.testing.assert_allclose(sample.image[far], photo[far], atol=1e-6)
 

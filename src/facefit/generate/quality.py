@@ -22,7 +22,7 @@ from ..errors import FacefitError
 
 Array = Any
 
-__all__ = ["gradient_magnitude", "outline_bands", "outline_edge_ratio"]
+__all__ = ["feather", "gradient_magnitude", "outline_bands", "outline_edge_ratio"]
 
 #: Bands of the ratio: the ring is distance 1 either side of the boundary; the comparison bands
 #: are distances 2..6 inside and outside (in pixels).
@@ -114,3 +114,15 @@ def outline_edge_ratio(image: Array, mask: Array) -> float:
     on_ring = float(xp.sum(xp.where(ring, magnitude, zero))) / n_ring
     on_band = float(xp.sum(xp.where(bands, magnitude, zero))) / n_band
     return on_ring / on_band if on_band > 0 else math.inf
+
+
+def feather(mask: Array, pixels: int) -> Array:
+    """(H, W) weights rising from 1/(pixels+1) on ``mask``'s edge to 1 at ``pixels`` steps
+    inside (0 outside): for fading a composited region into what lies under it."""
+    xp = array_namespace(mask)
+    inside = xp.astype(mask, xp.bool)
+    total = xp.astype(inside, xp.float64)
+    for _ in range(pixels):
+        inside = _erode(inside, 1, xp)
+        total = total + xp.astype(inside, xp.float64)
+    return total / (pixels + 1)

@@ -29,11 +29,19 @@ from ..render.interpolate import interpolate
 from ..render.visibility import visible_vertices
 from ..sampling import bilinear_sample
 from .background import warp_background
+from .head import head_model, head_positions
+from .profiling import HeadWarp
+from .quality import feather
 from .variations import PoseRanges, draw_expression, draw_rotation, sample_rng
 
 Array = Any
 
 __all__ = ["Sample", "Synthesizer", "generate", "iter_samples"]
+
+#: Bounds of the relighting ratio (new shading over the fitted shading).
+RATIO_BOUNDS = (0.6, 1.6)
+#: Width of the band inside the face's outline over which the render fades into the warp.
+FEATHER_PIXELS = 4
 
 
 @dataclass
@@ -123,6 +131,15 @@ class Synthesizer:
         gain = xp.sum(w * observed, axis=0) / xp.clip(xp.sum(w * predicted, axis=0), 1e-6, None)
         self.albedo = xp.clip(albedo * xp.clip(gain, 0.5, 2.0), 0.0, 1.0)
         self.outline = xp.nonzero(boundary_vertices(self.triangles, points.shape[0]))[0]
+        # The whole head turns where the model has one (issue 17): the photo is warped by the
+        # head's vertices and rings around it (facefit.generate.profiling).
+        self.head = head_model(model)
+        self.head_warp = None
+        if self.head is not None:
+            b = self.backend
+            self.head_warp = HeadWarp(self.photo, head_positions(self.head, self.params, b),
+                                      self.head.model.arrays(b).triangles,
+                                      b.asarray(self.head.follow), b.asarray(self.head.rigid))
         self._anchor = xp.take(state.vertices[0, ...], arrays.landmark_indices[
             arrays.landmark_indices >= 0], axis=0)
 
@@ -148,21 +165,34 @@ class Synthesizer:
         points = state.points[0, ...]
         new_shading = sh_shading(state.normals[0, ...], xp.asarray(
             params.light, dtype=points.dtype, device=points.device))
-        background = warp_background(self.photo, xp.take(self.source_points, self.outline,
-                                                         axis=0),
-                                     xp.take(points, self.outline, axis=0))
+        if self.head_warp is not None:
+            background, _ = self.head_warp(head_positions(self.head, params, self.backend))
+        else:
+            background = warp_background(self.photo, xp.take(self.source_points, self.outline,
+                                                             axis=0),
+                                         xp.take(points, self.outline, axis=0))
         result = render(self.model, params, self.size, background)
         raster = result.raster
         # Per vertex: where it was in the photo, its texture weight, the relighting ratio, and
         # the albedo fallback; interpolated per pixel, then the photo is sampled at full res.
-        ratio = new_shading / xp.clip(self.shading, 0.05, None)
+        # The ratio is one grey factor, bounded: per-channel ratios of small shadings made
+        # purple and yellow-green blotches.
+        ratio = (xp.mean(new_shading, axis=1, keepdims=True)
+                 / xp.clip(xp.mean(self.shading, axis=1, keepdims=True), 0.05, None))
+        ratio = xp.clip(ratio, RATIO_BOUNDS[0], RATIO_BOUNDS[1])
         attributes = xp.concat([self.source_points, self.photo_weight, ratio,
                                 self.albedo * new_shading], axis=1)
-        per_pixel = interpolate(attributes, self.triangles, raster)  # (P, 9)
+        per_pixel = interpolate(attributes, self.triangles, raster)  # (P, 7)
         texture = bilinear_sample(self.photo, per_pixel[:, 0:2])
         w = per_pixel[:, 2:3]
-        colour = w * texture * per_pixel[:, 3:6] + (1 - w) * per_pixel[:, 6:9]
+        colour = w * texture * per_pixel[:, 3:4] + (1 - w) * per_pixel[:, 4:7]
         image = raster.to_image(xp.clip(colour, 0.0, 1.0), background)
+        if self.head_warp is not None:
+            # The warped photo already holds the face where the photo saw it, so the rendered
+            # face fades into it over a band inside its outline: no seam (the mask stays the
+            # rendered face).
+            alpha = xp.astype(feather(result.mask, FEATHER_PIXELS), image.dtype)[..., None]
+            image = alpha * image + (1 - alpha) * background
         return Sample(image=to_numpy(image), landmarks=to_numpy(result.landmarks),
                       params=params, depth=to_numpy(result.depth), mask=to_numpy(result.mask),
                       index=index, seed=seed)

@@ -1,0 +1,221 @@
+"""Head-region profiling: warp a photo so the whole head turns, not just the face (issue 17).
+
+3DDFA's face profiling (Zhu et al., CVPR 2016, the method behind 300W-LP) treats the image
+around the face as a 3-D mesh: anchors on and around the head get a depth, rotate with the
+face, and the photo is warped by the triangulated anchors; far background stays fixed. Here
+the anchors on the head are real geometry, the vertices of a whole-head model driven by the
+fitted coefficients (:mod:`facefit.generate.head`), and the rest are built from its silhouette:
+
+- **head anchors**: the head vertices the photo sees (front-facing, not hidden in the
+  z-buffer), at their image position and depth in the photo; they move to where the same
+  vertices project in the new pose (the neck's base blended back toward the body by
+  ``follow``);
+- **hair rings**: rings outside the head's silhouette (hair, ears' surroundings) at the depth of
+  the silhouette they extend, which turn rigidly with the head (the rigid map from the head
+  vertices' old to new positions) and fade to standing still over the outer rings;
+- **fixed ring**: the outermost ring does not move; outside it the photo is untouched.
+
+The anchors are triangulated once per photo (Delaunay, in the photo), and per sample the moved
+mesh is rasterized with a z-buffer: where the turned head overlaps itself (the far cheek behind
+the nose, a side of the head turning away) the nearest surface wins, and triangles that flip
+(a surface seen from behind) are culled. A mesh whose boundary is fixed covers every pixel
+with at least one unflipped triangle, so culling opens no holes.
+
+Inputs are plain arrays (positions and depths in image space), so this does not depend on how
+the head is posed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..backends import array_namespace, to_numpy
+from ..backends.host import np
+from ..errors import FacefitError
+from ..geometry import vertex_normals
+from ..render.interpolate import interpolate
+from ..render.rasterize import rasterize
+from ..render.visibility import visible_vertices
+from ..sampling import bilinear_sample
+
+Array = Any
+
+__all__ = ["HeadWarp", "RINGS", "rigid_map"]
+
+#: Rings around the head's silhouette: (radius as a multiple of the silhouette's distance from
+#: the head's centre, how much the ring follows the head). The last ring stands still.
+RINGS = ((1.12, 1.0), (1.35, 1.0), (1.65, 0.5), (2.0, 0.0))
+
+#: Angular bins of the silhouette (rings have one anchor per bin).
+BINS = 72
+
+
+def rigid_map(source: Array, target: Array, weights: Array) -> Array:
+    """(4, 3) affine map taking ``source`` (N, 3) to ``target`` (N, 3) in least squares.
+
+    ``[x, y, depth, 1] @ map`` approximates the target; ``weights`` (N,) weight the rows (the
+    vertices that turn rigidly with the head).
+    """
+    xp = array_namespace(source, target, weights)
+    ones = xp.ones((source.shape[0], 1), dtype=source.dtype, device=source.device)
+    design = xp.concat([source, ones], axis=1)
+    weighted = design * weights[:, None]
+    normal = xp.matmul(xp.matrix_transpose(weighted), design)
+    normal = normal + 1e-9 * xp.eye(4, dtype=source.dtype, device=source.device)
+    return xp.linalg.solve(normal, xp.matmul(xp.matrix_transpose(weighted), target))
+
+
+def _silhouette(points: Any, depth: Any, follow: Any, centre: Any) -> tuple[Any, Any, Any]:
+    """Per angular bin around ``centre``: distance of the farthest point, its depth and follow
+    weight (host arrays; empty bins take their nearest neighbours')."""
+    offset = points - centre
+    angle = np.arctan2(offset[:, 1], offset[:, 0])
+    radius = np.hypot(offset[:, 0], offset[:, 1])
+    bins = ((angle + math.pi) / (2 * math.pi) * BINS).astype(np.int64) % BINS
+    far = np.full(BINS, -1.0)
+    far_depth = np.zeros(BINS)
+    far_follow = np.zeros(BINS)
+    order = np.argsort(radius)  # the last write per bin is the farthest point
+    far[bins[order]] = radius[order]
+    far_depth[bins[order]] = depth[order]
+    far_follow[bins[order]] = follow[order]
+    filled = np.flatnonzero(far >= 0)
+    if filled.size == 0:
+        raise FacefitError("head profiling: no head vertex is visible in the photo")
+    for k in np.flatnonzero(far < 0):  # circular nearest filled bin
+        gap = np.abs((filled - k + BINS // 2) % BINS - BINS // 2)
+        nearest = filled[np.argmin(gap)]
+        far[k], far_depth[k], far_follow[k] = far[nearest], far_depth[nearest], far_follow[nearest]
+    return far, far_depth, far_follow
+
+
+@dataclass
+class HeadWarp:
+    """The image mesh of one photo's head, built once; called with the head's new positions.
+
+    Parameters
+    ----------
+    photo : (H, W, 3) photo in [0, 1] on the active backend.
+    source : (N, 3) head vertices in the photo: image x, y (pixels) and depth (larger nearer).
+    triangles : (T, 3) the head mesh's triangles (counter-clockwise seen from the camera in
+        model space, as facefit's models).
+    follow : (N,) how much each vertex moves with the head in [0, 1] (1 on the head, falling to
+        0 at the base of the neck, which stays with the body).
+    rigid : (N,) weights of the vertices that turn rigidly with the skull (not moved by
+        expressions), which define the hair rings' motion; default ``follow == 1``.
+    """
+
+    photo: Array
+    source: Array
+    triangles: Array
+    follow: Array
+    rigid: Array | None = None
+
+    def __post_init__(self) -> None:
+        xp = array_namespace(self.photo, self.source, self.triangles)
+        if self.photo.ndim != 3 or self.photo.shape[2] != 3:
+            raise FacefitError(f"head profiling: photo must be (H, W, 3), got "
+                               f"{tuple(self.photo.shape)}")
+        if self.source.ndim != 2 or self.source.shape[1] != 3:
+            raise FacefitError(f"head profiling: source must be (N, 3), got "
+                               f"{tuple(self.source.shape)}")
+        self.size = (int(self.photo.shape[0]), int(self.photo.shape[1]))
+        # Which head vertices the photo sees: front-facing and first in the z-buffer. Normals of
+        # the image-space mesh with y flipped up, so the model's winding holds.
+        points, depth = self.source[:, 0:2], self.source[:, 2]
+        upright = xp.stack([self.source[:, 0], -self.source[:, 1], self.source[:, 2]], axis=1)
+        normals = vertex_normals(upright, self.triangles)
+        raster = rasterize(points, depth, self.triangles, self.size)
+        seen = to_numpy(visible_vertices(points, depth, normals, raster))
+        host = to_numpy(self.source).astype(np.float64)
+        follow = to_numpy(self.follow).astype(np.float64)
+        self.seen = np.flatnonzero(seen)
+        centre = host[self.seen, 0:2].mean(axis=0)
+        far, far_depth, far_follow = _silhouette(host[self.seen, 0:2], host[self.seen, 2],
+                                                 follow[self.seen], centre)
+        angles = (np.arange(BINS) + 0.5) / BINS * 2 * math.pi - math.pi
+        direction = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+        rings, ring_follow = [], []
+        # Ring anchors sit a little behind the silhouette they extend, so the head wins the
+        # z-buffer where they meet.
+        behind = 0.1 * float(np.median(far))
+        for factor, moves in RINGS:
+            position = centre + direction * (far * factor)[:, None]
+            rings.append(np.concatenate([position, (far_depth - behind * factor)[:, None]],
+                                        axis=1))
+            ring_follow.append(moves * far_follow)
+        # Rings are clipped to the image: the photo has nothing to carry beyond its border
+        # (sampling there would smear the edge pixels inward). Anchors clipped onto the same
+        # point are duplicates, which the triangulation leaves unused.
+        anchors = np.concatenate(rings)
+        anchors[:, 0] = np.clip(anchors[:, 0], 0.0, self.size[1] - 1.0)
+        anchors[:, 1] = np.clip(anchors[:, 1], 0.0, self.size[0] - 1.0)
+        # Rings reaching below the jaw (shoulders, collar) stay with the body: along the head's
+        # down axis (from the head's centre toward the neck), a ring's follow fades to 0 over
+        # 30% of the head's radius above the lowest vertex that turns fully (the jaw).
+        turning = follow[self.seen] >= 1.0
+        neck = host[self.seen[~turning], 0:2]
+        head = host[self.seen[turning], 0:2]
+        if neck.shape[0] and head.shape[0]:
+            down = neck.mean(axis=0) - head.mean(axis=0)
+            down /= max(float(np.hypot(*down)), 1e-9)
+            level = float((head @ down).max())
+            below = (anchors[:, 0:2] @ down - level) / (0.3 * float(np.median(far)))
+            fade = np.clip(-below, 0.0, 1.0)
+        else:
+            fade = np.ones(anchors.shape[0])
+        self.ring_follow = np.concatenate(ring_follow) * fade
+        self.anchors = anchors
+        planar = np.concatenate([host[self.seen, 0:2], anchors[:, 0:2]])
+        self.mesh = _delaunay(planar)
+        self._dtype = self.photo.dtype
+        self._device = self.photo.device
+        self._xp = xp
+        self._mesh = xp.asarray(self.mesh, device=self._device)
+        self._seen = xp.asarray(self.seen, device=self._device)
+        self._source_2d = xp.asarray(planar, dtype=self._dtype, device=self._device)
+        self._anchors = xp.asarray(anchors, dtype=self._dtype, device=self._device)
+        self._ring_follow = xp.asarray(self.ring_follow, dtype=self._dtype, device=self._device)
+        rigid = np.where(follow >= 1.0, 1.0, 0.0) if self.rigid is None else to_numpy(self.rigid)
+        self._rigid_weight = xp.asarray(rigid, dtype=self._dtype, device=self._device)
+        self._follow = xp.asarray(follow, dtype=self._dtype, device=self._device)
+
+    def __call__(self, target: Array) -> tuple[Array, Array]:
+        """The photo warped so the head's vertices move to ``target`` (N, 3).
+
+        Returns
+        -------
+        image : (H, W, 3) warped photo (untouched outside the fixed ring).
+        moved : (H, W) bool, pixels the warp drew (inside the fixed ring).
+        """
+        xp = self._xp
+        if tuple(target.shape) != tuple(self.source.shape):
+            raise FacefitError(f"head profiling: target must be {tuple(self.source.shape)}, got "
+                               f"{tuple(target.shape)}")
+        target = xp.astype(target, self._dtype)
+        source = xp.astype(self.source, self._dtype)
+        moved = source + self._follow[:, None] * (target - source)
+        affine = rigid_map(source, target, self._rigid_weight)
+        ones = xp.ones((self._anchors.shape[0], 1), dtype=self._dtype, device=self._device)
+        turned = xp.matmul(xp.concat([self._anchors, ones], axis=1), affine)
+        rings = self._anchors + self._ring_follow[:, None] * (turned - self._anchors)
+        vertices = xp.concat([xp.take(moved, self._seen, axis=0), rings], axis=0)
+        raster = rasterize(vertices[:, 0:2], vertices[:, 2], self._mesh, self.size)
+        origin = interpolate(self._source_2d, self._mesh, raster)
+        image = raster.to_image(bilinear_sample(self.photo, origin), self.photo)
+        return image, raster.mask()
+
+
+def _delaunay(points: Any) -> Any:
+    """Delaunay triangles of (M, 2) host points, wound as the rasterizer's front faces (clockwise
+    in the y-down image), degenerate ones dropped."""
+    from scipy.spatial import Delaunay
+
+    triangles = Delaunay(points).simplices.astype(np.int64)
+    corners = points[triangles]
+    area = ((corners[:, 1, 0] - corners[:, 0, 0]) * (corners[:, 2, 1] - corners[:, 0, 1])
+            - (corners[:, 2, 0] - corners[:, 0, 0]) * (corners[:, 1, 1] - corners[:, 0, 1]))
+    triangles = np.where((area > 0)[:, None], triangles[:, ::-1], triangles)
+    return triangles[area != 0]
