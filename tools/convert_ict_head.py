@@ -35,7 +35,6 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tools"))
 
 from convert_ict import read_polygons, triangulate  # noqa: E402
-
 from facefit.model import load_model  # noqa: E402
 from facefit.model.formats._mesh import facing_front  # noqa: E402
 

@@ -42,7 +42,7 @@ from ..sampling import bilinear_sample
 
 Array = Any
 
-__all__ = ["HeadWarp", "RINGS", "rigid_map"]
+__all__ = ["RINGS", "HeadWarp", "rigid_map"]
 
 #: Rings around the head's silhouette: (radius as a multiple of the silhouette's distance from
 #: the head's centre, how much the ring follows the head). The last ring stands still.
