@@ -165,7 +165,7 @@ class Synthesizer:
         points = state.points[0, ...]
         new_shading = sh_shading(state.normals[0, ...], xp.asarray(
             params.light, dtype=points.dtype, device=points.device))
-        if self.head_warp is not None:
+        if self.head_warp is not None and self.head is not None:
             background, _ = self.head_warp(head_positions(self.head, params, self.backend))
         else:
             background = warp_background(self.photo, xp.take(self.source_points, self.outline,
