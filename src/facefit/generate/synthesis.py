@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 from ..backends import Backend, array_namespace, get_backend, scatter_add, to_numpy
+from ..backends.host import np
 from ..camera import project, rotate
 from ..errors import FacefitError
 from ..geometry import boundary_vertices, rotation_matrix
@@ -38,8 +40,11 @@ Array = Any
 
 __all__ = ["Sample", "Synthesizer", "generate", "iter_samples"]
 
-#: Bounds of the relighting ratio (new shading over the fitted shading).
-RATIO_BOUNDS = (0.6, 1.6)
+#: Bounds of the relighting ratio (new shading over the fitted shading): a photo of a face
+#: turned from the light brightened by more than this burns its highlights to cream.
+RATIO_BOUNDS = (0.8, 1.25)
+#: Mesh rings from the outline over which relighting fades in.
+RELIGHT_RINGS = 8
 #: Width of the band inside the face's outline over which the render fades into the warp.
 FEATHER_PIXELS = 4
 
@@ -86,6 +91,48 @@ def _ring_average(values: Array, triangles: Array, rounds: int) -> Array:
     return values
 
 
+def _grey_ratio(new: Array, old: Array) -> Array:
+    """(V, 1) relighting ratio: grey new over grey old shading, bounded (per-channel ratios of
+    small shadings made purple and yellow-green blotches)."""
+    xp = array_namespace(new, old)
+    ratio = (xp.mean(new, axis=1, keepdims=True)
+             / xp.clip(xp.mean(old, axis=1, keepdims=True), 0.05, None))
+    return xp.clip(ratio, RATIO_BOUNDS[0], RATIO_BOUNDS[1])
+
+
+def _ring_distance(triangles: Array, n_vertices: int, rings: int, dtype: Any) -> Array:
+    """(V,) mesh rings from the outline, divided by ``rings`` and capped at 1."""
+    xp = array_namespace(triangles)
+    reached = boundary_vertices(triangles, n_vertices)
+    distance = xp.zeros((n_vertices,), dtype=dtype, device=triangles.device)
+    corners = xp.reshape(triangles, (-1,))
+    for _ in range(rings):
+        distance = distance + xp.astype(~reached, dtype)
+        touched = xp.astype(xp.take(reached, corners), dtype)
+        per_triangle = xp.reshape(touched, (-1, 3))
+        any_corner = xp.max(per_triangle, axis=1)
+        spread = scatter_add(corners, xp.reshape(xp.stack([any_corner] * 3, axis=1), (-1,)),
+                             n_vertices)
+        reached = reached | (spread > 0)
+    return distance / rings
+
+
+@lru_cache(maxsize=8)
+def _mirror_for(model: Any) -> Any:
+    from scipy.spatial import cKDTree
+
+    mean = np.asarray(model.mean_shape, dtype=np.float64)
+    centre = mean[:, 0].mean()
+    mirrored = mean * np.asarray([-1.0, 1.0, 1.0]) + np.asarray([2 * centre, 0.0, 0.0])
+    return cKDTree(mean).query(mirrored)[1].astype(np.int64)
+
+
+def mirror_vertices(model: Any) -> Any:
+    """(V,) host index of each vertex's mirror image across the model's x = centre plane (the
+    nearest vertex to the mirrored position; models are built left-right symmetric)."""
+    return _mirror_for(model)
+
+
 class Synthesizer:
     """Re-renders one fitted face; built once per photo, then called per sample.
 
@@ -130,6 +177,17 @@ class Synthesizer:
         w = self.photo_weight
         gain = xp.sum(w * observed, axis=0) / xp.clip(xp.sum(w * predicted, axis=0), 1e-6, None)
         self.albedo = xp.clip(albedo * xp.clip(gain, 0.5, 2.0), 0.0, 1.0)
+        # Where the photo did not see the surface, the mirrored vertex (the face is nearly
+        # symmetric) lends its photo colour before the albedo does: a revealed cheek gets the
+        # other cheek's skin, not flat colour.
+        mirror = xp.asarray(mirror_vertices(model), device=points.device)
+        self.mirror_points = xp.take(points, mirror, axis=0)
+        self.mirror_weight = xp.take(self.photo_weight, mirror, axis=0)
+        self.mirror_shading = xp.take(self.shading, mirror, axis=0)
+        # Relighting fades out toward the outline (0 there, full after RELIGHT_RINGS rings), so
+        # the face meets the warped, unrelit photo around it without a change of tone.
+        self.interior = _ring_distance(self.triangles, points.shape[0], RELIGHT_RINGS,
+                                       points.dtype)[:, None]
         self.outline = xp.nonzero(boundary_vertices(self.triangles, points.shape[0]))[0]
         # The whole head turns where the model has one (issue 17): the photo is warped by the
         # head's vertices and rings around it (facefit.generate.profiling).
@@ -177,15 +235,18 @@ class Synthesizer:
         # the albedo fallback; interpolated per pixel, then the photo is sampled at full res.
         # The ratio is one grey factor, bounded: per-channel ratios of small shadings made
         # purple and yellow-green blotches.
-        ratio = (xp.mean(new_shading, axis=1, keepdims=True)
-                 / xp.clip(xp.mean(self.shading, axis=1, keepdims=True), 0.05, None))
-        ratio = xp.clip(ratio, RATIO_BOUNDS[0], RATIO_BOUNDS[1])
+        ratio = 1 + self.interior * (_grey_ratio(new_shading, self.shading) - 1)
+        mirror_ratio = 1 + self.interior * (_grey_ratio(new_shading, self.mirror_shading) - 1)
         attributes = xp.concat([self.source_points, self.photo_weight, ratio,
+                                self.mirror_points, self.mirror_weight, mirror_ratio,
                                 self.albedo * new_shading], axis=1)
-        per_pixel = interpolate(attributes, self.triangles, raster)  # (P, 7)
+        per_pixel = interpolate(attributes, self.triangles, raster)  # (P, 11)
         texture = bilinear_sample(self.photo, per_pixel[:, 0:2])
-        w = per_pixel[:, 2:3]
-        colour = w * texture * per_pixel[:, 3:4] + (1 - w) * per_pixel[:, 4:7]
+        mirrored = bilinear_sample(self.photo, per_pixel[:, 4:6])
+        w, mirror_w = per_pixel[:, 2:3], per_pixel[:, 6:7]
+        fallback = (mirror_w * mirrored * per_pixel[:, 7:8]
+                    + (1 - mirror_w) * per_pixel[:, 8:11])
+        colour = w * texture * per_pixel[:, 3:4] + (1 - w) * fallback
         image = raster.to_image(xp.clip(colour, 0.0, 1.0), background)
         if self.head_warp is not None:
             # The warped photo already holds the face where the photo saw it, so the rendered
