@@ -8,7 +8,8 @@ at yaw -45 and +45 degrees (pitch and roll 0), the rest drawn from the default p
 photo it reports:
 
 - the outline edge ratio (:mod:`facefit.generate.quality`) of each sample, its median, and the
-  median over the real photo's own ratio (with the fitted face's mask); target <= 1.2;
+  median over the real photo's own ratio (with the fitted face's mask); target <= 1.2; also
+  with the mask's holes filled (the outer outline only: an open mouth's rim is a real edge);
 - MediaPipe's Face Landmarker on every sample: found or not, and its NME against the sample's
   labels (inner 51 points and jaw 17 separately, normalised by the square root of the labels'
   box area), over its NME on the real photo against the photo's landmarks; target <= 1.5;
@@ -97,14 +98,16 @@ def run_photo(name: str, path: Path, model, count: int, out: Path | None) -> dic
     real_mask = np.asarray(facefit.backends.to_numpy(
         render(model, fitted.params, photo.shape[:2]).mask))
     real_ratio = outline_edge_ratio(photo, real_mask)
+    real_outer = outline_edge_ratio(photo, real_mask, holes=False)
     real_nme = detector_nme(photo, truth)
     synth = Synthesizer(model, fitted.params, photo)
-    ratios, found, inner, jaw, walls, cpus = [], 0, [], [], [], []
+    ratios, outers, found, inner, jaw, walls, cpus = [], [], 0, [], [], [], []
     clock, cpu = time.perf_counter(), time.process_time()
     for sample in samples_of(synth, model, count):
         walls.append(time.perf_counter() - clock)
         cpus.append(time.process_time() - cpu)
         ratios.append(outline_edge_ratio(sample.image, sample.mask))
+        outers.append(outline_edge_ratio(sample.image, sample.mask, holes=False))
         result = detector_nme(sample.image, sample.landmarks)
         if result is not None:
             found += 1
@@ -121,6 +124,8 @@ def run_photo(name: str, path: Path, model, count: int, out: Path | None) -> dic
     row = {
         "photo": name, "real_ratio": real_ratio, "sample_ratios": ratios,
         "median_ratio": median, "median_over_real": median / real_ratio,
+        "real_outer_ratio": real_outer, "sample_outer_ratios": outers,
+        "outer_median_over_real": statistics.median(outers) / real_outer,
         "found": f"{found}/{count}",
         "real_nme_inner": real_nme[0] if real_nme else None,
         "real_nme_jaw": real_nme[1] if real_nme else None,
@@ -165,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {"machine": machine(), "load": os.getloadavg(), "photos": rows}
     for row in rows:
         print(f"{row['photo']:28s} ratio real {row['real_ratio']:.3f} samples median "
-              f"{row['median_ratio']:.3f} ({row['median_over_real']:.2f}x)  found {row['found']}"
+              f"{row['median_ratio']:.3f} ({row['median_over_real']:.2f}x), outer outline only "
+              f"{row['outer_median_over_real']:.2f}x  found {row['found']}"
               f"  NME inner {row['sample_nme_inner']:.4f} vs {row['real_nme_inner']:.4f} "
               f"({row.get('nme_inner_over_real', math.nan):.2f}x), jaw {row['sample_nme_jaw']:.4f}"
               f" vs {row['real_nme_jaw']:.4f} ({row.get('nme_jaw_over_real', math.nan):.2f}x)  "

@@ -22,7 +22,7 @@ from ..errors import FacefitError
 
 Array = Any
 
-__all__ = ["feather", "gradient_magnitude", "outline_bands", "outline_edge_ratio"]
+__all__ = ["feather", "fill_holes", "gradient_magnitude", "outline_bands", "outline_edge_ratio"]
 
 #: Bands of the ratio: the ring is distance 1 either side of the boundary; the comparison bands
 #: are distances 2..6 inside and outside (in pixels).
@@ -88,13 +88,15 @@ def outline_bands(mask: Array) -> tuple[Array, Array]:
     return inner_ring | outer_ring, inner_band | outer_band
 
 
-def outline_edge_ratio(image: Array, mask: Array) -> float:
+def outline_edge_ratio(image: Array, mask: Array, *, holes: bool = True) -> float:
     """Mean gradient magnitude on the mask's 2-pixel boundary ring over that in the 2-6 px bands.
 
     Parameters
     ----------
     image : (H, W, 3) image in [0, 1].
     mask : (H, W) bool face mask (a sample's, or the fitted face's on the real photo).
+    holes : count the rims of the mask's holes (eyes, mouth) as outline too (the literal
+        definition); False fills the holes first, measuring the face's outer outline only.
 
     Returns
     -------
@@ -104,6 +106,8 @@ def outline_edge_ratio(image: Array, mask: Array) -> float:
     if tuple(mask.shape) != tuple(image.shape[:2]):
         raise FacefitError(f"outline edge ratio: mask {tuple(mask.shape)} does not match image "
                            f"{tuple(image.shape)}")
+    if not holes:
+        mask = fill_holes(mask)
     magnitude = gradient_magnitude(xp.astype(image, xp.float64))
     ring, bands = outline_bands(mask)
     n_ring = float(xp.sum(xp.astype(ring, xp.float64)))
@@ -126,3 +130,18 @@ def feather(mask: Array, pixels: int) -> Array:
         inside = _erode(inside, 1, xp)
         total = total + xp.astype(inside, xp.float64)
     return total / (pixels + 1)
+
+
+def fill_holes(mask: Array) -> Array:
+    """``mask`` with its holes (regions not connected to the image border) filled.
+
+    A measurement helper: connected components are found on the host (SciPy), the result is
+    returned on ``mask``'s backend.
+    """
+    from scipy.ndimage import binary_fill_holes
+
+    from ..backends import to_numpy
+
+    xp = array_namespace(mask)
+    filled = binary_fill_holes(to_numpy(mask).astype(bool))
+    return xp.asarray(filled, device=mask.device)

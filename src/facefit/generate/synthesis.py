@@ -32,6 +32,7 @@ from ..render.visibility import visible_vertices
 from ..sampling import bilinear_sample
 from .background import warp_background
 from .head import head_model, head_positions
+from .mouth import draw_cavity, inner_lip_loop
 from .profiling import HeadWarp
 from .quality import feather
 from .variations import PoseRanges, draw_expression, draw_rotation, sample_rng
@@ -46,7 +47,7 @@ RATIO_BOUNDS = (0.8, 1.25)
 #: Mesh rings from the outline over which relighting fades in.
 RELIGHT_RINGS = 8
 #: Width of the band inside the face's outline over which the render fades into the warp.
-FEATHER_PIXELS = 4
+FEATHER_PIXELS = 8
 
 
 @dataclass
@@ -191,6 +192,11 @@ class Synthesizer:
         self.outline = xp.nonzero(boundary_vertices(self.triangles, points.shape[0]))[0]
         # The whole head turns where the model has one (issue 17): the photo is warped by the
         # head's vertices and rings around it (facefit.generate.profiling).
+        self.mouth = xp.asarray(inner_lip_loop(model), device=points.device)
+        lips = to_numpy(arrays.landmark_indices)[48:60]
+        lips = xp.asarray(lips[lips >= 0], device=points.device)
+        self.lip_colour = xp.mean(bilinear_sample(self.photo, xp.take(points, lips, axis=0)),
+                                  axis=0)
         self.head = head_model(model)
         self.head_warp = None
         if self.head is not None:
@@ -254,6 +260,8 @@ class Synthesizer:
             # rendered face).
             alpha = xp.astype(feather(result.mask, FEATHER_PIXELS), image.dtype)[..., None]
             image = alpha * image + (1 - alpha) * background
+        image = draw_cavity(image, result.mask, points, state.depth[0, ...], self.mouth,
+                            self.lip_colour)
         return Sample(image=to_numpy(image), landmarks=to_numpy(result.landmarks),
                       params=params, depth=to_numpy(result.depth), mask=to_numpy(result.mask),
                       index=index, seed=seed)
