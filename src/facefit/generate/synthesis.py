@@ -162,7 +162,13 @@ class Synthesizer:
         points, depth = state.points[0, ...], state.depth[0, ...]
         normals = state.normals[0, ...]
         raster = rasterize(points, depth, self.triangles, self.size)
-        seen = visible_vertices(points, depth, normals, raster)
+        # Seen: within 3% of the face's size of the z-buffer. The renderer's default (1%) lost
+        # vertices on surfaces sloping away (forehead, cheek sides: the 2x2 footprint's nearest
+        # depth is up to 1.4 px x the slope nearer), whose albedo then showed as blotches;
+        # real self-occlusions (nose over cheek) are deeper than 3%.
+        extent = xp.max(points, axis=0) - xp.min(points, axis=0)
+        seen = visible_vertices(points, depth, normals, raster,
+                                tolerance=0.03 * float(xp.max(extent)))
         # Texture weight: seen, and not at a grazing angle (foreshortened in the photo);
         # faded over a few rings so the photo and albedo meet without a seam.
         facing = xp.clip(normals[:, 2] * 3.0, 0.0, 1.0)
