@@ -149,7 +149,11 @@ class HeadWarp:
         # Rings are clipped to the image: the photo has nothing to carry beyond its border
         # (sampling there would smear the edge pixels inward). Anchors clipped onto the same
         # point are duplicates, which the triangulation leaves unused.
+        # Clipped anchors stand still: they are on the mesh's outer boundary, which must stay
+        # put for the culled warp to cover every pixel inside it.
         anchors = np.concatenate(rings)
+        clipped = ((anchors[:, 0] < 0) | (anchors[:, 0] > self.size[1] - 1)
+                   | (anchors[:, 1] < 0) | (anchors[:, 1] > self.size[0] - 1))
         anchors[:, 0] = np.clip(anchors[:, 0], 0.0, self.size[1] - 1.0)
         anchors[:, 1] = np.clip(anchors[:, 1], 0.0, self.size[0] - 1.0)
         # Rings reaching below the jaw (shoulders, collar) stay with the body: along the head's
@@ -166,7 +170,7 @@ class HeadWarp:
             fade = np.clip(-below, 0.0, 1.0)
         else:
             fade = np.ones(anchors.shape[0])
-        self.ring_follow = np.concatenate(ring_follow) * fade
+        self.ring_follow = np.where(clipped, 0.0, np.concatenate(ring_follow) * fade)
         self.anchors = anchors
         planar = np.concatenate([host[self.seen, 0:2], anchors[:, 0:2]])
         self.mesh = _delaunay(planar)

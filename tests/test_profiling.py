@@ -1,0 +1,131 @@
+"""Head-region profiling (issue 17): the head model, the image-mesh warp and the mouth cavity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import facefit as ff
+from facefit.backends import to_numpy
+from facefit.errors import FacefitError
+from facefit.generate.head import head_model, head_params, head_positions
+from facefit.generate.mouth import draw_cavity, inner_lip_loop
+from facefit.generate.profiling import BINS, HeadWarp, rigid_map
+from facefit.params import FaceParams
+from facefit.render import pose_faces
+
+
+@pytest.fixture(scope="module")
+def model():
+    return ff.load_model()
+
+
+@pytest.fixture(scope="module")
+def head(model):
+    geometry = head_model(model)
+    assert geometry is not None
+    return geometry
+
+
+def _params(model, yaw: float = 0.0, expression=None) -> FaceParams:
+    rng = np.random.default_rng(0)
+    return FaceParams(identity=rng.standard_normal(model.n_identity) * 0.5,
+                      expression=np.zeros(model.n_expression) if expression is None
+                      else expression,
+                      rotation=np.radians([0.0, yaw, 0.0]), scale=0.9,
+                      translation=np.array([128.0, 128.0])).for_model(model)
+
+
+def test_the_head_starts_with_the_face_model_vertices(model, head):
+    params = _params(model, 20.0, np.full(model.n_expression, 0.3))
+    with ff.use_backend("numpy"):
+        face = pose_faces(model, [params]).points[0]
+        whole = pose_faces(head.model, [head_params(params)]).points[0]
+    np.testing.assert_array_equal(whole[:model.n_vertices], face)
+    assert whole.shape[0] == 11248
+    # The head reaches past the face: above the brows to the hairline, and to the ears.
+    assert np.ptp(whole[:, 0]) > 1.3 * np.ptp(face[:, 0])
+    assert head.follow.min() == 0.0 and head.follow[:model.n_vertices].min() == 1.0
+    assert head.rigid[:model.n_vertices].max() == 0.0 and head.rigid.sum() > 500
+
+
+def test_other_models_have_no_head(surrey_model):
+    assert head_model(surrey_model) is None
+
+
+def test_rigid_map_recovers_an_affine_map():
+    rng = np.random.default_rng(1)
+    source = rng.normal(size=(50, 3))
+    truth = np.vstack([rng.normal(size=(3, 3)), rng.normal(size=(1, 3))])
+    target = np.hstack([source, np.ones((50, 1))]) @ truth
+    np.testing.assert_allclose(rigid_map(source, target, np.ones(50)), truth, atol=1e-6)
+
+
+def _warp(model, head, photo, params):
+    with ff.use_backend("numpy") as backend:
+        source = head_positions(head, params, backend)
+        return HeadWarp(photo, source, head.model.arrays(backend).triangles,
+                        np.asarray(head.follow), np.asarray(head.rigid)), backend
+
+
+def test_the_warp_is_the_identity_when_nothing_moves(model, head):
+    photo = np.random.default_rng(2).uniform(size=(256, 256, 3))
+    params = _params(model)
+    warp, backend = _warp(model, head, photo, params)
+    image, moved = warp(head_positions(head, params, backend))
+    assert moved.sum() > 0.3 * moved.size
+    np.testing.assert_allclose(image, photo, atol=1e-9)
+
+
+@pytest.mark.parametrize("yaw", [-45.0, 45.0])
+def test_a_turned_head_covers_every_pixel_once_and_keeps_the_far_background(model, head, yaw):
+    """Culling flipped triangles opens no holes: every pixel inside the fixed ring is drawn by
+    an unflipped triangle (anchors clipped to the image border stand still, or the border's
+    pixels would be left behind); outside it the photo is untouched."""
+    rng = np.random.default_rng(3)
+    photo = rng.uniform(size=(256, 256, 3))
+    params = _params(model)
+    warp, backend = _warp(model, head, photo, params)
+    turned = FaceParams(**{**params.__dict__, "rotation": np.radians([0.0, yaw, 0.0])})
+    image, moved = warp(head_positions(head, turned, backend))
+    fixed = warp.anchors[-BINS:, 0:2]
+    from matplotlib.path import Path
+
+    ys, xs = np.mgrid[:256, :256]
+    inside = Path(fixed).contains_points(np.stack([xs.ravel(), ys.ravel()], 1)).reshape(256, 256)
+    assert moved[inside].all()
+    np.testing.assert_array_equal(image[~moved], photo[~moved])
+    assert np.abs(image - photo)[moved].mean() > 0.05  # the head did move
+
+
+def test_the_warp_checks_its_inputs(model, head):
+    photo = np.zeros((64, 64, 3))
+    with pytest.raises(FacefitError, match="source"):
+        HeadWarp(photo, np.zeros((10, 2)), np.zeros((1, 3), np.int64), np.ones(10))
+
+
+def test_the_mouth_rim_is_the_hole_between_the_lips(model):
+    loop = inner_lip_loop(model)
+    mean = model.mean_shape
+    lips = mean[model.landmark_indices[60:68]]
+    assert 20 < loop.size < 200
+    # Seen from the front its centre is the inner lips' (the rim lies a few mm behind them).
+    assert np.linalg.norm(mean[loop, :2].mean(axis=0) - lips[:, :2].mean(axis=0)) < 1.0  # mm
+
+
+def test_an_opened_mouth_is_a_dark_cavity_not_photo_pixels(model):
+    names = model.metadata["expression_names"]
+    expression = np.zeros(model.n_expression)
+    expression[names.index("jawOpen")] = 1.6  # a wide-open mouth (0.8 as a weight)
+    params = _params(model, 0.0, expression)
+    with ff.use_backend("numpy"):
+        state = pose_faces(model, [params])
+        rendered = ff.render(model, params, (256, 256))
+    image = np.ones((256, 256, 3))
+    lip = np.array([0.6, 0.3, 0.3])
+    out = to_numpy(draw_cavity(image, to_numpy(rendered.mask), state.points[0], state.depth[0],
+                               inner_lip_loop(model), lip))
+    drawn = np.any(out != image, axis=-1)
+    assert drawn.sum() > 100, "the opening should show"
+    assert not (drawn & to_numpy(rendered.mask)).any()  # never over the face
+    assert out[drawn].max() <= lip.max() * 0.4 + 1e-9  # dark
