@@ -53,6 +53,22 @@ def test_other_models_have_no_head(surrey_model):
     assert head_model(surrey_model) is None
 
 
+def test_a_mesh_without_a_hole_between_the_lips_has_no_mouth_rim(model, surrey_model):
+    closed = ff.MorphableModel(**{**{f: getattr(model, f) for f in (
+        "name", "mean_shape", "identity_basis", "identity_std", "expression_basis",
+        "expression_std", "albedo_mean", "albedo_basis", "albedo_std", "landmark_indices",
+        "jaw_candidates")}, "triangles": _fill_loop(model)})
+    assert inner_lip_loop(closed) is None
+    loop = inner_lip_loop(surrey_model)
+    assert loop is None or loop.size < 100
+
+
+def _fill_loop(model):
+    loop = inner_lip_loop(model)
+    fan = [[loop[0], loop[k], loop[k + 1]] for k in range(1, loop.size - 1)]
+    return np.concatenate([model.triangles, np.asarray(fan)])
+
+
 def test_rigid_map_recovers_an_affine_map():
     rng = np.random.default_rng(1)
     source = rng.normal(size=(50, 3))

@@ -15,7 +15,6 @@ from typing import Any
 
 from ..backends import array_namespace
 from ..backends.host import np
-from ..errors import FacefitError
 from ..render.interpolate import interpolate
 from ..render.rasterize import rasterize
 
@@ -52,19 +51,30 @@ def _loops(triangles: Any) -> list[list[int]]:
 
 @lru_cache(maxsize=8)
 def inner_lip_loop(model: Any) -> Any:
-    """(L,) host indices of the vertices on the rim of the mouth's hole, in order.
+    """(L,) host indices of the vertices on the rim of the mouth's hole, in order; None when the
+    model's mesh has no hole between the lips (a closed mouth, as the Basel model's).
 
-    The hole is the boundary loop nearest to the model's inner-lip landmark vertices.
+    The hole is the boundary loop whose centre is nearest the inner-lip landmark vertices',
+    accepted when that centre lies within a quarter of the mouth's width of theirs and the loop
+    is at most twice as wide as the mouth (the face's outer outline is not a mouth).
     """
     triangles = np.asarray(model.triangles)
     lips = np.asarray(model.landmark_indices)[list(INNER_LIP)]
-    lips = lips[lips >= 0]
-    if lips.size == 0:
-        raise FacefitError(f"model {model.name!r} has no inner-lip landmark vertices")
+    corners = np.asarray(model.landmark_indices)[[48, 54]]
+    if (lips < 0).any() or (corners < 0).any():
+        return None
     mean = np.asarray(model.mean_shape)
-    target = mean[lips].mean(axis=0)
-    best = min(_loops(triangles), key=lambda loop: float(
-        np.linalg.norm(mean[loop].mean(axis=0) - target)))
+    target = mean[lips, :2].mean(axis=0)
+    width = float(np.linalg.norm(mean[corners[0], :2] - mean[corners[1], :2]))
+    loops = _loops(triangles)
+    if not loops:
+        return None
+    best = min(loops, key=lambda loop: float(np.linalg.norm(mean[loop, :2].mean(axis=0)
+                                                            - target)))
+    span = float(np.ptp(mean[best, 0]))
+    if (np.linalg.norm(mean[best, :2].mean(axis=0) - target) > 0.25 * width
+            or span > 2 * width):
+        return None
     return np.asarray(best, dtype=np.int64)
 
 

@@ -198,7 +198,8 @@ class Synthesizer:
         self.outline = xp.nonzero(boundary_vertices(self.triangles, points.shape[0]))[0]
         # The whole head turns where the model has one (issue 17): the photo is warped by the
         # head's vertices and rings around it (facefit.generate.profiling).
-        self.mouth = xp.asarray(inner_lip_loop(model), device=points.device)
+        loop = inner_lip_loop(model)
+        self.mouth = None if loop is None else xp.asarray(loop, device=points.device)
         lips = to_numpy(arrays.landmark_indices)[48:60]
         lips = xp.asarray(lips[lips >= 0], device=points.device)
         self.lip_colour = xp.mean(bilinear_sample(self.photo, xp.take(points, lips, axis=0)),
@@ -266,8 +267,9 @@ class Synthesizer:
             # rendered face).
             alpha = xp.astype(feather(result.mask, FEATHER_PIXELS), image.dtype)[..., None]
             image = alpha * image + (1 - alpha) * background
-        image = draw_cavity(image, result.mask, points, state.depth[0, ...], self.mouth,
-                            self.lip_colour)
+        if self.mouth is not None:
+            image = draw_cavity(image, result.mask, points, state.depth[0, ...], self.mouth,
+                                self.lip_colour)
         return Sample(image=to_numpy(image), landmarks=to_numpy(result.landmarks),
                       params=params, depth=to_numpy(result.depth), mask=to_numpy(result.mask),
                       index=index, seed=seed)
