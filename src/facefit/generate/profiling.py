@@ -48,6 +48,10 @@ __all__ = ["RINGS", "HeadWarp", "rigid_map"]
 #: the head's centre, how much the ring follows the head). The last ring stands still.
 RINGS = ((1.12, 1.0), (1.35, 1.0), (1.65, 0.5), (2.0, 0.0))
 
+#: Skull vertices whose normal's component toward the camera is below this (in the photo) are
+#: not anchors of the warp.
+MIN_FACING = 0.5
+
 #: Angular bins of the silhouette (rings have one anchor per bin).
 BINS = 72
 
@@ -129,6 +133,12 @@ class HeadWarp:
         normals = vertex_normals(upright, self.triangles)
         raster = rasterize(points, depth, self.triangles, self.size)
         seen = to_numpy(visible_vertices(points, depth, normals, raster))
+        # The skull seen edge-on (the top of a frontal head) is a thin band of the photo, in the
+        # middle of the hair; carried on its vertices it is stretched into a flap with a hard
+        # edge when the head turns. Without them the hair rings carry that hair instead.
+        if self.rigid is not None:
+            skull = to_numpy(self.rigid) > 0
+            seen &= ~skull | (to_numpy(normals[:, 2]) >= MIN_FACING)
         host = to_numpy(self.source).astype(np.float64)
         follow = to_numpy(self.follow).astype(np.float64)
         self.seen = np.flatnonzero(seen)
