@@ -33,6 +33,8 @@ class HeadGeometry:
     n_face : number of face vertices at its start (the face model's).
     follow : (V,) 1 on the head, falling to 0 at the base of the neck (the body does not turn).
     rigid : (V,) 1 on the skull above the chin outside the face (expressions barely move it).
+    min_facing : (V,) least normal component toward the camera, in the photo, for a vertex to
+        anchor the warp (0 on the face, 0.35 on ears and sides, 0.5 on the skull).
     """
 
     def __init__(self, model: MorphableModel, n_face: int, region: Any):
@@ -49,6 +51,12 @@ class HeadGeometry:
         skull = np.zeros(height.shape[0], bool)
         skull[n_face:] = region == 1
         self.rigid = (skull & (height > chin)).astype(np.float64)
+        # Warp anchors need the photo to have seen the surface well: past the face, a vertex
+        # seen edge-on carries a strip a few pixels wide that a turn would stretch into
+        # streaks (the ears and sides of a frontal head, the top of the skull in mid-hair).
+        self.min_facing = np.zeros(height.shape[0])
+        self.min_facing[n_face:] = 0.35
+        self.min_facing[self.rigid > 0] = 0.5
 
 
 @lru_cache(maxsize=4)

@@ -107,6 +107,9 @@ class HeadWarp:
         model space, as facefit's models).
     follow : (N,) how much each vertex moves with the head in [0, 1] (1 on the head, falling to
         0 at the base of the neck, which stays with the body).
+    min_facing : (N,) per vertex, the least normal component toward the camera (in the photo)
+        for the vertex to anchor the warp; default MIN_FACING on the ``rigid`` vertices, 0 on
+        the rest.
     rigid : (N,) weights of the vertices that turn rigidly with the skull (not moved by
         expressions), which define the hair rings' motion; default ``follow == 1``.
     """
@@ -116,6 +119,7 @@ class HeadWarp:
     triangles: Array
     follow: Array
     rigid: Array | None = None
+    min_facing: Array | None = None
 
     def __post_init__(self) -> None:
         xp = array_namespace(self.photo, self.source, self.triangles)
@@ -136,7 +140,9 @@ class HeadWarp:
         # The skull seen edge-on (the top of a frontal head) is a thin band of the photo, in the
         # middle of the hair; carried on its vertices it is stretched into a flap with a hard
         # edge when the head turns. Without them the hair rings carry that hair instead.
-        if self.rigid is not None:
+        if self.min_facing is not None:
+            seen &= to_numpy(normals[:, 2]) >= to_numpy(self.min_facing)
+        elif self.rigid is not None:
             skull = to_numpy(self.rigid) > 0
             seen &= ~skull | (to_numpy(normals[:, 2]) >= MIN_FACING)
         host = to_numpy(self.source).astype(np.float64)

@@ -210,7 +210,8 @@ class Synthesizer:
             b = self.backend
             self.head_warp = HeadWarp(self.photo, head_positions(self.head, self.params, b),
                                       self.head.model.arrays(b).triangles,
-                                      b.asarray(self.head.follow), b.asarray(self.head.rigid))
+                                      b.asarray(self.head.follow), b.asarray(self.head.rigid),
+                                      b.asarray(self.head.min_facing))
         self._anchor = xp.take(state.vertices[0, ...], arrays.landmark_indices[
             arrays.landmark_indices >= 0], axis=0)
 
