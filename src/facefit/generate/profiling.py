@@ -137,9 +137,10 @@ class HeadWarp:
         normals = vertex_normals(upright, self.triangles)
         raster = rasterize(points, depth, self.triangles, self.size)
         seen = to_numpy(visible_vertices(points, depth, normals, raster))
-        # The skull seen edge-on (the top of a frontal head) is a thin band of the photo, in the
-        # middle of the hair; carried on its vertices it is stretched into a flap with a hard
-        # edge when the head turns. Without them the hair rings carry that hair instead.
+        # Surface seen edge-on is a thin band of the photo; carried on its vertices it is
+        # stretched into streaks when a turn shows it (the top of a frontal head's skull, in
+        # mid-hair, became a hard-edged flap). Without them the triangulation spans a wider part
+        # of the photo (the hair rings carry that hair instead).
         if self.min_facing is not None:
             seen &= to_numpy(normals[:, 2]) >= to_numpy(self.min_facing)
         elif self.rigid is not None:
@@ -164,9 +165,9 @@ class HeadWarp:
             ring_follow.append(moves * far_follow)
         # Rings are clipped to the image: the photo has nothing to carry beyond its border
         # (sampling there would smear the edge pixels inward). Anchors clipped onto the same
-        # point are duplicates, which the triangulation leaves unused.
-        # Clipped anchors stand still: they are on the mesh's outer boundary, which must stay
-        # put for the culled warp to cover every pixel inside it.
+        # point are duplicates, which the triangulation leaves unused. Clipped anchors stand
+        # still: they are on the mesh's outer boundary, which must stay put for the culled warp
+        # to cover every pixel inside it.
         anchors = np.concatenate(rings)
         clipped = ((anchors[:, 0] < 0) | (anchors[:, 0] > self.size[1] - 1)
                    | (anchors[:, 1] < 0) | (anchors[:, 1] > self.size[0] - 1))
