@@ -6,7 +6,7 @@ the package and ``docs/samples.png``).
 The photo is fitted once; the sheet's first column is the photo itself, then one row per
 expression (neutral, then two drawn from the model's prior with fixed seeds) and one column per
 yaw (-45, -25, 0, 25, 45 degrees; pitch and roll 0). Every tile is the same crop around the
-fitted face (its landmarks' box grown by 80%), so head and hair motion can be compared.
+fitted face (its landmarks' box grown by 90%, raised to take in the hair), so head and hair motion can be compared.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def main(argv: list[str]) -> int:
     result = ff.fit(photo, points, model)
     synth = Synthesizer(model, result.params, photo)
     low, high = np.nanmin(points, axis=0), np.nanmax(points, axis=0)
-    centre, half = (low + high) / 2, 0.9 * float(np.max(high - low))
+    half = 0.95 * float(np.max(high - low))
+    centre = (low + high) / 2 - np.asarray([0.0, 0.25 * half])  # the landmarks stop at the brows
     x0, y0 = (int(max(v, 0)) for v in centre - half)
     x1 = int(min(centre[0] + half, photo.shape[1]))
     y1 = int(min(centre[1] + half, photo.shape[0]))
