@@ -46,7 +46,7 @@ __all__ = ["RINGS", "HeadWarp", "rigid_map"]
 
 #: Rings around the head's silhouette: (radius as a multiple of the silhouette's distance from
 #: the head's centre, how much the ring follows the head). The last ring stands still.
-RINGS = ((1.12, 1.0), (1.35, 1.0), (1.65, 0.5), (2.0, 0.0))
+RINGS = ((1.12, 1.0), (1.35, 1.0), (1.65, 0.85), (2.1, 0.0))
 
 #: Skull vertices whose normal's component toward the camera is below this (in the photo) are
 #: not anchors of the warp.
