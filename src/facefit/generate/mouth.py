@@ -111,7 +111,7 @@ def draw_cavity(image: Array, face_mask: Array, points: Array, depth: Array, loo
     rim_weight = xp.concat([xp.ones((count, 1), dtype=image.dtype, device=image.device),
                             xp.zeros((1, 1), dtype=image.dtype, device=image.device)], axis=0)
     near_rim = interpolate(rim_weight, fan, raster)  # (P, 1)
-    colour = lip_colour[None, :] * (0.08 + 0.3 * near_rim * near_rim)
+    colour = lip_colour[None, :] * (0.2 + 0.3 * near_rim * near_rim)
     cavity = raster.to_image(colour, image)
     open_here = raster.mask() & ~face_mask
     return xp.where(open_here[..., None], cavity, image)
