@@ -144,4 +144,4 @@ def test_an_opened_mouth_is_a_dark_cavity_not_photo_pixels(model):
     drawn = np.any(out != image, axis=-1)
     assert drawn.sum() > 100, "the opening should show"
     assert not (drawn & to_numpy(rendered.mask)).any()  # never over the face
-    assert out[drawn].max() <= lip.max() * 0.4 + 1e-9  # dark
+    assert out[drawn].max() <= lip.max() * 0.5 + 1e-9  # at most half the lips' colour
