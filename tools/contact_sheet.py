@@ -6,7 +6,8 @@ the package and ``docs/samples.png``).
 The photo is fitted once; the sheet's first column is the photo itself, then one row per
 expression (neutral, then two drawn from the model's prior with fixed seeds) and one column per
 yaw (-45, -25, 0, 25, 45 degrees; pitch and roll 0). Every tile is the same crop around the
-fitted face (its landmarks' box grown by 90%, raised to take in the hair), so head and hair motion can be compared.
+fitted face (its landmarks' box grown by 90%, raised to take in the hair), so head and hair
+motion can be compared.
 """
 
 from __future__ import annotations
