@@ -139,20 +139,25 @@ def _select_backend(args: argparse.Namespace) -> Any:
     return None
 
 
-def _load_model(args: argparse.Namespace) -> Any:
-    from .model import load_model
-
-    if not args.model:
-        if args.companion:
-            raise FacefitError("--companion needs --model")
-        return load_model()
+def _companions(args: argparse.Namespace) -> dict[str, str]:
+    """``--companion NAME=FILE`` options as the loaders' keywords (``expression-std`` is
+    ``expression_std``): parsed here once, for the early check and for every worker alike."""
+    if args.companion and not args.model:
+        raise FacefitError("--companion needs --model")
     companions = {}
     for item in args.companion or []:
         key, sep, value = item.partition("=")
         if not sep or not key or not value:
             raise FacefitError(f"--companion {item!r}: expected NAME=FILE")
         companions[key.replace("-", "_")] = value
-    return load_model(args.model, **companions)
+    return companions
+
+
+def _load_model(args: argparse.Namespace) -> Any:
+    from .model import load_model
+
+    companions = _companions(args)
+    return load_model(args.model, **companions) if args.model else load_model()
 
 
 def _fit_images(images: Sequence[str], landmark_files: Sequence[str | None], out: Path,
@@ -248,9 +253,9 @@ def _generate(args: argparse.Namespace) -> int:
         model = None
         if args.model:
             _load_model(args)  # check the model and companions here, before any work starts
-            model = (args.model, dict(item.partition("=")[::2] for item in args.companion or []))
+            model = (args.model, _companions(args))
         elif args.companion:
-            raise FacefitError("--companion needs --model")
+            _companions(args)  # refused without --model, before any work starts
         poses = PoseRanges(yaw=args.yaw, pitch=args.pitch, roll=args.roll)
         bar = _Progress(0, not args.quiet, lines=True)  # a line per photo in logs
 
