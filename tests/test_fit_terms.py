@@ -140,9 +140,7 @@ def test_float32_analytic_matches_float64(backend):
 def _float64(backend):
     import facefit as ff
 
-    context = ff.use_backend(backend.name, dtype="float64")
-    context.__exit__(None, None, None)
-    return context.backend
+    return ff.BackendSpec(backend.name, dtype="float64").resolve()
 
 
 def test_unknown_strategy_names_the_valid_ones(backend64):

@@ -7,7 +7,15 @@ True
 
 from __future__ import annotations
 
-from .backends import Backend, available_backends, get_backend, use_backend
+from .backends import (
+    Backend,
+    BackendSpec,
+    available_backends,
+    backend_of,
+    get_backend,
+    set_backend,
+    use_backend,
+)
 from .detect import DetectedFace, detect_landmarks
 from .errors import (
     BackendError,
@@ -29,6 +37,7 @@ from .render import RenderResult, render, render_batch
 __all__ = [
     "Backend",
     "BackendError",
+    "BackendSpec",
     "DetectedFace",
     "DetectionError",
     "FaceParams",
@@ -47,6 +56,7 @@ __all__ = [
     "Sample",
     "__version__",
     "available_backends",
+    "backend_of",
     "detect_landmarks",
     "fit",
     "generate",
@@ -58,6 +68,7 @@ __all__ = [
     "render",
     "render_batch",
     "save_mesh",
+    "set_backend",
     "use_backend",
     "write_image",
     "write_landmarks",
