@@ -7,10 +7,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 from .backends import get_backend, to_numpy
-from .backends.host import np
 from .errors import FacefitError
 from .io import save_mesh, write_image, write_landmarks
 from .io._files import atomic_write_bytes

@@ -28,7 +28,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from ..backends.host import np
+import numpy as np
+
 from ..errors import DetectionError
 from ._face import DetectedFace
 

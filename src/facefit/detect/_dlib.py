@@ -12,7 +12,8 @@ import threading
 from functools import lru_cache
 from typing import Any
 
-from ..backends.host import np
+import numpy as np
+
 from ..errors import DetectionError
 
 __all__ = ["detect"]

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any, Protocol
 
+import numpy as np
+
 from ..backends import (
     Backend,
     array_namespace,
@@ -20,7 +22,6 @@ from ..backends import (
     promote,
     real_part,
 )
-from ..backends.host import np
 from ..camera import project, rotate
 from ..geometry import cross, rotation_matrix, rotation_matrix_derivatives, vertex_normals
 from ..lighting import SH_CONSTANTS, sh_basis

@@ -11,7 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends.host import np
+import numpy as np
+
 from ..errors import FacefitError
 
 __all__ = ["PoseRanges", "draw_expression", "draw_rotation", "is_blendshape_model",

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..backends import to_numpy
-from ..backends.host import np
 from ..errors import LandmarkError
 from ._dlib_xml import parse_dlib_xml
 from ._files import PathLike, atomic_write_bytes, display_name, os_reason, readable_file

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..backends import to_numpy
-from ..backends.host import np
 from ..errors import MeshError
 from ._files import PathLike, atomic_write_bytes, display_name, os_reason, readable_file
 from ._malformed import Malformed

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ..backends import Backend, array_namespace, get_backend, matmul_transposed, promote
-from ..backends.host import np
 from ..errors import ModelError
 
 Array = Any

@@ -18,7 +18,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from ...backends.host import np
+import numpy as np
+
 from ...errors import ModelError
 
 __all__ = ["read_npz", "save_npz"]
