@@ -22,13 +22,14 @@ its arrays), listed in one table, :data:`LIBRARIES`:
 
 Adding a library (JAX, say) is one new module and one row:
 
-1. ``backends/_jax.py``: ``class JaxLibrary(ArrayLibrary)`` with ``name = "jax"``,
-   ``module = "jax"``, an install hint, and ``load`` (the namespace), ``owns_namespace``,
-   ``owns_array``, ``to_numpy``, ``device``, ``device_key``; optionally ``devices``,
-   ``dtypes`` (JAX computes in float32 unless x64 is enabled), ``jacobian_strategies`` and
-   ``jacobian`` (e.g. ``"jvp"`` by ``jax.jacfwd``) and ``fast_paths`` (e.g. ``scatter_add``
-   by ``x.at[i].add``); import ``jax`` inside the methods, not at the top. End with
-   ``LIBRARY = JaxLibrary()``.
+1. ``backends/_jax.py``: ``class JaxLibrary(CompatLibrary)`` with ``name = "jax"``,
+   ``module = "jax"``, ``compat = "jax"`` (array-api-compat then recognises its arrays and
+   namespace), an install hint, and ``load`` (``jax.numpy``, which follows the standard
+   itself), ``to_numpy``, ``device`` and ``device_key``; optionally ``devices``, ``dtypes``
+   (JAX computes in float32 unless x64 is enabled), ``jacobian_strategies`` and ``jacobian``
+   (e.g. ``"jvp"`` by ``jax.jacfwd``) and ``fast_paths`` (e.g. ``scatter_add`` by
+   ``x.at[i].add``). Import ``jax`` inside the methods, not at the top. End with
+   ``LIBRARY: ArrayLibrary = JaxLibrary()``.
 2. ``backends/_table.py``: add ``_jax.LIBRARY`` to :data:`LIBRARIES`.
 
 ``FACEFIT_BACKEND=jax``, ``--backend jax``, ``facefit info``, ``use_backend("jax")``,
@@ -54,7 +55,7 @@ from ._convert import (
     zbuffer,
 )
 from ._generic import is_complex, promote, real_part
-from ._library import ArrayLibrary, FastPaths
+from ._library import ArrayLibrary, CompatLibrary, FastPaths
 from ._registry import (
     BACKEND_NAMES,
     DTYPE_NAMES,
@@ -76,6 +77,7 @@ __all__ = [
     "Backend",
     "BackendError",
     "BackendSpec",
+    "CompatLibrary",
     "FastPaths",
     "array_library",
     "array_namespace",

@@ -242,6 +242,15 @@ def scatter_add(index: Array, values: Array, size: int) -> Array:
     return (fast_paths(xp).scatter_add or _generic.scatter_add)(index, values, size, xp)
 
 
+def _raster_kernel(name: str, *arrays: Array) -> tuple[Any, Any]:
+    """The namespace of ``arrays`` and its library's native raster kernel ``name`` (None
+    without one, or with ``FACEFIT_NATIVE_RASTER=0``)."""
+    xp = array_namespace(*arrays)
+    if os.environ.get("FACEFIT_NATIVE_RASTER", "1") == "0":
+        return xp, None
+    return xp, getattr(fast_paths(xp), name)
+
+
 def zbuffer(points: Array, depth: Array, triangles: Array, batch: int, size: tuple[int, int],
             *, cull_back: bool = True) -> tuple[Array, ...] | None:
     """The nearest fragment of each pixel of a triangle mesh, by a native kernel where the
@@ -267,10 +276,7 @@ def zbuffer(points: Array, depth: Array, triangles: Array, batch: int, size: tup
         the nearest fragment, (P, 3) its barycentric weights and (P,) its depth; and (B*H*W,)
         int64 each pixel's row in those arrays (-1 where uncovered). Or None.
     """
-    if os.environ.get("FACEFIT_NATIVE_RASTER", "1") == "0":
-        return None
-    xp = array_namespace(points, depth, triangles)
-    kernel = fast_paths(xp).zbuffer
+    xp, kernel = _raster_kernel("zbuffer", points, depth, triangles)
     if kernel is None:
         return None
     height, width = size
@@ -294,10 +300,7 @@ def interpolate_into(attributes: Array, triangles: Array, pixels: Array, pixel_t
     image : (B*H*W, C) contiguous array of ``attributes.dtype`` holding the background;
         overwritten at ``pixels``.
     """
-    if os.environ.get("FACEFIT_NATIVE_RASTER", "1") == "0":
-        return None
-    xp = array_namespace(attributes, triangles, image)
-    kernel = fast_paths(xp).interpolate_into
+    xp, kernel = _raster_kernel("interpolate_into", attributes, triangles, image)
     if kernel is None:
         return None
     return kernel(attributes, triangles, pixels, pixel_triangles, barycentrics, plane, image, xp)

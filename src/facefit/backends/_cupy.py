@@ -6,14 +6,11 @@ on machines without CuPy or a GPU.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, ClassVar
-
-import array_api_compat
 
 from ..errors import BackendError
 from ._generic import _fill_value
-from ._library import ArrayLibrary, FastPaths
+from ._library import ArrayLibrary, CompatLibrary, FastPaths
 
 
 def cholesky_solve(matrix: Any, rhs: Any, xp: Any) -> Any:
@@ -48,11 +45,12 @@ def scatter_add(index: Any, values: Any, size: int, xp: Any) -> Any:
     return out
 
 
-class CuPyLibrary(ArrayLibrary):
+class CuPyLibrary(CompatLibrary):
     """CuPy, through array-api-compat's wrapper; usable only where it sees a GPU."""
 
     name: ClassVar[str] = "cupy"
     module: ClassVar[str] = "cupy"
+    compat: ClassVar[str] = "cupy"
     install_hint: ClassVar[str] = "pip install 'facefit[cupy]' on a machine with an NVIDIA GPU"
     fast_paths: ClassVar[FastPaths] = FastPaths(
         cholesky_solve=cholesky_solve, scatter_min=scatter_min, scatter_add=scatter_add)
@@ -72,13 +70,7 @@ class CuPyLibrary(ArrayLibrary):
 
         if not cupy.is_available():
             raise BackendError("backend 'cupy' needs an NVIDIA GPU, and CuPy sees none here")
-        return importlib.import_module("array_api_compat.cupy")
-
-    def owns_namespace(self, xp: Any) -> bool:
-        return bool(array_api_compat.is_cupy_namespace(xp))
-
-    def owns_array(self, x: Any) -> bool:
-        return bool(array_api_compat.is_cupy_array(x))
+        return super().load()
 
     def to_numpy(self, x: Any) -> Any:
         return x.get()

@@ -24,7 +24,7 @@ from . import _generic
 
 Array = Any
 
-__all__ = ["ArrayLibrary", "FastPaths"]
+__all__ = ["ArrayLibrary", "CompatLibrary", "FastPaths"]
 
 
 @dataclass(frozen=True)
@@ -145,3 +145,24 @@ class ArrayLibrary(Protocol):
     def thread_count(self) -> int | None:
         """Threads the host BLAS pool runs now; None where the library does not use it."""
         return None
+
+
+class CompatLibrary(ArrayLibrary):
+    """A library that array-api-compat wraps: its namespace is ``array_api_compat.<compat>``,
+    and array-api-compat's ``is_<compat>_namespace`` / ``is_<compat>_array`` recognise it."""
+
+    #: array-api-compat's name of the library (``"numpy"``, ``"torch"``, ``"cupy"``, ``"jax"``).
+    compat: ClassVar[str]
+
+    def load(self) -> Any:
+        return importlib.import_module(f"array_api_compat.{self.compat}")
+
+    def owns_namespace(self, xp: Any) -> bool:
+        import array_api_compat
+
+        return bool(getattr(array_api_compat, f"is_{self.compat}_namespace")(xp))
+
+    def owns_array(self, x: Any) -> bool:
+        import array_api_compat
+
+        return bool(getattr(array_api_compat, f"is_{self.compat}_array")(x))

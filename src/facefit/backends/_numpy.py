@@ -9,12 +9,11 @@ import math
 import sys
 from typing import Any, ClassVar
 
-import array_api_compat
 import numpy as np
 
 from ..errors import BackendError
 from ._generic import _fill_value
-from ._library import ArrayLibrary, FastPaths
+from ._library import ArrayLibrary, CompatLibrary, FastPaths
 
 try:  # the optional C extensions built by setup.py
     from . import _raster  # type: ignore[attr-defined]
@@ -232,12 +231,13 @@ def _defer_unused_numpy_submodules() -> None:
         setattr(np, short, module)
 
 
-class NumPyLibrary(ArrayLibrary):
+class NumPyLibrary(CompatLibrary):
     """NumPy on the host CPU, through array-api-compat's wrapper."""
 
     name: ClassVar[str] = "numpy"
     aliases: ClassVar[tuple[str, ...]] = ("np",)
     module: ClassVar[str] = "numpy"
+    compat: ClassVar[str] = "numpy"
     install_hint: ClassVar[str] = "pip install numpy"
     fast_paths: ClassVar[FastPaths] = FastPaths(
         cholesky_solve=cholesky_solve, scatter_min=scatter_min, scatter_add=scatter_add,
@@ -246,13 +246,7 @@ class NumPyLibrary(ArrayLibrary):
 
     def load(self) -> Any:
         _defer_unused_numpy_submodules()
-        return importlib.import_module("array_api_compat.numpy")
-
-    def owns_namespace(self, xp: Any) -> bool:
-        return bool(array_api_compat.is_numpy_namespace(xp))
-
-    def owns_array(self, x: Any) -> bool:
-        return isinstance(x, np.ndarray | np.generic)
+        return super().load()
 
     def to_numpy(self, x: Any) -> Any:
         return np.asarray(x)

@@ -6,17 +6,14 @@ torch is imported inside the functions (it is loaded by the time any of them run
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-import array_api_compat
-
 from ..errors import BackendError
 from . import _numpy
 from ._generic import _fill_value
-from ._library import ArrayLibrary, FastPaths
+from ._library import ArrayLibrary, CompatLibrary, FastPaths
 
 
 def cholesky_solve(matrix: Any, rhs: Any, xp: Any) -> Any:
@@ -153,12 +150,13 @@ def autograd_jacobian(
     return torch.func.vmap(column, chunk_size=chunk_size)(tangents).T
 
 
-class TorchLibrary(ArrayLibrary):
+class TorchLibrary(CompatLibrary):
     """PyTorch on CPU or CUDA, through array-api-compat's wrapper; forward-mode autograd."""
 
     name: ClassVar[str] = "torch"
     aliases: ClassVar[tuple[str, ...]] = ("pytorch",)
     module: ClassVar[str] = "torch"
+    compat: ClassVar[str] = "torch"
     install_hint: ClassVar[str] = "pip install 'facefit[torch]'"
     jacobian_strategies: ClassVar[tuple[str, ...]] = ("autograd", "complex-step")
     fast_paths: ClassVar[FastPaths] = FastPaths(
@@ -166,15 +164,6 @@ class TorchLibrary(ArrayLibrary):
         matmul_transposed=matmul_transposed, batched_matmul=batched_matmul,
         gathered_matmul=gathered_matmul, zbuffer=zbuffer, interpolate_into=interpolate_into,
         carries_derivatives=carries_derivatives)
-
-    def load(self) -> Any:
-        return importlib.import_module("array_api_compat.torch")
-
-    def owns_namespace(self, xp: Any) -> bool:
-        return bool(array_api_compat.is_torch_namespace(xp))
-
-    def owns_array(self, x: Any) -> bool:
-        return bool(array_api_compat.is_torch_array(x))
 
     def to_numpy(self, x: Any) -> Any:
         return x.detach().cpu().numpy()
