@@ -19,7 +19,8 @@ from .errors import (
     MeshError,
     ModelError,
 )
-from .fit import FitProblem, FitResult, FitWeights, fit
+from .fit import FitOptions, FitProblem, FitResult, FitWeights, Stage, fit
+from .forward import Coefficients, FaceState, Pose, evaluate
 from .generate import PoseRanges, Sample, generate
 from .io import load_mesh, read_image, read_landmarks, save_mesh, write_image, write_landmarks
 from .model import MorphableModel, load_model
@@ -29,11 +30,14 @@ from .render import RenderResult, render, render_batch
 __all__ = [
     "Backend",
     "BackendError",
+    "Coefficients",
     "DetectedFace",
     "DetectionError",
     "FaceParams",
+    "FaceState",
     "FacefitError",
     "FitError",
+    "FitOptions",
     "FitProblem",
     "FitResult",
     "FitWeights",
@@ -42,12 +46,15 @@ __all__ = [
     "MeshError",
     "ModelError",
     "MorphableModel",
+    "Pose",
     "PoseRanges",
     "RenderResult",
     "Sample",
+    "Stage",
     "__version__",
     "available_backends",
     "detect_landmarks",
+    "evaluate",
     "fit",
     "generate",
     "get_backend",
