@@ -155,6 +155,18 @@ def test_the_synthesizer_agrees_across_backends(backend64, fitted):
     assert_close(sample.landmarks, reference.landmarks, dtype="float64", scale=512)
 
 
+def test_the_synthesizer_computes_where_it_is_told_not_where_the_global_points(backend64,
+                                                                             fitted):
+    """``Synthesizer(backend=...)`` with another backend active: every array it makes is on
+    its own backend (it raised TypeError on array-api-strict while numpy was active)."""
+    reference = fitted.samples[1]
+    with ff.use_backend("numpy"):
+        synth = Synthesizer(fitted.model, fitted.result.params, fitted.photo, backend=backend64)
+        sample = synth(reference.params, index=1, seed=7)
+    np.testing.assert_array_equal(sample.mask, reference.mask)
+    assert_close(sample.image, reference.image, dtype="float64", scale=1.0, atol_scale=1e4)
+
+
 def test_warp_background_is_the_identity_when_nothing_moves(backend):
     rng = np.random.default_rng(0)
     photo = rng.uniform(size=(40, 48, 3))

@@ -27,7 +27,8 @@ from .errors import (
     MeshError,
     ModelError,
 )
-from .fit import FitProblem, FitResult, FitWeights, fit
+from .fit import FitOptions, FitProblem, FitResult, FitWeights, Stage, fit
+from .forward import Coefficients, FaceState, Pose, evaluate
 from .generate import PoseRanges, Sample, generate
 from .io import load_mesh, read_image, read_landmarks, save_mesh, write_image, write_landmarks
 from .model import MorphableModel, load_model
@@ -38,11 +39,14 @@ __all__ = [
     "Backend",
     "BackendError",
     "BackendSpec",
+    "Coefficients",
     "DetectedFace",
     "DetectionError",
     "FaceParams",
+    "FaceState",
     "FacefitError",
     "FitError",
+    "FitOptions",
     "FitProblem",
     "FitResult",
     "FitWeights",
@@ -51,13 +55,16 @@ __all__ = [
     "MeshError",
     "ModelError",
     "MorphableModel",
+    "Pose",
     "PoseRanges",
     "RenderResult",
     "Sample",
+    "Stage",
     "__version__",
     "available_backends",
     "backend_of",
     "detect_landmarks",
+    "evaluate",
     "fit",
     "generate",
     "get_backend",

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .backends import get_backend, to_numpy
+from .backends import to_numpy
 from .errors import FacefitError
 from .io import save_mesh, write_image, write_landmarks
 from .io._files import atomic_write_bytes
@@ -72,7 +72,7 @@ def write_fit_outputs(result: Any, out_dir: Path, name: str, *, source: str = ""
     The written paths, by kind.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    backend = get_backend()
+    backend = result.problem.backend  # the backend the fit ran on, not whichever is active
     paths = {kind: out_dir / f"{name}.{kind}" for kind in
              ("params.json", "obj", "render.png", "overlay.png", "pts")}
     vertices, triangles, colours = result.mesh()
@@ -121,7 +121,8 @@ def _pictures(result: Any) -> tuple[Any, Any]:
     from .render import render
 
     problem = result.problem
-    working = render(problem.model, problem.layout.unpack(result.x), frame.size, problem.image)
+    working = render(problem.model, problem.layout.unpack(result.x), frame.size, problem.image,
+                     backend=problem.backend)
     photo = result.photo if result.photo.dtype == np.uint8 else _to_uint8(result.photo)
     height, width = photo.shape[:2]
     x0, y0 = int(frame.box[0]), int(frame.box[1])

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ..backends import Backend, array_namespace, get_backend, matmul_transposed, promote
+from ..backends import Backend, get_backend
 from ..errors import ModelError
+from ..forward import Coefficients, basis_product, evaluate
 
 Array = Any
 
@@ -208,18 +209,16 @@ class MorphableModel:
         expression : (K_exp,) coefficients in units of std, or None (zeros).
         """
         backend = get_backend()
-        arrays = self.arrays(backend)
         z_id = self._coefficients(identity, self.n_identity, "identity", backend)
         z_exp = self._coefficients(expression, self.n_expression, "expression", backend)
-        return _combine(arrays.mean_shape, arrays.identity, z_id) + _combine(
-            0.0, arrays.expression, z_exp)
+        shape = backend.xp.concat([z_id, z_exp])
+        return evaluate(self.arrays(backend), Coefficients(shape=shape)).vertices
 
     def albedo_linear(self, coeffs: Any = None) -> Array:
         """Per-vertex albedo (V, 3) without clipping (linear, complex-safe; for the fitter)."""
         backend = get_backend()
-        arrays = self.arrays(backend)
         z = self._coefficients(coeffs, self.n_albedo, "albedo", backend)
-        return _combine(arrays.albedo_mean, arrays.albedo, z)
+        return evaluate(self.arrays(backend), Coefficients(albedo=z)).albedo
 
     def albedo(self, coeffs: Any = None) -> Array:
         """Per-vertex albedo (V, 3) clipped to [0, 1], on the active backend."""
@@ -231,32 +230,3 @@ class MorphableModel:
         from .formats.npz import save_npz
 
         save_npz(self, path)
-
-
-def basis_product(basis: Array, coefficients: Array) -> Array:
-    """``sum_k basis[..., k] * coefficients[..., k]`` for one basis and a batch of vectors.
-
-    Parameters
-    ----------
-    basis : (V, 3, K) array (any leading shape before the last axis).
-    coefficients : (K,) or (B, K) array, real or complex (complex step: two real products).
-
-    Returns
-    -------
-    (V, 3) or (B, V, 3) array. Computed as one 2-D matrix product (BLAS), not a 3-D one.
-    """
-    xp = array_namespace(basis, coefficients)
-    lead = tuple(basis.shape[:-1])
-    flat = xp.reshape(basis, (-1, basis.shape[-1]))
-    product = matmul_transposed(coefficients, flat)  # (..., prod(lead))
-    return xp.reshape(product, (*coefficients.shape[:-1], *lead))
-
-
-def _combine(mean: Any, basis: Array, coefficients: Array) -> Array:
-    """``mean + basis @ coefficients``; ``mean`` 0.0 gives the offset alone."""
-    offset = basis_product(basis, coefficients)
-    if isinstance(mean, float):
-        return offset
-    xp = array_namespace(offset)
-    mean, offset = promote(mean, offset, xp=xp)
-    return mean + offset
