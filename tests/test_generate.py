@@ -148,7 +148,8 @@ def test_the_synthesizer_agrees_across_backends(backend64, fitted):
     """The same sample on numpy, torch and array-api-strict (float64)."""
     reference = fitted.samples[1]
     with ff.use_backend(backend64):
-        synth = Synthesizer(fitted.model, fitted.result.params, fitted.photo)
+        synth = Synthesizer(fitted.model, fitted.result.params, fitted.photo,
+                            albedo_detail=fitted.result.albedo_detail)
         sample = synth(reference.params, index=1, seed=7)
     np.testing.assert_array_equal(sample.mask, reference.mask)
     assert_close(sample.image, reference.image, dtype="float64", scale=1.0, atol_scale=1e4)
@@ -161,7 +162,8 @@ def test_the_synthesizer_computes_where_it_is_told_not_where_the_global_points(b
     its own backend (it raised TypeError on array-api-strict while numpy was active)."""
     reference = fitted.samples[1]
     with ff.use_backend("numpy"):
-        synth = Synthesizer(fitted.model, fitted.result.params, fitted.photo, backend=backend64)
+        synth = Synthesizer(fitted.model, fitted.result.params, fitted.photo, backend=backend64,
+                            albedo_detail=fitted.result.albedo_detail)
         sample = synth(reference.params, index=1, seed=7)
     np.testing.assert_array_equal(sample.mask, reference.mask)
     assert_close(sample.image, reference.image, dtype="float64", scale=1.0, atol_scale=1e4)
