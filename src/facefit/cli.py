@@ -184,8 +184,9 @@ def _fit_images(images: Sequence[str], landmark_files: Sequence[str | None], out
                         print(f"{image_path}: energy {result.energy:.6g} in "
                               f"{result.seconds:.2f} s", file=sys.stderr)
                     if not args.quiet:
+                        kinds = ",".join(paths)
                         print(f"{image_path} -> {paths['params.json'].parent}/"
-                              f"{stem}.{{params.json,obj,render.png,overlay.png,pts}}")
+                              f"{stem}.{{{kinds}}}")
             except FacefitError as exc:
                 failures += 1
                 print(f"facefit: error: {exc}", file=sys.stderr)

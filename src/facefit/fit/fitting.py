@@ -19,6 +19,7 @@ from ..backends import get_backend, to_numpy
 from ..errors import FitError
 from ..forward import Coefficients, Pose, evaluate
 from ..params import FaceParams
+from .detail import albedo_detail
 from .diagnostics import check_plausible
 from .frame import ImageFrame, choose_frame
 from .inputs import as_landmarks, as_photo, check_fittable_landmarks, check_jacobian
@@ -54,6 +55,9 @@ class FitResult:
     frame : the :class:`~facefit.fit.frame.ImageFrame` the problem is posed in, or None when
         the photo was fitted as it is.
     photo : the photo as read, (H, W, 3) uint8 or float in [0, 1]; None without one.
+    albedo_detail : (V, 3) host array, the per-vertex colour beyond the model's albedo space
+        (:mod:`facefit.fit.detail`): the fitted face's albedo is the model's albedo at
+        ``params.albedo`` plus this. None without a photo or with ``fit(detail=False)``.
     """
 
     params: FaceParams
@@ -66,9 +70,21 @@ class FitResult:
     warnings: list[str] = field(default_factory=list)
     frame: ImageFrame | None = None
     photo: Any = field(default=None, repr=False)
+    albedo_detail: Any = field(default=None, repr=False)
 
-    def render(self, background: Any = "photo") -> Any:
-        """:class:`facefit.render.RenderResult` of the fitted face over the input photo."""
+    def albedo(self, detail: bool = True) -> Any:
+        """(V, 3) host albedo of the fitted face, unclipped: the model's at ``params.albedo``
+        plus, with ``detail``, :attr:`albedo_detail`."""
+        model = self.problem.model
+        albedo = to_numpy(evaluate(model.arrays(self.problem.backend), Coefficients(
+            albedo=self.problem.backend.asarray(self.params.for_model(model).albedo))).albedo)
+        if detail and self.albedo_detail is not None:
+            albedo = albedo + self.albedo_detail
+        return albedo
+
+    def render(self, background: Any = "photo", detail: bool = True) -> Any:
+        """:class:`facefit.render.RenderResult` of the fitted face over the input photo;
+        ``detail=False`` renders the model's albedo alone (without :attr:`albedo_detail`)."""
         from ..io import read_image
         from ..render import render
 
@@ -82,11 +98,13 @@ class FitResult:
             pts = self.landmarks[~(self.landmarks != self.landmarks).any(axis=1)]
             size = (int(pts[:, 1].max() * 1.2) + 1, int(pts[:, 0].max() * 1.2) + 1)
             back = None if isinstance(background, str) else background
-        return render(problem.model, self.params, size, back, backend=problem.backend)
+        return render(problem.model, self.params, size, back, backend=problem.backend,
+                      albedo_detail=self.albedo_detail if detail else None)
 
     def mesh(self) -> tuple[Any, Any, Any]:
         """Fitted mesh in image space: vertices (V, 3) as (x, y, depth) pixels, triangles
-        (T, 3), per-vertex colours (V, 3) in [0, 1] (fitted albedo times shading)."""
+        (T, 3), per-vertex colours (V, 3) in [0, 1] (fitted albedo with its detail, times
+        shading)."""
         backend = self.problem.backend
         model = self.problem.model
         coefficients = Coefficients.of_params([self.params], model, backend)
@@ -94,7 +112,7 @@ class FitResult:
                          Pose.of_params([self.params], backend))
         xp = backend.xp
         vertices = xp.concat([state.points[0, ...], state.depth[0, ...][:, None]], axis=1)
-        colours = xp.clip(state.colours[0, ...], 0.0, 1.0)
+        colours = xp.clip(backend.asarray(self.albedo()) * state.shading[0, ...], 0.0, 1.0)
         return to_numpy(vertices), to_numpy(self.problem.arrays.triangles), to_numpy(colours)
 
 
@@ -103,7 +121,8 @@ def fit(image: Any, landmarks: Any = None, model: Any = None, jacobian: str = "a
         *, weights: FitWeights | None = None, rounds: int = 3,
         blas_threads: int | None = None, landmark_weights: Any = None,
         detector: str = "mediapipe", terms: Sequence[Any] = (),
-        stages: Sequence[Stage] | None = None, options: FitOptions | None = None) -> FitResult:
+        stages: Sequence[Stage] | None = None, detail: bool = True,
+        options: FitOptions | None = None) -> FitResult:
     """Fit the morphable model to a photo and its 68 landmarks.
 
     Parameters
@@ -141,6 +160,8 @@ def fit(image: Any, landmarks: Any = None, model: Any = None, jacobian: str = "a
         every term).
     stages : the schedule, a list of :class:`facefit.fit.Stage`; None (default) is
         :func:`facefit.fit.default_stages` (``rounds`` and ``max_iterations`` apply to it).
+    detail : after the fit, solve the per-vertex albedo detail beyond the model's albedo
+        space (:mod:`facefit.fit.detail`, ``FitResult.albedo_detail``; about 0.1 s).
     options : all of the above as one :class:`FitOptions`; when given, the keyword
         arguments are ignored.
 
@@ -155,7 +176,8 @@ def fit(image: Any, landmarks: Any = None, model: Any = None, jacobian: str = "a
             jacobian=jacobian, photometric=photometric, max_iterations=max_iterations,
             progress=progress, weights=weights or FitWeights(), rounds=rounds,
             blas_threads=blas_threads, landmark_weights=landmark_weights, detector=detector,
-            terms=tuple(terms), stages=None if stages is None else tuple(stages))
+            terms=tuple(terms), stages=None if stages is None else tuple(stages),
+            detail=detail)
     backend = get_backend()
     check_jacobian(options.jacobian, backend)
     photo_name = _photo_name(image)  # before detection may have read a path into an array
@@ -196,9 +218,12 @@ def _fit(image: Any, landmarks: Any, model: Any, options: FitOptions, landmark_w
     if frame is not None:
         params, fitted = frame.params_to_photo(params), frame.to_photo(fitted)
     doubts = check_plausible(problem, x, photo_name)
+    detail = None
+    if options.detail and problem.image is not None:
+        detail = to_numpy(albedo_detail(problem, x)).astype("float64")
     return FitResult(params=params, x=host_x, energy=energy, history=history,
                      landmarks=fitted, problem=problem, seconds=time.perf_counter() - start,
-                     warnings=doubts, frame=frame, photo=photo)
+                     warnings=doubts, frame=frame, photo=photo, albedo_detail=detail)
 
 
 def _stage_terms(problem: FitProblem, stage: Stage) -> list[Any]:

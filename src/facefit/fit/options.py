@@ -32,6 +32,7 @@ class FitOptions:
     max_samples : at most this many vertices are compared with the photo.
     terms : extra residual terms (terms or functions ``problem -> term``).
     stages : the schedule; None: :func:`facefit.fit.stages.default_stages`.
+    detail : solve the per-vertex albedo detail after the fit (:mod:`facefit.fit.detail`).
     """
 
     jacobian: str = "analytic"
@@ -46,6 +47,7 @@ class FitOptions:
     max_samples: int = 1200
     terms: Sequence[Any] = ()
     stages: Sequence[Stage] | None = None
+    detail: bool = True
 
     def __post_init__(self) -> None:
         # The Jacobian strategy depends on the backend: checked by fit (check_jacobian).

@@ -88,10 +88,12 @@ class Synthesizer:
     photo : (H, W, 3) photo in [0, 1] (host or backend array).
     blend_rings : mesh rings over which photo texture fades into the fitted albedo.
     backend : where to compute (default: the active backend).
+    albedo_detail : optional (V, 3) colour added to the model's albedo at ``params.albedo``
+        (:attr:`facefit.FitResult.albedo_detail`), shown where the photo did not see the face.
     """
 
     def __init__(self, model: Any, params: FaceParams, photo: Any, *, blend_rings: int = 3,
-                 backend: Backend | None = None):
+                 backend: Backend | None = None, albedo_detail: Any = None):
         self.backend = backend or get_backend()
         xp = self.backend.xp
         self.model = model
@@ -115,7 +117,10 @@ class Synthesizer:
         self.source_points = points  # where each vertex lies in the photo
         self.shading = state.shading[0, ...]
         # The fitted albedo, gained per channel to the photo's colours where both are known.
-        albedo = xp.clip(state.albedo[0, ...], 0.0, 1.0)
+        albedo = state.albedo[0, ...]
+        if albedo_detail is not None:
+            albedo = albedo + self.backend.asarray(albedo_detail)
+        albedo = xp.clip(albedo, 0.0, 1.0)
         observed = bilinear_sample(self.photo, points)
         predicted = albedo * self.shading
         w = self.photo_weight
@@ -193,7 +198,8 @@ def iter_samples(image: Any, landmarks: Any, n: int = 30, model: Any = None, see
         else image
     if fit_result is None:
         fit_result = fit(photo, landmarks, model, **fit_options)
-    synthesizer = Synthesizer(model, fit_result.params, photo)
+    synthesizer = Synthesizer(model, fit_result.params, photo,
+                              albedo_detail=fit_result.albedo_detail)
     ranges = poses or PoseRanges()
     for index in chosen:
         rng = sample_rng(seed, index)

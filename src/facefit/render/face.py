@@ -78,7 +78,8 @@ def _background(background: Any, size: tuple[int, int], batch: int, backend: Bac
 
 
 def render_batch(model: Any, params: Sequence[FaceParams], size: tuple[int, int],
-                 background: Any = None, *, backend: Backend | None = None) -> RenderResult:
+                 background: Any = None, *, backend: Backend | None = None,
+                 albedo_detail: Any = None) -> RenderResult:
     """Render B faces of ``model`` at once; every array of the result has a leading B axis.
 
     Parameters
@@ -89,6 +90,9 @@ def render_batch(model: Any, params: Sequence[FaceParams], size: tuple[int, int]
     background : None (black), an (H, W, 3) / (H, W) image, or (B, H, W, 3) images in [0, 1].
     backend : where to compute and create the result (default: the active backend; the
         parameters are host values, so they do not choose one).
+    albedo_detail : optional (V, 3) or (B, V, 3) per-vertex colour added to the model's
+        albedo at ``params.albedo`` (:attr:`facefit.FitResult.albedo_detail`, or the
+        ``NAME.albedo_detail.npy`` that ``facefit fit`` writes).
     """
     backend = backend or get_backend()
     xp = backend.xp
@@ -98,7 +102,9 @@ def render_batch(model: Any, params: Sequence[FaceParams], size: tuple[int, int]
     state = pose_faces(model, params, backend)
     arrays = model.arrays(backend)
     raster = rasterize(state.points, state.depth, arrays.triangles, size)
-    colours = xp.clip(state.colours, 0.0, 1.0)
+    colours = state.colours if albedo_detail is None else \
+        (state.albedo + backend.asarray(albedo_detail)) * state.shading
+    colours = xp.clip(colours, 0.0, 1.0)
     image = interpolate_image(colours, arrays.triangles, raster,
                               _background(background, size, len(params), backend))
     landmarks = landmark_points(state.points, arrays.landmark_indices, arrays.jaw_candidates)
@@ -107,7 +113,8 @@ def render_batch(model: Any, params: Sequence[FaceParams], size: tuple[int, int]
 
 
 def render(model: Any, params: FaceParams, size: tuple[int, int] = (512, 512),
-           background: Any = None, *, backend: Backend | None = None) -> RenderResult:
+           background: Any = None, *, backend: Backend | None = None,
+           albedo_detail: Any = None) -> RenderResult:
     """Render one face of ``model`` with ``params`` into an image of ``size`` (H, W).
 
     Parameters
@@ -117,6 +124,7 @@ def render(model: Any, params: FaceParams, size: tuple[int, int] = (512, 512),
     size : (H, W).
     background : None (black) or an (H, W, 3) / (H, W) image in [0, 1].
     backend : where to compute (default: the active backend).
+    albedo_detail : optional (V, 3) per-vertex colour added to the model's albedo.
 
     Returns
     -------
@@ -124,7 +132,8 @@ def render(model: Any, params: FaceParams, size: tuple[int, int] = (512, 512),
         ``image`` (H, W, 3), ``mask`` (H, W), ``depth`` (H, W), ``landmarks`` (68, 2), arrays of
         the active backend.
     """
-    batch = render_batch(model, [params], size, background, backend=backend)
+    batch = render_batch(model, [params], size, background, backend=backend,
+                         albedo_detail=albedo_detail)
     raster = batch.raster
     single = Rasterization(raster.size, 1, raster.pixels, raster.triangles, raster.barycentrics,
                            raster.depth, batched_input=False)
