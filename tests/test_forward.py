@@ -155,3 +155,20 @@ def test_shape_and_albedo_of_the_model_come_from_evaluate(backend):
                  dtype=backend.dtype_name)
     assert_close(ff.render(MODEL, params, (64, 64)).points, to_numpy(state.points)[0],
                  dtype=backend.dtype_name)
+
+
+def test_the_backend_comes_from_the_inputs(backend):
+    """With NumPy active, coefficients of another library are evaluated on that library; host
+    values (NumPy, lists) go to the active backend."""
+    from facefit.backends import backend_of
+
+    params = _face(8)
+    coefficients = Coefficients.of_params([params], MODEL, backend)
+    pose = Pose.of_params([params], backend)
+    with ff.use_backend("numpy"):
+        state = evaluate(MODEL, coefficients, pose)  # no backend= given
+        assert backend_of(state.points) == backend
+        shape = MODEL.shape(backend.asarray(params.identity), backend.asarray(params.expression))
+        assert backend_of(shape).name == backend.name
+        assert backend_of(MODEL.shape(list(params.identity))).name == "numpy"
+    assert_close(shape, to_numpy(state.vertices)[0], dtype=backend.dtype_name)

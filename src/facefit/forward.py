@@ -22,7 +22,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .backends import array_namespace, matmul_transposed, promote, real_part, to_numpy
+from .backends import (
+    array_namespace,
+    backend_of,
+    matmul_transposed,
+    promote,
+    real_part,
+    to_numpy,
+)
 from .camera import project, rotate
 from .geometry import cross, rotation_matrix, rotation_matrix_derivatives, vertex_normals
 from .lighting import sh_basis
@@ -336,7 +343,8 @@ def evaluate(model: Any, coefficients: Coefficients, pose: Pose | None = None,
     pose : its :class:`Pose`; None gives a state with model-space quantities only.
     vertex_ids : (N,) vertex ids to evaluate (no normals for them), or None for all.
     backend : the :class:`facefit.backends.Backend` whose arrays of ``model`` to use when
-        ``model`` is a :class:`facefit.MorphableModel` (default: the active backend).
+        ``model`` is a :class:`facefit.MorphableModel` (default: the backend of the
+        coefficients and pose, :func:`facefit.backends.backend_of`).
 
     Returns
     -------
@@ -347,6 +355,10 @@ def evaluate(model: Any, coefficients: Coefficients, pose: Pose | None = None,
         vertex_set = model
     else:
         if hasattr(model, "arrays") and callable(model.arrays):
+            if backend is None:
+                backend = backend_of(coefficients.shape, coefficients.albedo,
+                                     coefficients.light,
+                                     *(() if pose is None else (pose.angles, pose.translation)))
             model = model.arrays(backend)
         vertex_set = VertexSet.whole(model) if vertex_ids is None \
             else VertexSet.gather(model, vertex_ids)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends import Backend, get_backend
+from ..backends import Backend, array_namespace, backend_of, get_backend, promote
 from ..errors import ModelError
 from ..forward import Coefficients, basis_product, evaluate
 
@@ -62,6 +62,18 @@ class ModelArrays:
         value = build()  # outside the lock: a build may itself ask for derived values
         with self._derived_lock:
             return self._derived.setdefault(key, value)
+
+
+def _backend_for(*values: Any) -> Backend:
+    """Where to evaluate coefficients ``values``: the backend of arrays of an array library
+    (torch, CuPy, array-api-strict); the active backend for host values (NumPy arrays, lists,
+    None), which, like :class:`facefit.FaceParams`, do not choose one."""
+    arrays = [v for v in values if v is not None and not isinstance(v, list | tuple)]
+    if arrays:
+        found = backend_of(*arrays)
+        if found.name != "numpy":
+            return found
+    return get_backend()
 
 
 def _require(condition: bool, name: str, message: str) -> None:
@@ -201,29 +213,33 @@ class MorphableModel:
         return array
 
     def shape(self, identity: Any = None, expression: Any = None) -> Array:
-        """Vertex positions (V, 3) on the active backend, in millimetres.
+        """Vertex positions (V, 3) in millimetres, on the backend of the coefficients (host
+        values, NumPy or lists, go to the active backend).
 
         Parameters
         ----------
         identity : (K_id,) coefficients in units of std, or None (zeros).
         expression : (K_exp,) coefficients in units of std, or None (zeros).
         """
-        backend = get_backend()
+        backend = _backend_for(identity, expression)
         z_id = self._coefficients(identity, self.n_identity, "identity", backend)
         z_exp = self._coefficients(expression, self.n_expression, "expression", backend)
+        z_id, z_exp = promote(z_id, z_exp, xp=backend.xp)
         shape = backend.xp.concat([z_id, z_exp])
         return evaluate(self.arrays(backend), Coefficients(shape=shape)).vertices
 
     def albedo_linear(self, coeffs: Any = None) -> Array:
-        """Per-vertex albedo (V, 3) without clipping (linear, complex-safe; for the fitter)."""
-        backend = get_backend()
+        """Per-vertex albedo (V, 3) without clipping (linear, complex-safe; for the fitter), on
+        the backend of ``coeffs`` as for :meth:`shape`."""
+        backend = _backend_for(coeffs)
         z = self._coefficients(coeffs, self.n_albedo, "albedo", backend)
         return evaluate(self.arrays(backend), Coefficients(albedo=z)).albedo
 
     def albedo(self, coeffs: Any = None) -> Array:
-        """Per-vertex albedo (V, 3) clipped to [0, 1], on the active backend."""
-        xp = get_backend().xp
-        return xp.clip(self.albedo_linear(coeffs), 0.0, 1.0)
+        """Per-vertex albedo (V, 3) clipped to [0, 1], on the backend of ``coeffs`` as for
+        :meth:`shape`."""
+        linear = self.albedo_linear(coeffs)
+        return array_namespace(linear).clip(linear, 0.0, 1.0)
 
     def save(self, path: Any) -> None:
         """Write the model in facefit's own ``.npz`` format."""
