@@ -466,7 +466,7 @@ def test_matmul_transposed_keeps_torch_derivatives(monkeypatch, chunk):
     assert torch.allclose(jac, matrix.detach())
 
 
-def test_blas_threads_caps_numpy_and_is_a_no_op_elsewhere(backend64):
+def test_blas_threads_caps_numpy_blas_and_torch_threads(backend64):
     from threadpoolctl import threadpool_info
 
     before = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
@@ -485,6 +485,14 @@ def test_blas_threads_caps_numpy_and_is_a_no_op_elsewhere(backend64):
         assert count == max(before)
         with backend64.blas_threads(1):
             assert backend64.blas_thread_count() == 1
+    elif backend64.name == "torch":
+        # torch's own CPU threads (OpenMP workers that spin like OpenBLAS'): capped inside.
+        import torch
+
+        assert count == torch.get_num_threads()
+        with backend64.blas_threads(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == count
     else:
         assert count is None
 

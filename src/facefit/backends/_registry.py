@@ -110,14 +110,14 @@ class Backend:
         return self.library.owns_array(x)
 
     def blas_threads(self, count: int | None) -> contextlib.AbstractContextManager[Any]:
-        """A context that caps the host BLAS thread pools at ``count`` (NumPy backend only).
-
-        Other backends manage their own threads: a no-op there, as is ``count=None``.
+        """A context that caps the host compute threads at ``count``: the BLAS pools (NumPy)
+        or torch's CPU intra-op threads. A no-op on other backends, as is ``count=None``.
         """
         return self.library.thread_limit(count)
 
     def blas_thread_count(self) -> int | None:
-        """Threads the host BLAS pool runs now (NumPy backend); None on other backends."""
+        """Threads the host BLAS pool (NumPy) or torch's CPU intra-op pool runs now; None on
+        other backends."""
         return self.library.thread_count()
 
     def to_numpy(self, x: Array) -> Any:

@@ -6,8 +6,9 @@ torch is imported inside the functions (it is loaded by the time any of them run
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 from ..errors import BackendError
@@ -150,6 +151,20 @@ def autograd_jacobian(
     return torch.func.vmap(column, chunk_size=chunk_size)(tangents).T
 
 
+@contextlib.contextmanager
+def _intra_op_threads(count: int) -> Iterator[None]:
+    import torch
+
+    before = torch.get_num_threads()
+    if before != count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if before != count:
+            torch.set_num_threads(before)
+
+
 class TorchLibrary(CompatLibrary):
     """PyTorch on CPU or CUDA, through array-api-compat's wrapper; forward-mode autograd."""
 
@@ -167,6 +182,19 @@ class TorchLibrary(CompatLibrary):
 
     def to_numpy(self, x: Any) -> Any:
         return x.detach().cpu().numpy()
+
+    def thread_limit(self, count: int | None) -> contextlib.AbstractContextManager[Any]:
+        """torch's CPU intra-op threads capped at ``count``. Its OpenMP workers wait for work
+        by spinning, as OpenBLAS' do: on cores busy with other work each parallel region waits
+        for a descheduled worker (see ``facefit.fit``'s ``blas_threads``)."""
+        if count is None:
+            return contextlib.nullcontext()
+        return _intra_op_threads(count)
+
+    def thread_count(self) -> int | None:
+        import torch
+
+        return int(torch.get_num_threads())
 
     def devices(self) -> list[str]:
         import torch
