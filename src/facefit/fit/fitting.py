@@ -149,7 +149,8 @@ def fit(image: Any, landmarks: Any = None, model: Any = None, jacobian: str = "a
         waits for a descheduled worker, and a fit took 4-5x as long as on one thread (the
         normal matrix alone 9x). On an idle machine two threads save about 1.5 ms per
         iteration (3 %); pass the core count to take that when the cores are yours alone.
-        Results are the same bits for any setting.
+        Results are the same bits for any setting. On the torch backend a fit runs torch's CPU
+        ops on one intra-op thread, for the same reason (busy cores: 31 s against 5.3 s).
     landmark_weights : optional (68,) relative weight of each landmark; by default the
         detector's :attr:`~facefit.detect.DetectedFace.point_weights` for detected points,
         else all ones.
