@@ -32,9 +32,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import numpy as np
+
 import facefit
 from _timing import machine
-from facefit.backends.host import np
 from facefit.detect import detect_landmarks
 from facefit.generate import PoseRanges, Synthesizer
 from facefit.generate.quality import outline_edge_ratio

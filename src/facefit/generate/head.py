@@ -15,7 +15,8 @@ from functools import lru_cache
 from importlib.resources import files
 from typing import Any
 
-from ..backends.host import np
+import numpy as np
+
 from ..model import MorphableModel
 from ..params import FaceParams
 

@@ -14,9 +14,9 @@ from functools import lru_cache
 from typing import Any
 
 from ..backends import array_namespace
-from ..backends.host import np
 from ..render.interpolate import interpolate
 from ..render.rasterize import rasterize
+from .host import mouth_loop
 
 Array = Any
 
@@ -29,26 +29,6 @@ MOUTH_DEPTH = 0.6
 INNER_LIP = tuple(range(60, 68))
 
 
-def _loops(triangles: Any) -> list[list[int]]:
-    """The boundary loops of a triangle mesh (host), each as an ordered vertex list."""
-    edges = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
-    key = np.sort(edges, axis=1)
-    _, inverse, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
-    boundary = edges[counts[inverse.reshape(-1)] == 1]
-    following = {int(a): int(b) for a, b in boundary}
-    loops, done = [], set()
-    for start in following:
-        if start in done:
-            continue
-        loop, vertex = [], start
-        while vertex not in done and vertex in following:
-            done.add(vertex)
-            loop.append(vertex)
-            vertex = following[vertex]
-        loops.append(loop)
-    return loops
-
-
 @lru_cache(maxsize=8)
 def inner_lip_loop(model: Any) -> Any:
     """(L,) host indices of the vertices on the rim of the mouth's hole, in order; None when the
@@ -58,25 +38,12 @@ def inner_lip_loop(model: Any) -> Any:
     accepted when that centre lies within a quarter of the mouth's width of theirs and the loop
     is at most twice as wide as the mouth (the face's outer outline is not a mouth).
     """
-    triangles = np.asarray(model.triangles)
-    lips = np.asarray(model.landmark_indices)[list(INNER_LIP)]
-    corners = np.asarray(model.landmark_indices)[[48, 54]]
-    if (lips < 0).any() or (corners < 0).any():
+    indices = model.landmark_indices
+    lips = [int(indices[k]) for k in INNER_LIP]
+    corners = [int(indices[48]), int(indices[54])]
+    if min(lips + corners) < 0:
         return None
-    mean = np.asarray(model.mean_shape)
-    target = mean[lips, :2].mean(axis=0)
-    width = float(np.linalg.norm(mean[corners[0], :2] - mean[corners[1], :2]))
-    loops = _loops(triangles)
-    if not loops:
-        return None
-    best = min(loops, key=lambda loop: float(np.linalg.norm(mean[loop, :2].mean(axis=0)
-                                                            - target)))
-    span = float(np.ptp(mean[best, 0]))
-    if (np.linalg.norm(mean[best, :2].mean(axis=0) - target) > 0.25 * width
-            or span > 2 * width):
-        return None
-    return np.asarray(best, dtype=np.int64)
-
+    return mouth_loop(model.mean_shape, model.triangles, lips, corners)
 
 def draw_cavity(image: Array, face_mask: Array, points: Array, depth: Array, loop: Array,
                 lip_colour: Array) -> Array:

@@ -27,18 +27,17 @@ the head is posed.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from ..backends import array_namespace, to_numpy
-from ..backends.host import np
 from ..errors import FacefitError
 from ..geometry import vertex_normals
 from ..render.interpolate import interpolate
 from ..render.rasterize import rasterize
 from ..render.visibility import visible_vertices
 from ..sampling import bilinear_sample
+from .host import warp_mesh
 
 Array = Any
 
@@ -69,30 +68,6 @@ def rigid_map(source: Array, target: Array, weights: Array) -> Array:
     normal = xp.matmul(xp.matrix_transpose(weighted), design)
     normal = normal + 1e-9 * xp.eye(4, dtype=source.dtype, device=source.device)
     return xp.linalg.solve(normal, xp.matmul(xp.matrix_transpose(weighted), target))
-
-
-def _silhouette(points: Any, depth: Any, follow: Any, centre: Any) -> tuple[Any, Any, Any]:
-    """Per angular bin around ``centre``: distance of the farthest point, its depth and follow
-    weight (host arrays; empty bins take their nearest neighbours')."""
-    offset = points - centre
-    angle = np.arctan2(offset[:, 1], offset[:, 0])
-    radius = np.hypot(offset[:, 0], offset[:, 1])
-    bins = ((angle + math.pi) / (2 * math.pi) * BINS).astype(np.int64) % BINS
-    far = np.full(BINS, -1.0)
-    far_depth = np.zeros(BINS)
-    far_follow = np.zeros(BINS)
-    order = np.argsort(radius)  # the last write per bin is the farthest point
-    far[bins[order]] = radius[order]
-    far_depth[bins[order]] = depth[order]
-    far_follow[bins[order]] = follow[order]
-    filled = np.flatnonzero(far >= 0)
-    if filled.size == 0:
-        raise FacefitError("head profiling: no head vertex is visible in the photo")
-    for k in np.flatnonzero(far < 0):  # circular nearest filled bin
-        gap = np.abs((filled - k + BINS // 2) % BINS - BINS // 2)
-        nearest = filled[np.argmin(gap)]
-        far[k], far_depth[k], far_follow[k] = far[nearest], far_depth[nearest], far_follow[nearest]
-    return far, far_depth, far_follow
 
 
 @dataclass
@@ -146,61 +121,19 @@ class HeadWarp:
         elif self.rigid is not None:
             skull = to_numpy(self.rigid) > 0
             seen &= ~skull | (to_numpy(normals[:, 2]) >= MIN_FACING)
-        host = to_numpy(self.source).astype(np.float64)
-        follow = to_numpy(self.follow).astype(np.float64)
-        self.seen = np.flatnonzero(seen)
-        centre = host[self.seen, 0:2].mean(axis=0)
-        far, far_depth, far_follow = _silhouette(host[self.seen, 0:2], host[self.seen, 2],
-                                                 follow[self.seen], centre)
-        angles = (np.arange(BINS) + 0.5) / BINS * 2 * math.pi - math.pi
-        direction = np.stack([np.cos(angles), np.sin(angles)], axis=1)
-        rings, ring_follow = [], []
-        # Ring anchors sit a little behind the silhouette they extend, so the head wins the
-        # z-buffer where they meet.
-        behind = 0.1 * float(np.median(far))
-        for factor, moves in RINGS:
-            position = centre + direction * (far * factor)[:, None]
-            rings.append(np.concatenate([position, (far_depth - behind * factor)[:, None]],
-                                        axis=1))
-            ring_follow.append(moves * far_follow)
-        # Rings are clipped to the image: the photo has nothing to carry beyond its border
-        # (sampling there would smear the edge pixels inward). Anchors clipped onto the same
-        # point are duplicates, which the triangulation leaves unused. Clipped anchors stand
-        # still: they are on the mesh's outer boundary, which must stay put for the culled warp
-        # to cover every pixel inside it.
-        anchors = np.concatenate(rings)
-        clipped = ((anchors[:, 0] < 0) | (anchors[:, 0] > self.size[1] - 1)
-                   | (anchors[:, 1] < 0) | (anchors[:, 1] > self.size[0] - 1))
-        anchors[:, 0] = np.clip(anchors[:, 0], 0.0, self.size[1] - 1.0)
-        anchors[:, 1] = np.clip(anchors[:, 1], 0.0, self.size[0] - 1.0)
-        # Rings reaching below the jaw (shoulders, collar) stay with the body: along the head's
-        # down axis (from the head's centre toward the neck), a ring's follow fades to 0 over
-        # 30% of the head's radius above the lowest vertex that turns fully (the jaw).
-        turning = follow[self.seen] >= 1.0
-        neck = host[self.seen[~turning], 0:2]
-        head = host[self.seen[turning], 0:2]
-        if neck.shape[0] and head.shape[0]:
-            down = neck.mean(axis=0) - head.mean(axis=0)
-            down /= max(float(np.hypot(*down)), 1e-9)
-            level = float((head @ down).max())
-            below = (anchors[:, 0:2] @ down - level) / (0.3 * float(np.median(far)))
-            fade = np.clip(-below, 0.0, 1.0)
-        else:
-            fade = np.ones(anchors.shape[0])
-        self.ring_follow = np.where(clipped, 0.0, np.concatenate(ring_follow) * fade)
-        self.anchors = anchors
-        planar = np.concatenate([host[self.seen, 0:2], anchors[:, 0:2]])
-        self.mesh = _delaunay(planar)
+        follow = to_numpy(self.follow)
+        self.seen, self.anchors, self.ring_follow, planar, self.mesh = warp_mesh(
+            to_numpy(self.source), seen, follow, self.size, RINGS, BINS)
         self._dtype = self.photo.dtype
         self._device = self.photo.device
         self._xp = xp
         self._mesh = xp.asarray(self.mesh, device=self._device)
         self._seen = xp.asarray(self.seen, device=self._device)
         self._source_2d = xp.asarray(planar, dtype=self._dtype, device=self._device)
-        self._anchors = xp.asarray(anchors, dtype=self._dtype, device=self._device)
+        self._anchors = xp.asarray(self.anchors, dtype=self._dtype, device=self._device)
         self._ring_follow = xp.asarray(self.ring_follow, dtype=self._dtype, device=self._device)
-        rigid = np.where(follow >= 1.0, 1.0, 0.0) if self.rigid is None else to_numpy(self.rigid)
-        self._rigid_weight = xp.asarray(rigid, dtype=self._dtype, device=self._device)
+        rigid = self.follow >= 1.0 if self.rigid is None else self.rigid
+        self._rigid_weight = xp.astype(xp.asarray(rigid, device=self._device), self._dtype)
         self._follow = xp.asarray(follow, dtype=self._dtype, device=self._device)
 
     def __call__(self, target: Array) -> tuple[Array, Array]:
@@ -228,15 +161,3 @@ class HeadWarp:
         image = raster.to_image(bilinear_sample(self.photo, origin), self.photo)
         return image, raster.mask()
 
-
-def _delaunay(points: Any) -> Any:
-    """Delaunay triangles of (M, 2) host points, wound as the rasterizer's front faces (clockwise
-    in the y-down image), degenerate ones dropped."""
-    from scipy.spatial import Delaunay
-
-    triangles = Delaunay(points).simplices.astype(np.int64)
-    corners = points[triangles]
-    area = ((corners[:, 1, 0] - corners[:, 0, 0]) * (corners[:, 2, 1] - corners[:, 0, 1])
-            - (corners[:, 2, 0] - corners[:, 0, 0]) * (corners[:, 1, 1] - corners[:, 0, 1]))
-    triangles = np.where((area > 0)[:, None], triangles[:, ::-1], triangles)
-    return triangles[area != 0]

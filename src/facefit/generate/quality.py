@@ -135,13 +135,11 @@ def feather(mask: Array, pixels: int) -> Array:
 def fill_holes(mask: Array) -> Array:
     """``mask`` with its holes (regions not connected to the image border) filled.
 
-    A measurement helper: connected components are found on the host (SciPy), the result is
-    returned on ``mask``'s backend.
+    A measurement helper: connected components are found on the host
+    (:func:`facefit.generate.host.fill_holes`), the result is returned on ``mask``'s backend.
     """
-    from scipy.ndimage import binary_fill_holes
-
     from ..backends import to_numpy
+    from .host import fill_holes as host_fill_holes
 
     xp = array_namespace(mask)
-    filled = binary_fill_holes(to_numpy(mask).astype(bool))
-    return xp.asarray(filled, device=mask.device)
+    return xp.asarray(host_fill_holes(to_numpy(mask)), device=mask.device)

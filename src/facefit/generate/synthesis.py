@@ -16,22 +16,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from typing import Any
 
 from ..backends import Backend, array_namespace, get_backend, scatter_add, to_numpy
-from ..backends.host import np
-from ..camera import project, rotate
 from ..errors import FacefitError
-from ..geometry import boundary_vertices, rotation_matrix
-from ..lighting import sh_shading
+from ..forward import Coefficients, Pose, evaluate
+from ..geometry import boundary_vertices
 from ..params import FaceParams
-from ..render import pose_faces, rasterize, render
+from ..render import pose_faces, rasterize
 from ..render.interpolate import interpolate
+from ..render.landmarks import landmark_points
 from ..render.visibility import visible_vertices
 from ..sampling import bilinear_sample
 from .background import warp_background
 from .head import head_model, head_positions
+from .host import mirror_vertices
 from .mouth import draw_cavity, inner_lip_loop
 from .profiling import HeadWarp
 from .quality import feather
@@ -118,22 +117,6 @@ def _ring_distance(triangles: Array, n_vertices: int, rings: int, dtype: Any) ->
     return distance / rings
 
 
-@lru_cache(maxsize=8)
-def _mirror_for(model: Any) -> Any:
-    from scipy.spatial import cKDTree
-
-    mean = np.asarray(model.mean_shape, dtype=np.float64)
-    centre = mean[:, 0].mean()
-    mirrored = mean * np.asarray([-1.0, 1.0, 1.0]) + np.asarray([2 * centre, 0.0, 0.0])
-    return cKDTree(mean).query(mirrored)[1].astype(np.int64)
-
-
-def mirror_vertices(model: Any) -> Any:
-    """(V,) host index of each vertex's mirror image across the model's x = centre plane (the
-    nearest vertex to the mirrored position; models are built left-right symmetric)."""
-    return _mirror_for(model)
-
-
 class Synthesizer:
     """Re-renders one fitted face; built once per photo, then called per sample.
 
@@ -144,10 +127,12 @@ class Synthesizer:
     photo : (H, W, 3) photo in [0, 1] (host or backend array).
     blend_rings : mesh rings over which photo texture fades into the fitted albedo.
     backend : where to compute (default: the active backend).
+    albedo_detail : optional (V, 3) colour added to the model's albedo at ``params.albedo``
+        (:attr:`facefit.FitResult.albedo_detail`), shown where the photo did not see the face.
     """
 
     def __init__(self, model: Any, params: FaceParams, photo: Any, *, blend_rings: int = 3,
-                 backend: Backend | None = None):
+                 backend: Backend | None = None, albedo_detail: Any = None):
         self.backend = backend or get_backend()
         xp = self.backend.xp
         self.model = model
@@ -175,10 +160,12 @@ class Synthesizer:
         weight = xp.where(seen, facing, xp.zeros_like(facing))[:, None]
         self.photo_weight = _ring_average(weight, self.triangles, blend_rings) * weight
         self.source_points = points  # where each vertex lies in the photo
-        self.shading = sh_shading(normals, xp.asarray(self.params.light, dtype=normals.dtype,
-                                                      device=normals.device))
+        self.shading = state.shading[0, ...]
         # The fitted albedo, gained per channel to the photo's colours where both are known.
-        albedo = xp.clip(state.albedo[0, ...], 0.0, 1.0)
+        albedo = state.albedo[0, ...]
+        if albedo_detail is not None:
+            albedo = albedo + self.backend.asarray(albedo_detail)
+        albedo = xp.clip(albedo, 0.0, 1.0)
         observed = bilinear_sample(self.photo, points)
         predicted = albedo * self.shading
         w = self.photo_weight
@@ -196,14 +183,14 @@ class Synthesizer:
         self.interior = _ring_distance(self.triangles, points.shape[0], RELIGHT_RINGS,
                                        points.dtype)[:, None]
         self.outline = xp.nonzero(boundary_vertices(self.triangles, points.shape[0]))[0]
-        # The whole head turns where the model has one (issue 17): the photo is warped by the
-        # head's vertices and rings around it (facefit.generate.profiling).
         loop = inner_lip_loop(model)
         self.mouth = None if loop is None else xp.asarray(loop, device=points.device)
         lips = to_numpy(arrays.landmark_indices)[48:60]
         lips = xp.asarray(lips[lips >= 0], device=points.device)
         self.lip_colour = xp.mean(bilinear_sample(self.photo, xp.take(points, lips, axis=0)),
                                   axis=0)
+        # The whole head turns where the model has one (issue 17): the photo is warped by the
+        # head's vertices and rings around it (facefit.generate.profiling).
         self.head = head_model(model)
         self.head_warp = None
         if self.head is not None:
@@ -212,20 +199,22 @@ class Synthesizer:
                                       self.head.model.arrays(b).triangles,
                                       b.asarray(self.head.follow), b.asarray(self.head.rigid),
                                       b.asarray(self.head.min_facing))
-        self._anchor = xp.take(state.vertices[0, ...], arrays.landmark_indices[
-            arrays.landmark_indices >= 0], axis=0)
+        self._arrays = arrays
+        self._anchor_ids = arrays.landmark_indices[arrays.landmark_indices >= 0]
+        self._shape = state.coefficients.shape[0, ...]
 
     def pose(self, expression: Any, rotation: Any) -> FaceParams:
         """The fitted face with a new expression and rotation, translated so that the centre
-        of its landmark vertices stays where it was in the photo."""
-        backend, xp = self.backend, self.backend.xp
-        old = self.params
-        centre = xp.mean(self._anchor, axis=0)[None, :]
-        before, _ = project(rotate(centre, rotation_matrix(backend.asarray(old.rotation))),
-                            old.scale, backend.asarray(old.translation))
-        after, _ = project(rotate(centre, rotation_matrix(backend.asarray(rotation))),
-                           old.scale, backend.asarray(old.translation))
-        shift = to_numpy(before - after)[0]
+        of its landmark vertices (with the fitted expression) stays where it was in the photo."""
+        backend, xp, old = self.backend, self.backend.xp, self.params
+
+        def centre(angles: Any) -> Any:
+            pose = Pose(backend.asarray(angles), backend.asarray(old.scale),
+                        backend.asarray(old.translation))
+            state = evaluate(self._arrays, Coefficients(self._shape), pose, self._anchor_ids)
+            return xp.mean(state.points, axis=0)
+
+        shift = to_numpy(centre(old.rotation) - centre(rotation))
         return replace(old, expression=to_numpy(expression).astype("float64"),
                        rotation=to_numpy(rotation).astype("float64"),
                        translation=old.translation + shift)
@@ -234,17 +223,18 @@ class Synthesizer:
         """Render the sample of ``params`` (the fitted identity, albedo and light assumed)."""
         xp = self.backend.xp
         state = pose_faces(self.model, [params], self.backend)
-        points = state.points[0, ...]
-        new_shading = sh_shading(state.normals[0, ...], xp.asarray(
-            params.light, dtype=points.dtype, device=points.device))
+        points, depth = state.points[0, ...], state.depth[0, ...]
+        new_shading = state.shading[0, ...]
         if self.head_warp is not None and self.head is not None:
             background, _ = self.head_warp(head_positions(self.head, params, self.backend))
         else:
             background = warp_background(self.photo, xp.take(self.source_points, self.outline,
                                                              axis=0),
                                          xp.take(points, self.outline, axis=0))
-        result = render(self.model, params, self.size, background)
-        raster = result.raster
+        raster = rasterize(points, depth, self.triangles, self.size)
+        landmarks = landmark_points(points, self._arrays.landmark_indices,
+                                    self._arrays.jaw_candidates)
+        mask = raster.mask()
         # Per vertex: where it was in the photo, its texture weight, the relighting ratio, and
         # the albedo fallback; interpolated per pixel, then the photo is sampled at full res.
         # The ratio is one grey factor, bounded: per-channel ratios of small shadings made
@@ -266,13 +256,12 @@ class Synthesizer:
             # The warped photo already holds the face where the photo saw it, so the rendered
             # face fades into it over a band inside its outline: no seam (the mask stays the
             # rendered face).
-            alpha = xp.astype(feather(result.mask, FEATHER_PIXELS), image.dtype)[..., None]
+            alpha = xp.astype(feather(mask, FEATHER_PIXELS), image.dtype)[..., None]
             image = alpha * image + (1 - alpha) * background
         if self.mouth is not None:
-            image = draw_cavity(image, result.mask, points, state.depth[0, ...], self.mouth,
-                                self.lip_colour)
-        return Sample(image=to_numpy(image), landmarks=to_numpy(result.landmarks),
-                      params=params, depth=to_numpy(result.depth), mask=to_numpy(result.mask),
+            image = draw_cavity(image, mask, points, depth, self.mouth, self.lip_colour)
+        return Sample(image=to_numpy(image), landmarks=to_numpy(landmarks), params=params,
+                      depth=to_numpy(raster.depth_image()), mask=to_numpy(mask),
                       index=index, seed=seed)
 
 
@@ -300,7 +289,8 @@ def iter_samples(image: Any, landmarks: Any, n: int = 30, model: Any = None, see
         else image
     if fit_result is None:
         fit_result = fit(photo, landmarks, model, **fit_options)
-    synthesizer = Synthesizer(model, fit_result.params, photo)
+    synthesizer = Synthesizer(model, fit_result.params, photo,
+                              albedo_detail=fit_result.albedo_detail)
     ranges = poses or PoseRanges()
     for index in chosen:
         rng = sample_rng(seed, index)
