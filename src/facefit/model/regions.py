@@ -6,16 +6,18 @@ face runs 3 cm above the brows to the hairline, 3 cm under the chin, and back fr
 line toward the ears — and whatever of it is rendered and fitted lands on hair, neck and ears
 in a photo (issue 18). This module cuts the mesh along that outline, on the surface:
 
-1. the *outline loop*: the jaw landmark vertices 0..16, then up the face's side to the
-   forehead point above brow point 26, along the forehead points above the brows from 26
-   back to 17, and down to jaw point 0. The forehead points are the front-facing vertices
-   nearest (in the frontal view) to each brow vertex lifted by :data:`FOREHEAD_FRACTION`
-   times the model's eye-nose distance — the same rule as the photo's outline in
-   :mod:`facefit.bench.fidelity`. Consecutive loop vertices are joined by mesh paths (a
-   greedy walk toward the next vertex, breadth-first search where the walk stalls).
+1. the *outline loop*: the jaw landmark vertices 0..16, then up the face's side to a
+   vertex above brow point 26, along vertices above the brows from 26 back to 17, and down
+   to jaw point 0. Consecutive loop vertices are joined by mesh paths (a greedy walk toward
+   the next vertex, breadth-first search where the walk stalls).
 2. the *face*: the loop's vertices and every vertex the nose tip reaches without crossing the
    loop. On a disc-like mesh, a closed path of edges separates it (edges meet only at
    vertices), so this is exactly the inside of the outline.
+3. the *forehead line*: in the frontal view, the brow points lifted by
+   :data:`FOREHEAD_FRACTION` times the model's eye-nose distance — the same rule as the
+   photo's outline in :mod:`facefit.bench.fidelity` — and their upper convex chain. Face
+   vertices above it leave the face. (The loop runs a little higher, :data:`_LOOP_LIFT`, so
+   that this straight cut, not the mesh path's zigzag, is the face's top edge.)
 
 The rest keeps a label by where it lies, for generation, which may still want it:
 :data:`FOREHEAD` (above the brows), :data:`UNDER_CHIN` (below the jaw line) or :data:`SIDE`
@@ -43,6 +45,8 @@ REGION_NAMES = ("face", "forehead", "under-chin", "side")
 #: midpoint to the nose tip, landmark 30). Kept equal to the photo outline's rule
 #: (:data:`facefit.bench.fidelity.FOREHEAD_FRACTION`), so the model covers what is measured.
 FOREHEAD_FRACTION = 0.5
+#: The loop's forehead vertices sit this many eye-nose distances above the forehead line.
+_LOOP_LIFT = 0.2
 
 
 def _adjacency(triangles: Any, n_vertices: int) -> tuple[Any, Any]:
@@ -116,17 +120,36 @@ def _flood(seed: int, blocked: Any, graph: tuple[Any, Any]) -> Any:
     return reached
 
 
-def _forehead_vertices(vertices: Any, triangles: Any, marks: Any, fraction: float) -> Any:
-    """(10,) vertices above brow points 17..26 (see the module docstring)."""
-    from ..geometry import vertex_normals
-
+def _forehead_points(vertices: Any, marks: Any, fraction: float) -> Any:
+    """(10, 2) frontal-view points: brow points 17..26 lifted ``fraction`` eye-nose
+    distances toward the eyes' midpoint from the nose tip (as the photo's outline)."""
     eyes = 0.5 * (vertices[marks[36:42]].mean(axis=0) + vertices[marks[42:48]].mean(axis=0))
     up = (eyes - vertices[marks[30]])[:2]
+    return vertices[marks[17:27], :2] + fraction * up
+
+
+def _upper_hull(points: Any) -> Any:
+    """The upper convex chain (y up) of (N, 2) points, by increasing x: the forehead line is
+    convex like the photo outline's convex hull, without the dip between the inner brows."""
+    chain: list[Any] = []
+    for p in points[np.argsort(points[:, 0])]:
+        while len(chain) >= 2:
+            a, b = chain[-2], chain[-1]
+            if (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]) < 0:
+                break
+            chain.pop()
+        chain.append(p)
+    return np.asarray(chain)
+
+
+def _forehead_vertices(vertices: Any, triangles: Any, targets: Any) -> Any:
+    """(10,) front-facing vertices nearest (frontal view) to the (10, 2) ``targets``."""
+    from ..geometry import vertex_normals
+
     normals = vertex_normals(vertices, np.asarray(triangles, dtype=np.int64))
     front = np.flatnonzero(normals[:, 2] > 0.5)
     chosen = []
-    for brow in marks[17:27]:
-        target = vertices[brow, :2] + fraction * up
+    for target in targets:
         distance = ((vertices[front, :2] - target) ** 2).sum(axis=1)
         chosen.append(int(front[int(np.argmin(distance))]))
     return np.asarray(chosen, dtype=np.int64)
@@ -153,7 +176,8 @@ def region_labels(mean_shape: Any, triangles: Any, landmark_indices: Any, *,
     if (marks[needed] < 0).any():
         return labels
     graph = _adjacency(triangles, n_vertices)
-    brows = _forehead_vertices(vertices, triangles, marks, forehead)
+    brows = _forehead_vertices(vertices, triangles,
+                               _forehead_points(vertices, marks, forehead + _LOOP_LIFT))
     corners = [*marks[:17].tolist(), *brows[::-1].tolist(), int(marks[0])]
     loop: list[int] = []
     for start, goal in pairwise(corners):
@@ -161,6 +185,8 @@ def region_labels(mean_shape: Any, triangles: Any, landmark_indices: Any, *,
     blocked = np.zeros(n_vertices, dtype=bool)
     blocked[loop] = True
     inside = _flood(int(marks[30]), blocked, graph) | blocked
+    line = _upper_hull(_forehead_points(vertices, marks, forehead))
+    inside &= vertices[:, 1] <= np.interp(vertices[:, 0], line[:, 0], line[:, 1])
     # Outside: above the brows' lowest forehead point is forehead; below the jaw line (the
     # line through the jaw points, by x) under the chin; the rest lies behind the jaw line.
     jaw = vertices[marks[:17]]
