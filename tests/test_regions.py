@@ -65,3 +65,12 @@ def test_rendered_region_lies_inside_its_own_annotation_outline(model):
             allowed = fd.inside_convex(polygon, size, fd.SPILL_MARGIN * fd.eye_distance(landmarks))
             assert fd.spill(mask, allowed) < 0.01
             assert fd.coverage(mask, fd.inside_convex(polygon, size)) > 0.85
+
+
+def test_a_mesh_that_is_not_face_like_stays_whole():
+    """The synthetic test dome's 'brows' and 'jaw' are grid points: the cut would lose
+    landmark vertices, so the whole mesh is kept."""
+    from .synthetic import make_model
+
+    dome = make_model(n=15)
+    assert (region_labels(dome.mean_shape, dome.triangles, dome.landmark_indices) == FACE).all()

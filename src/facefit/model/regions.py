@@ -45,6 +45,8 @@ REGION_NAMES = ("face", "forehead", "under-chin", "side")
 #: midpoint to the nose tip, landmark 30). Kept equal to the photo outline's rule
 #: (:data:`facefit.bench.fidelity.FOREHEAD_FRACTION`), so the model covers what is measured.
 FOREHEAD_FRACTION = 0.5
+#: A cut keeping less of the mesh than this, or losing a landmark vertex, is not trusted.
+MIN_FACE_SHARE = 0.3
 #: The loop's forehead vertices sit this many eye-nose distances above the forehead line.
 _LOOP_LIFT = 0.2
 
@@ -159,7 +161,9 @@ def region_labels(mean_shape: Any, triangles: Any, landmark_indices: Any, *,
                   forehead: float = FOREHEAD_FRACTION) -> Any:
     """(V,) int8 region of each vertex: :data:`FACE`, :data:`FOREHEAD`, :data:`UNDER_CHIN`
     or :data:`SIDE`; all :data:`FACE` when the model lacks a jaw, brow, eye or nose-tip
-    landmark vertex (the outline cannot be drawn; the whole mesh stays the face).
+    landmark vertex (the outline cannot be drawn), or when the cut would lose a landmark
+    vertex or keep less than :data:`MIN_FACE_SHARE` of the mesh (not a face-like mesh): the
+    whole mesh stays the face.
 
     Parameters
     ----------
@@ -187,6 +191,8 @@ def region_labels(mean_shape: Any, triangles: Any, landmark_indices: Any, *,
     inside = _flood(int(marks[30]), blocked, graph) | blocked
     line = _upper_hull(_forehead_points(vertices, marks, forehead))
     inside &= vertices[:, 1] <= np.interp(vertices[:, 0], line[:, 0], line[:, 1])
+    if not inside[marks].all() or inside.sum() < MIN_FACE_SHARE * n_vertices:
+        return labels  # not a face-like mesh (a test dome, a partial scan): keep it whole
     # Outside: above the brows' lowest forehead point is forehead; below the jaw line (the
     # line through the jaw points, by x) under the chin; the rest lies behind the jaw line.
     jaw = vertices[marks[:17]]
