@@ -13,11 +13,12 @@ in a photo (issue 18). This module cuts the mesh along that outline, on the surf
 2. the *face*: the loop's vertices and every vertex the nose tip reaches without crossing the
    loop. On a disc-like mesh, a closed path of edges separates it (edges meet only at
    vertices), so this is exactly the inside of the outline.
-3. the *forehead line*: in the frontal view, the brow points lifted by
-   :data:`FOREHEAD_FRACTION` times the model's eye-nose distance — the same rule as the
-   photo's outline in :mod:`facefit.bench.fidelity` — and their upper convex chain. Face
-   vertices above it leave the face. (The loop runs a little higher, :data:`_LOOP_LIFT`, so
-   that this straight cut, not the mesh path's zigzag, is the face's top edge.)
+3. the *frontal outline*: in the frontal view, the convex hull of the landmark vertices and
+   of the brow points lifted by :data:`FOREHEAD_FRACTION` times the model's eye-nose distance
+   — the same rule as the photo's outline in :mod:`facefit.bench.fidelity`. Face vertices
+   above the jaw line's ends and outside it (the upper forehead, the temples' bulge) leave the
+   face. (The loop runs a little higher, :data:`_LOOP_LIFT`, so that this straight cut, not
+   the mesh path's zigzag, is the face's top edge.)
 
 The rest keeps a label by where it lies, for generation, which may still want it:
 :data:`FOREHEAD` (above the brows), :data:`UNDER_CHIN` (below the jaw line) or :data:`SIDE`
@@ -130,18 +131,29 @@ def _forehead_points(vertices: Any, marks: Any, fraction: float) -> Any:
     return vertices[marks[17:27], :2] + fraction * up
 
 
-def _upper_hull(points: Any) -> Any:
-    """The upper convex chain (y up) of (N, 2) points, by increasing x: the forehead line is
-    convex like the photo outline's convex hull, without the dip between the inner brows."""
-    chain: list[Any] = []
-    for p in points[np.argsort(points[:, 0])]:
-        while len(chain) >= 2:
-            a, b = chain[-2], chain[-1]
-            if (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]) < 0:
-                break
-            chain.pop()
-        chain.append(p)
-    return np.asarray(chain)
+def _convex_hull(points: Any) -> Any:
+    """(P, 2) vertices of the convex hull of (N, 2) points, counter-clockwise (y up)."""
+    pts = points[np.lexsort((points[:, 1], points[:, 0]))]
+
+    def chain(sequence: Any) -> list[Any]:
+        kept: list[Any] = []
+        for p in sequence:
+            while len(kept) >= 2 and (kept[-1][0] - kept[-2][0]) * (p[1] - kept[-2][1]) - (
+                    kept[-1][1] - kept[-2][1]) * (p[0] - kept[-2][0]) <= 0:
+                kept.pop()
+            kept.append(p)
+        return kept
+
+    return np.asarray(chain(pts)[:-1] + chain(pts[::-1])[:-1])
+
+
+def _inside_hull(points: Any, hull: Any) -> Any:
+    """(N,) bool: (N, 2) points inside (or on) the counter-clockwise convex polygon ``hull``."""
+    inside = np.ones(points.shape[0], dtype=bool)
+    for a, b in zip(hull, np.roll(hull, -1, axis=0), strict=True):
+        inside &= (b[0] - a[0]) * (points[:, 1] - a[1]) - (b[1] - a[1]) * (
+            points[:, 0] - a[0]) >= -1e-9
+    return inside
 
 
 def _forehead_vertices(vertices: Any, triangles: Any, targets: Any) -> Any:
@@ -189,8 +201,12 @@ def region_labels(mean_shape: Any, triangles: Any, landmark_indices: Any, *,
     blocked = np.zeros(n_vertices, dtype=bool)
     blocked[loop] = True
     inside = _flood(int(marks[30]), blocked, graph) | blocked
-    line = _upper_hull(_forehead_points(vertices, marks, forehead))
-    inside &= vertices[:, 1] <= np.interp(vertices[:, 0], line[:, 0], line[:, 1])
+    # Above the jaw line's ends, the frontal view's outline is the photo's: the convex hull of
+    # the landmarks and the forehead points (straight across the forehead and the temples).
+    hull = _convex_hull(np.concatenate([vertices[marks, :2],
+                                        _forehead_points(vertices, marks, forehead)]))
+    upper = vertices[:, 1] > min(vertices[marks[0], 1], vertices[marks[16], 1])
+    inside &= ~upper | _inside_hull(vertices[:, :2], hull)
     if not inside[marks].all() or inside.sum() < MIN_FACE_SHARE * n_vertices:
         return labels  # not a face-like mesh (a test dome, a partial scan): keep it whole
     # Outside: above the brows' lowest forehead point is forehead; below the jaw line (the
