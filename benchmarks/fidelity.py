@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pictures", default=None, help="folder for overlay pictures")
     parser.add_argument("--forehead", type=float, default=fd.FOREHEAD_FRACTION,
                         help="outline's reach above the brows, in eye-nose distances")
+    parser.add_argument("--robust", default=None, help="robust loss of the fits (fit's robust=)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     photos = [Path(p) for p in args.photos] or [p for p in PHOTOS if p.is_file()]
@@ -117,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{'RMSE':>6} {'fit s':>6}")
     for path in photos:
         with ff.use_backend("numpy"):
-            row = measure(path, pictures=Path(args.pictures) if args.pictures else None,
+            row = measure(path, {"robust": args.robust} if args.robust else None,
+                          pictures=Path(args.pictures) if args.pictures else None,
                           forehead=args.forehead)
         rows.append(row)
         print(f"{row['photo']:<18} {row['nme']:>6.4f} {row['jaw_nme']:>8.4f} "
