@@ -30,8 +30,8 @@ from ..errors import FitError
 
 Array = Any
 
-__all__ = ["ROBUST_LOSSES", "RobustOptions", "check_robust", "robust_loss", "robust_scale",
-           "robust_weights"]
+__all__ = ["ROBUST_LOSSES", "RobustOptions", "as_robust", "check_robust", "robust_loss",
+           "robust_scale", "robust_weights"]
 
 #: The robust losses offered (None fits by plain least squares).
 ROBUST_LOSSES = ("cauchy", "geman-mcclure")
@@ -59,6 +59,13 @@ class RobustOptions:
 
     def __repr__(self) -> str:
         return f"RobustOptions({self.loss!r}, factor={self.factor}, floor={self.floor})"
+
+
+def as_robust(robust: Any) -> RobustOptions | None:
+    """None, a :class:`RobustOptions`, or one made from a loss name; else a :class:`FitError`."""
+    if robust is None or isinstance(robust, RobustOptions):
+        return robust
+    return RobustOptions(check_robust(robust))
 
 
 def check_robust(loss: Any) -> str:
