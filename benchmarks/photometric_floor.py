@@ -6,7 +6,9 @@ Run: ``python benchmarks/photometric_floor.py [PHOTO ...]`` (default: the shared
 For each photo it fits the default model and reports the face RMSE (render mask within the
 landmarks' box, as ``tests/test_fit_real.py`` scores it) of
 
-- the fit itself;
+- the fit itself, with the model's albedo alone;
+- the fit with its per-vertex albedo detail (``facefit.fit.detail``, what ``result.render()``
+  shows);
 - the same geometry and shading with the albedo coefficients re-solved by unregularised linear
   least squares against the image colours at every visible face vertex: the lowest error the
   model's albedo space can reach with that shading;
@@ -56,7 +58,8 @@ def floors(path: Path) -> dict[str, float]:
     with ff.use_backend("numpy"):
         result = ff.fit(photo, landmarks)
         backend = get_backend()
-        rendered = result.render().to_numpy()
+        rendered = result.render(detail=False).to_numpy()
+        detailed = result.render().to_numpy()
         face = face_mask(rendered["mask"], landmarks)
         vertices, triangles, _ = result.mesh()
         raster = rasterize(vertices[:, :2], vertices[:, 2], triangles, photo.shape[:2])
@@ -78,17 +81,19 @@ def floors(path: Path) -> dict[str, float]:
         vertex_floor = to_numpy(interpolate_image(observed, triangles, raster,
                                                   background=photo))
     return {"fit": rmse(rendered["image"], photo, face),
+            "fit + detail": rmse(detailed["image"], photo, face),
             "albedo floor": rmse(albedo_floor, photo, face),
             "per-vertex floor": rmse(vertex_floor, photo, face)}
 
 
 def main(argv: list[str]) -> int:
     photos = [Path(p) for p in argv] or PHOTOS
-    print(f"{'photo':<22} {'fit':>7} {'albedo floor':>13} {'per-vertex floor':>17}")
+    print(f"{'photo':<22} {'fit':>7} {'fit + detail':>13} {'albedo floor':>13} "
+          f"{'per-vertex floor':>17}")
     for path in photos:
         row = floors(path)
-        print(f"{path.name:<22} {row['fit']:>7.4f} {row['albedo floor']:>13.4f} "
-              f"{row['per-vertex floor']:>17.4f}")
+        print(f"{path.name:<22} {row['fit']:>7.4f} {row['fit + detail']:>13.4f} "
+              f"{row['albedo floor']:>13.4f} {row['per-vertex floor']:>17.4f}")
     return 0
 
 

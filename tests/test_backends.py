@@ -51,7 +51,7 @@ def test_environment_selects_torch_arrays():
     assert out.stdout.split() == ["torch", "torch.float32"]
 
 
-def test_use_backend_is_setter_and_context_manager():
+def test_use_backend_is_a_context_manager_and_set_backend_a_setter():
     before = ff.get_backend()
     with ff.use_backend("numpy", dtype="float32") as inner:
         assert ff.get_backend() is inner
@@ -60,11 +60,116 @@ def test_use_backend_is_setter_and_context_manager():
             assert ff.get_backend().name == "array-api-strict"
         assert ff.get_backend() is inner
     assert ff.get_backend() is before
-    setter = ff.use_backend("numpy", dtype="float64")
-    try:
-        assert ff.get_backend() is setter.backend
-    finally:
-        setter.__exit__(None, None, None)
+    manager = ff.use_backend("numpy", dtype="float32")  # not entered: nothing changes
+    assert ff.get_backend() is before
+    with manager as entered:
+        assert ff.get_backend() is entered
+    assert ff.get_backend() is before
+    with ff.use_backend(before):  # set_backend inside a block ends with the block
+        chosen = ff.set_backend("numpy", dtype="float32")
+        assert ff.get_backend() is chosen and chosen.dtype_name == "float32"
+    assert ff.get_backend() is before
+
+
+def test_use_backend_restores_the_previous_one_when_the_block_raises():
+    before = ff.get_backend()
+    with pytest.raises(ZeroDivisionError), ff.use_backend("array-api-strict"):
+        _ = 1 / 0
+    assert ff.get_backend() is before
+
+
+def test_use_backend_accepts_a_backend_or_a_spec_and_overrides_its_dtype(backend):
+    with ff.use_backend(backend) as same:
+        assert same is backend
+    with ff.use_backend(backend.spec, dtype="float32") as other:
+        assert (other.name, other.device, other.dtype_name) == (
+            backend.name, backend.device, "float32")
+
+
+def test_backend_spec_pickles_and_resolves_to_the_same_backend(backend):
+    import pickle
+
+    spec = backend.spec
+    assert isinstance(spec, ff.BackendSpec)
+    assert (spec.name, spec.dtype) == (backend.name, backend.dtype_name)
+    again = pickle.loads(pickle.dumps(spec))
+    assert again == spec and hash(again) == hash(spec)
+    assert again.resolve() is backend
+    assert ff.BackendSpec(backend.name, dtype=backend.dtype_name).resolve() is backend
+
+
+def test_backend_spec_with_a_bad_field_raises_backend_error_on_resolve():
+    spec = ff.BackendSpec("numpy", dtype="float16")  # made anywhere, checked where used
+    with pytest.raises(ff.BackendError, match="float16"):
+        spec.resolve()
+    with pytest.raises(ff.BackendError, match="unknown backend 'bogus'"):
+        ff.BackendSpec("bogus").resolve()
+
+
+def test_backend_of_gives_library_device_and_dtype_of_the_arrays(backend):
+    values = backend.asarray([1.0, 2.0])
+    index = backend.asarray([0, 1])
+    found = ff.backend_of(values, index, None, 2.0)
+    assert found is backend
+    assert ff.backend_of(values + 1j * values) is backend  # complex: the matching real dtype
+    with ff.use_backend("numpy"):  # the active backend does not decide
+        assert ff.backend_of(values) is backend
+
+
+def test_backend_of_mixed_precisions_is_the_wider_one(backend):
+    narrow = backend.asarray([1.0], dtype=backend.xp.float32)
+    wide = backend.asarray([1.0], dtype=backend.xp.float64)
+    assert ff.backend_of(narrow).dtype_name == "float32"
+    assert ff.backend_of(narrow, wide).dtype_name == "float64"
+
+
+def test_backend_of_integers_alone_takes_the_active_dtype(backend):
+    assert ff.backend_of(backend.asarray([1, 2])) is backend
+
+
+@pytest.mark.parametrize(("arrays", "match"), [
+    ((), "no arrays"),
+    ((None, 3.0), "no arrays"),
+    (([1.0, 2.0],), "backend_of"),
+])
+def test_backend_of_refuses_what_is_not_one_backends_arrays(arrays, match):
+    with pytest.raises(ff.BackendError, match=match):
+        ff.backend_of(*arrays)
+
+
+def test_backend_of_refuses_arrays_of_two_libraries():
+    with ff.use_backend("array-api-strict") as strict:
+        mixed = (np.zeros(2), strict.asarray([1.0]))
+    with pytest.raises(ff.BackendError, match="backend_of"):
+        ff.backend_of(*mixed)
+
+
+def test_backend_of_refuses_arrays_on_two_devices():
+    import array_api_strict as strict
+
+    one = strict.asarray([1.0])
+    other = strict.asarray([1.0], device=strict.Device("device1"))
+    with pytest.raises(ff.BackendError, match="several devices"):
+        ff.backend_of(one, other)
+    assert ff.backend_of(other).device == strict.Device("device1")
+    assert ff.backend_of(other).spec.device == "device1"
+
+
+def test_every_library_in_the_table_is_recognised_by_its_arrays_and_namespace(backend):
+    from facefit.backends import LIBRARIES, array_library, fast_paths
+
+    entry = backend.library
+    assert entry in LIBRARIES and array_library(entry.name) is entry
+    for alias in entry.aliases:
+        assert array_library(alias.upper()) is entry
+    array = backend.asarray([1.0])
+    assert [e.name for e in LIBRARIES if e.owns_array(array)] == [entry.name]
+    assert [e.name for e in LIBRARIES if e.owns_namespace(backend.xp)] == [entry.name]
+    assert entry.is_available() and backend.name in ff.available_backends()
+    assert entry.devices()[0] in ("cpu", "cuda:0") or entry.devices()[0].startswith("cuda")
+    assert fast_paths(backend.xp) is entry.fast_paths
+    assert backend.dtype_name in entry.dtypes
+    assert entry.device(entry.device_key(backend.device)) == backend.device
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
@@ -102,11 +207,8 @@ def test_asarray_round_trip_keeps_kinds(backend):
     assert_close(to_numpy(floats), [[0.1, 0.2]], dtype=backend.dtype_name)
     assert isinstance(backend.to_numpy(floats), np.ndarray)
     # an array of another backend converts too
-    other = ff.use_backend("numpy")
-    try:
-        foreign = other.backend.asarray([3.0])
-    finally:
-        other.__exit__(None, None, None)
+    with ff.use_backend("numpy") as other:
+        foreign = other.asarray([3.0])
     assert_close(backend.asarray(foreign), [3.0], dtype=backend.dtype_name)
 
 
@@ -191,11 +293,13 @@ def test_batched_complex_step_matches_column_loop(backend64):
     assert_close(batched, looped)
 
 
-def test_unknown_jacobian_strategy_names_valid_ones(backend64):
-    with pytest.raises(ff.FitError, match=r"valid choices: .*complex-step"):
+def test_a_strategy_the_backend_lacks_is_a_backend_error(backend64):
+    """Users' choices are checked (with the valid ones listed) by fit.inputs.check_jacobian;
+    the backend itself only refuses what it cannot do."""
+    with pytest.raises(ff.BackendError, match="no Jacobian strategy 'finite-difference'"):
         backend64.jacobian(lambda x: x, backend64.asarray([1.0]), "finite-difference")
     if backend64.name != "torch":
-        with pytest.raises(ff.FitError, match="not available on the"):
+        with pytest.raises(ff.BackendError, match="no Jacobian strategy 'autograd'"):
             backend64.jacobian(lambda x: x, backend64.asarray([1.0]), "autograd")
 
 
@@ -362,7 +466,7 @@ def test_matmul_transposed_keeps_torch_derivatives(monkeypatch, chunk):
     assert torch.allclose(jac, matrix.detach())
 
 
-def test_blas_threads_caps_numpy_and_is_a_no_op_elsewhere(backend64):
+def test_blas_threads_caps_numpy_blas_and_torch_threads(backend64):
     from threadpoolctl import threadpool_info
 
     before = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
@@ -381,6 +485,14 @@ def test_blas_threads_caps_numpy_and_is_a_no_op_elsewhere(backend64):
         assert count == max(before)
         with backend64.blas_threads(1):
             assert backend64.blas_thread_count() == 1
+    elif backend64.name == "torch":
+        # torch's own CPU threads (OpenMP workers that spin like OpenBLAS'): capped inside.
+        import torch
+
+        assert count == torch.get_num_threads()
+        with backend64.blas_threads(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == count
     else:
         assert count is None
 

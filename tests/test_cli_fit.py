@@ -12,7 +12,7 @@ import facefit as ff
 
 from .test_cli import run_cli
 
-OUTPUTS = ("params.json", "obj", "render.png", "overlay.png", "pts")
+OUTPUTS = ("params.json", "obj", "render.png", "overlay.png", "pts", "albedo_detail.npy")
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,9 @@ def test_params_json_reloads_and_re_renders_the_same_image(demo_dir):
     from importlib.resources import files
 
     original = ff.read_image(files("facefit") / "data" / "samples" / "astronaut.png")
-    again = ff.render(model, params, photo.shape[:2], background=original).to_numpy()
+    detail = np.load(demo_dir / data["albedo_detail"])
+    again = ff.render(model, params, photo.shape[:2], background=original,
+                      albedo_detail=detail).to_numpy()
     # the PNG holds 8-bit values: equal to within one grey level
     assert np.abs(again["image"] - photo).max() <= 1 / 255 + 1e-9
 

@@ -148,11 +148,25 @@ def test_the_synthesizer_agrees_across_backends(backend64, fitted):
     """The same sample on numpy, torch and array-api-strict (float64)."""
     reference = fitted.samples[1]
     with ff.use_backend(backend64):
-        synth = Synthesizer(fitted.model, fitted.result.params, fitted.photo)
+        synth = Synthesizer(fitted.model, fitted.result.params, fitted.photo,
+                            albedo_detail=fitted.result.albedo_detail)
         sample = synth(reference.params, index=1, seed=7)
     np.testing.assert_array_equal(sample.mask, reference.mask)
     assert_close(sample.image, reference.image, dtype="float64", scale=1.0, atol_scale=1e4)
     assert_close(sample.landmarks, reference.landmarks, dtype="float64", scale=512)
+
+
+def test_the_synthesizer_computes_where_it_is_told_not_where_the_global_points(backend64,
+                                                                             fitted):
+    """``Synthesizer(backend=...)`` with another backend active: every array it makes is on
+    its own backend (it raised TypeError on array-api-strict while numpy was active)."""
+    reference = fitted.samples[1]
+    with ff.use_backend("numpy"):
+        synth = Synthesizer(fitted.model, fitted.result.params, fitted.photo, backend=backend64,
+                            albedo_detail=fitted.result.albedo_detail)
+        sample = synth(reference.params, index=1, seed=7)
+    np.testing.assert_array_equal(sample.mask, reference.mask)
+    assert_close(sample.image, reference.image, dtype="float64", scale=1.0, atol_scale=1e4)
 
 
 def test_warp_background_is_the_identity_when_nothing_moves(backend):
@@ -185,13 +199,31 @@ def test_draws_are_in_range_and_blendshapes_non_negative(seed, index):
     expression = draw_expression(model, rng)
     weights = expression * model.expression_std
     assert expression.shape == (model.n_expression,)
-    assert np.all(weights >= 0) and 1 <= np.count_nonzero(weights) <= 4 and weights.max() <= 1
+    assert np.all(weights >= 0) and weights.max() <= 1
+    names = model.metadata["expression_names"]
+    # A preset (or the neutral face): both sides of a pair move together.
+    for k, name in enumerate(names):
+        if name.endswith("_L"):
+            right = weights[names.index(name[:-2] + "_R")]
+            assert (weights[k] > 0) == (right > 0)
+            assert abs(weights[k] - right) <= 0.15 * max(weights[k], right) + 1e-12
     ranges = PoseRanges(yaw=(-30, 20), pitch=(-5, 5), roll=(0, 3))
     pitch, yaw, roll = np.degrees(draw_rotation(ranges, rng))
     assert -30 <= yaw <= 20 and -5 <= pitch <= 5 and 0 <= roll <= 3
     bank = np.arange(2 * model.n_expression, dtype=float).reshape(2, -1)
     drawn = draw_expression(model, rng, bank)
     assert any(np.array_equal(drawn, row) for row in bank)
+
+
+def test_every_expression_preset_names_the_shipped_model_blendshapes():
+    from facefit.generate.variations import EXPRESSION_PRESETS
+
+    names = set(ff.load_model().metadata["expression_names"])
+    for preset in EXPRESSION_PRESETS.values():
+        for shape in preset:
+            assert shape in names or {f"{shape}_L", f"{shape}_R"} <= names, shape
+    drawn = [draw_expression(ff.load_model(), sample_rng(1, k)) for k in range(60)]
+    assert sum(not np.any(d) for d in drawn) in range(3, 20)  # about one in six is neutral
 
 
 def test_bad_generation_arguments_raise():

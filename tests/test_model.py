@@ -33,7 +33,7 @@ def test_default_model_loads_with_no_arguments_and_is_small(model):
     assert os.path.getsize(str(path)) < 10e6
     assert (files("facefit") / "data" / "ICT_FACE_MODEL_LICENSE.txt").is_file()
     start = time.perf_counter()
-    from facefit.model.formats.npz import load_npz
+    from facefit.model.formats import load_npz
 
     load_npz(str(path))
     print(f"default model load: {time.perf_counter() - start:.3f} s")  # recorded, not asserted

@@ -7,7 +7,15 @@ True
 
 from __future__ import annotations
 
-from .backends import Backend, available_backends, get_backend, use_backend
+from .backends import (
+    Backend,
+    BackendSpec,
+    available_backends,
+    backend_of,
+    get_backend,
+    set_backend,
+    use_backend,
+)
 from .detect import DetectedFace, detect_landmarks
 from .errors import (
     BackendError,
@@ -19,7 +27,8 @@ from .errors import (
     MeshError,
     ModelError,
 )
-from .fit import FitProblem, FitResult, FitWeights, fit
+from .fit import FitOptions, FitProblem, FitResult, FitWeights, Stage, fit
+from .forward import Coefficients, FaceState, Pose, evaluate
 from .generate import PoseRanges, Sample, generate
 from .io import load_mesh, read_image, read_landmarks, save_mesh, write_image, write_landmarks
 from .model import MorphableModel, load_model
@@ -29,11 +38,15 @@ from .render import RenderResult, render, render_batch
 __all__ = [
     "Backend",
     "BackendError",
+    "BackendSpec",
+    "Coefficients",
     "DetectedFace",
     "DetectionError",
     "FaceParams",
+    "FaceState",
     "FacefitError",
     "FitError",
+    "FitOptions",
     "FitProblem",
     "FitResult",
     "FitWeights",
@@ -42,12 +55,16 @@ __all__ = [
     "MeshError",
     "ModelError",
     "MorphableModel",
+    "Pose",
     "PoseRanges",
     "RenderResult",
     "Sample",
+    "Stage",
     "__version__",
     "available_backends",
+    "backend_of",
     "detect_landmarks",
+    "evaluate",
     "fit",
     "generate",
     "get_backend",
@@ -58,6 +75,7 @@ __all__ = [
     "render",
     "render_batch",
     "save_mesh",
+    "set_backend",
     "use_backend",
     "write_image",
     "write_landmarks",

@@ -6,6 +6,7 @@ Every error a user can cause ends as exit status 2 and one line on stderr naming
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import platform
 import sys
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .backends import available_backends, get_backend
+from .backends import Backend, array_library, available_backends, get_backend
 from .errors import FacefitError, FitWarning
 
 __all__ = ["main"]
@@ -56,23 +57,10 @@ def _version() -> str:
 def _library_version(name: str) -> str:
     import importlib.metadata
 
-    distribution = {"array-api-strict": "array_api_strict"}.get(name, name)
     try:
-        return importlib.metadata.version(distribution)
+        return importlib.metadata.version(array_library(name).module)
     except importlib.metadata.PackageNotFoundError:
         return "?"
-
-
-def _devices(name: str) -> list[str]:
-    if name in ("numpy", "array-api-strict"):
-        return ["cpu"]
-    if name == "torch":
-        torch = importlib.import_module("torch")
-        gpus = [f"cuda:{i} ({torch.cuda.get_device_name(i)})"
-                for i in range(torch.cuda.device_count())]
-        return ["cpu", *gpus]
-    cupy = importlib.import_module("cupy")
-    return [f"cuda:{i}" for i in range(cupy.cuda.runtime.getDeviceCount())]
 
 
 def _default_model_line() -> str:
@@ -95,7 +83,8 @@ def _info(_: argparse.Namespace) -> int:
     print(f"active backend: {active.name}, device {active.device}, {active.dtype_name}")
     print("backends available here:")
     for name in available_backends():
-        print(f"  {name:<17} {_library_version(name):<12} devices: {', '.join(_devices(name))}")
+        devices = ", ".join(array_library(name).devices())
+        print(f"  {name:<17} {_library_version(name):<12} devices: {devices}")
     print(f"default model: {_default_model_line()}")
     from .detect.info import detector_lines
 
@@ -130,29 +119,36 @@ class _Progress:
               file=sys.stderr, flush=True)
 
 
-def _select_backend(args: argparse.Namespace) -> Any:
+def _chosen_backend(args: argparse.Namespace) -> contextlib.AbstractContextManager[Backend]:
+    """The backend that ``--backend``/``--device``/``--dtype`` choose, active inside a
+    ``with`` block (the environment's where none is given); a bad one raises here."""
     from .backends import use_backend
 
     if args.backend or args.device or args.dtype:
         name = args.backend or get_backend().name
         return use_backend(name, device=args.device, dtype=args.dtype)
-    return None
+    return contextlib.nullcontext(get_backend())
 
 
-def _load_model(args: argparse.Namespace) -> Any:
-    from .model import load_model
-
-    if not args.model:
-        if args.companion:
-            raise FacefitError("--companion needs --model")
-        return load_model()
+def _companions(args: argparse.Namespace) -> dict[str, str]:
+    """``--companion NAME=FILE`` options as the loaders' keywords (``expression-std`` is
+    ``expression_std``): parsed here once, for the early check and for every worker alike."""
+    if args.companion and not args.model:
+        raise FacefitError("--companion needs --model")
     companions = {}
     for item in args.companion or []:
         key, sep, value = item.partition("=")
         if not sep or not key or not value:
             raise FacefitError(f"--companion {item!r}: expected NAME=FILE")
         companions[key.replace("-", "_")] = value
-    return load_model(args.model, **companions)
+    return companions
+
+
+def _load_model(args: argparse.Namespace) -> Any:
+    from .model import load_model
+
+    companions = _companions(args)
+    return load_model(args.model, **companions) if args.model else load_model()
 
 
 def _fit_images(images: Sequence[str], landmark_files: Sequence[str | None], out: Path,
@@ -163,13 +159,12 @@ def _fit_images(images: Sequence[str], landmark_files: Sequence[str | None], out
     from .io._files import writable_folder
     from .outputs import write_fit_outputs
 
-    context = _select_backend(args)
-    try:
-        check_jacobian(args.jacobian, get_backend())
+    failures = 0
+    with _chosen_backend(args) as backend:
+        check_jacobian(args.jacobian, backend)
         out = writable_folder(out)
         model = _load_model(args)
         progress = _Progress(len(images), not args.quiet)
-        failures = 0
         for image_path, landmark_path in zip(images, landmark_files, strict=True):
             try:
                 # The photo and a landmark file go in by name: fit reads them (a large photo
@@ -189,8 +184,9 @@ def _fit_images(images: Sequence[str], landmark_files: Sequence[str | None], out
                         print(f"{image_path}: energy {result.energy:.6g} in "
                               f"{result.seconds:.2f} s", file=sys.stderr)
                     if not args.quiet:
+                        kinds = ",".join(paths)
                         print(f"{image_path} -> {paths['params.json'].parent}/"
-                              f"{stem}.{{params.json,obj,render.png,overlay.png,pts}}")
+                              f"{stem}.{{{kinds}}}")
             except FacefitError as exc:
                 failures += 1
                 print(f"facefit: error: {exc}", file=sys.stderr)
@@ -199,9 +195,6 @@ def _fit_images(images: Sequence[str], landmark_files: Sequence[str | None], out
                 print(f"facefit: error: image '{image_path}': out of memory while fitting it",
                       file=sys.stderr)
             progress.step(image_path)
-    finally:
-        if context is not None:
-            context.__exit__(None, None, None)
     if failures == 0:
         return 0
     return 2 if failures == len(images) else 1
@@ -243,14 +236,13 @@ def _generate(args: argparse.Namespace) -> int:
     from .generate import PoseRanges
     from .generate.dataset import generate_dataset
 
-    context = _select_backend(args)
-    try:
+    with _chosen_backend(args):
         model = None
         if args.model:
             _load_model(args)  # check the model and companions here, before any work starts
-            model = (args.model, dict(item.partition("=")[::2] for item in args.companion or []))
+            model = (args.model, _companions(args))
         elif args.companion:
-            raise FacefitError("--companion needs --model")
+            _companions(args)  # refused without --model, before any work starts
         poses = PoseRanges(yaw=args.yaw, pitch=args.pitch, roll=args.roll)
         bar = _Progress(0, not args.quiet, lines=True)  # a line per photo in logs
 
@@ -264,9 +256,6 @@ def _generate(args: argparse.Namespace) -> int:
                                   workers=args.workers, scheduler=args.scheduler, model=model,
                                   poses=poses, retry_errors=args.retry_errors,
                                   progress=progress, jacobian=args.jacobian, **options)
-    finally:
-        if context is not None:
-            context.__exit__(None, None, None)
     if not args.quiet:
         broken = f" ({counts['broken']} damaged ones made again)" if counts["broken"] else ""
         print(f"{args.out}: {counts['samples']} samples written{broken}, {counts['already']} "

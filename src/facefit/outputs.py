@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image, ImageDraw
 
-from .backends import get_backend, to_numpy
-from .backends.host import np
+from .backends import to_numpy
 from .errors import FacefitError
 from .io import save_mesh, write_image, write_landmarks
 from .io._files import atomic_write_bytes
@@ -57,7 +58,8 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 def write_fit_outputs(result: Any, out_dir: Path, name: str, *, source: str = "",
                       model_name: str = "") -> dict[str, Path]:
-    """Write ``NAME.params.json``, ``.obj``, ``.render.png``, ``.overlay.png``, ``.pts``.
+    """Write ``NAME.params.json``, ``.obj``, ``.render.png``, ``.overlay.png``, ``.pts`` and,
+    when the fit has one, ``.albedo_detail.npy`` ((V, 3) float32, named in the JSON).
 
     Parameters
     ----------
@@ -72,7 +74,7 @@ def write_fit_outputs(result: Any, out_dir: Path, name: str, *, source: str = ""
     The written paths, by kind.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    backend = get_backend()
+    backend = result.problem.backend  # the backend the fit ran on, not whichever is active
     paths = {kind: out_dir / f"{name}.{kind}" for kind in
              ("params.json", "obj", "render.png", "overlay.png", "pts")}
     vertices, triangles, colours = result.mesh()
@@ -85,6 +87,12 @@ def write_fit_outputs(result: Any, out_dir: Path, name: str, *, source: str = ""
     write_image(paths["overlay.png"], overlay, compress_level=1)
     del overlay
     write_landmarks(paths["pts"], result.landmarks)
+    if result.albedo_detail is not None:
+        paths["albedo_detail.npy"] = out_dir / f"{name}.albedo_detail.npy"
+        buffer = io.BytesIO()
+        np.save(buffer, result.albedo_detail.astype(np.float32))
+        atomic_write_bytes(paths["albedo_detail.npy"], buffer.getvalue(), "albedo detail",
+                           FacefitError)
     stages: dict[str, float] = {}
     for entry in result.history:
         stage = entry["stage"].split("/")[0]
@@ -96,6 +104,8 @@ def write_fit_outputs(result: Any, out_dir: Path, name: str, *, source: str = ""
                     "dtype": backend.dtype_name},
         "timings": {"total_seconds": result.seconds, "stage_seconds": stages},
         "history": result.history,
+        "albedo_detail": paths["albedo_detail.npy"].name if "albedo_detail.npy" in paths
+        else None,
         "working_frame": None if result.frame is None else {
             "box": list(result.frame.box), "step": result.frame.step,
             "size": list(result.frame.size)},
@@ -121,7 +131,8 @@ def _pictures(result: Any) -> tuple[Any, Any]:
     from .render import render
 
     problem = result.problem
-    working = render(problem.model, problem.layout.unpack(result.x), frame.size, problem.image)
+    working = render(problem.model, problem.layout.unpack(result.x), frame.size, problem.image,
+                     backend=problem.backend, albedo_detail=result.albedo_detail)
     photo = result.photo if result.photo.dtype == np.uint8 else _to_uint8(result.photo)
     height, width = photo.shape[:2]
     x0, y0 = int(frame.box[0]), int(frame.box[1])

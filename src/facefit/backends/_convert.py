@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from types import ModuleType
 from typing import Any
 
 import array_api_compat
 import numpy as np
 
 from . import _generic
+from ._library import FastPaths
+from ._table import library_of_array, library_of_namespace
 
 Array = Any
 
@@ -17,12 +18,12 @@ __all__ = [
     "array_namespace",
     "batched_matmul",
     "cholesky_solve",
+    "fast_paths",
     "gathered_matmul",
     "gram",
     "interpolate_into",
     "is_plain_value",
     "matmul_transposed",
-    "native_ops",
     "scatter_add",
     "scatter_min",
     "to_numpy",
@@ -42,32 +43,22 @@ def to_numpy(x: Any) -> np.ndarray:
     """``x`` (an array of any backend, or a nested sequence) as a NumPy array on the host."""
     if isinstance(x, np.ndarray):
         return x
-    if array_api_compat.is_torch_array(x):
-        return x.detach().cpu().numpy()
-    if array_api_compat.is_cupy_array(x):
-        return x.get()
+    owner = library_of_array(x)
+    if owner is not None:
+        return np.asarray(owner.to_numpy(x))
     if hasattr(x, "__array_namespace__") and not hasattr(x, "__array__"):
-        return np.from_dlpack(x)  # array-api-strict >= 2.2 hides __array__
-    if type(x).__module__.startswith("array_api_strict"):
-        return np.asarray(x._array)
+        return np.from_dlpack(x)  # an array library facefit has no module for
     return np.asarray(x)
 
 
-def native_ops(xp: Any) -> ModuleType | None:
-    """The module with native fast paths for namespace ``xp``, or None (standard-only fallback)."""
-    if array_api_compat.is_numpy_namespace(xp):
-        from . import _numpy
+_NONE = FastPaths()
 
-        return _numpy
-    if array_api_compat.is_torch_namespace(xp):
-        from . import _torch
 
-        return _torch
-    if array_api_compat.is_cupy_namespace(xp):
-        from . import _cupy
-
-        return _cupy
-    return None
+def fast_paths(xp: Any) -> FastPaths:
+    """The native fast paths of namespace ``xp``'s library (all None for a library that has
+    none, or a namespace of no library facefit knows: the standard-only code runs)."""
+    owner = library_of_namespace(xp)
+    return _NONE if owner is None else owner.fast_paths
 
 
 def is_plain_value(x: Array) -> bool:
@@ -77,7 +68,7 @@ def is_plain_value(x: Array) -> bool:
     xp = array_namespace(x)
     if _generic.is_complex(x, xp):
         return False
-    check = getattr(native_ops(xp), "carries_derivatives", None)
+    check = fast_paths(xp).carries_derivatives
     return check is None or not check(x)
 
 
@@ -94,14 +85,14 @@ def cholesky_solve(matrix: Array, rhs: Array) -> Array:
     (..., n) array; NaN where ``matrix`` is not positive definite.
     """
     xp = array_namespace(matrix, rhs)
-    ops = native_ops(xp)
-    return (ops or _generic).cholesky_solve(matrix, rhs, xp)
+    solve = fast_paths(xp).cholesky_solve or _generic.cholesky_solve
+    return solve(matrix, rhs, xp)
 
 
 def _native_product(xp: Any, name: str, *operands: Array) -> Array | None:
     """The backend's native fast path ``name`` applied to ``operands``; None where the backend
     has none, or where it declines these operands (dtype, device, derivatives attached)."""
-    fast = getattr(native_ops(xp), name, None)
+    fast = getattr(fast_paths(xp), name)
     return None if fast is None else fast(*operands)
 
 
@@ -128,7 +119,7 @@ def gram(matrix: Array, threads: int | None = None) -> Array:
     (n, n) array.
     """
     xp = array_namespace(matrix)
-    fast = getattr(native_ops(xp), "gram", None)
+    fast = fast_paths(xp).gram
     if fast is not None and threads is not None:
         return fast(matrix, threads)
     return xp.matrix_transpose(matrix) @ matrix
@@ -231,8 +222,7 @@ def scatter_min(index: Array, values: Array, size: int) -> Array:
     (size,) array of ``values.dtype``, on the same backend and device.
     """
     xp = array_namespace(index, values)
-    ops = native_ops(xp)
-    return (ops or _generic).scatter_min(index, values, size, xp)
+    return (fast_paths(xp).scatter_min or _generic.scatter_min)(index, values, size, xp)
 
 
 def scatter_add(index: Array, values: Array, size: int) -> Array:
@@ -249,8 +239,16 @@ def scatter_add(index: Array, values: Array, size: int) -> Array:
     (size, ...) array of ``values.dtype``, on the same backend and device.
     """
     xp = array_namespace(index, values)
-    ops = native_ops(xp)
-    return (ops or _generic).scatter_add(index, values, size, xp)
+    return (fast_paths(xp).scatter_add or _generic.scatter_add)(index, values, size, xp)
+
+
+def _raster_kernel(name: str, *arrays: Array) -> tuple[Any, Any]:
+    """The namespace of ``arrays`` and its library's native raster kernel ``name`` (None
+    without one, or with ``FACEFIT_NATIVE_RASTER=0``)."""
+    xp = array_namespace(*arrays)
+    if os.environ.get("FACEFIT_NATIVE_RASTER", "1") == "0":
+        return xp, None
+    return xp, getattr(fast_paths(xp), name)
 
 
 def zbuffer(points: Array, depth: Array, triangles: Array, batch: int, size: tuple[int, int],
@@ -278,10 +276,7 @@ def zbuffer(points: Array, depth: Array, triangles: Array, batch: int, size: tup
         the nearest fragment, (P, 3) its barycentric weights and (P,) its depth; and (B*H*W,)
         int64 each pixel's row in those arrays (-1 where uncovered). Or None.
     """
-    if os.environ.get("FACEFIT_NATIVE_RASTER", "1") == "0":
-        return None
-    xp = array_namespace(points, depth, triangles)
-    kernel = getattr(native_ops(xp), "zbuffer", None)
+    xp, kernel = _raster_kernel("zbuffer", points, depth, triangles)
     if kernel is None:
         return None
     height, width = size
@@ -305,10 +300,7 @@ def interpolate_into(attributes: Array, triangles: Array, pixels: Array, pixel_t
     image : (B*H*W, C) contiguous array of ``attributes.dtype`` holding the background;
         overwritten at ``pixels``.
     """
-    if os.environ.get("FACEFIT_NATIVE_RASTER", "1") == "0":
-        return None
-    xp = array_namespace(attributes, triangles, image)
-    kernel = getattr(native_ops(xp), "interpolate_into", None)
+    xp, kernel = _raster_kernel("interpolate_into", attributes, triangles, image)
     if kernel is None:
         return None
     return kernel(attributes, triangles, pixels, pixel_triangles, barycentrics, plane, image, xp)

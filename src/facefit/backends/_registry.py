@@ -1,8 +1,11 @@
-"""Which array library facefit computes with: selection, environment variables, conversions.
+"""Which array library, device and dtype facefit computes with: :class:`Backend`.
 
-The active backend is read from ``FACEFIT_BACKEND`` / ``FACEFIT_DEVICE`` / ``FACEFIT_DTYPE`` on
-first use and can be changed with :func:`use_backend`, as a plain setter or as a context manager.
-It is held in a :class:`contextvars.ContextVar`, so threads and asyncio tasks each see their own.
+Compute code takes its backend from its input arrays (:func:`backend_of`); the *active*
+backend (:func:`get_backend`) only chooses where new arrays are created. It is read from
+``FACEFIT_BACKEND`` / ``FACEFIT_DEVICE`` / ``FACEFIT_DTYPE`` on first use, and changed with
+:func:`use_backend` (a context manager) or :func:`set_backend`. It is held in a
+:class:`contextvars.ContextVar`, so threads and asyncio tasks each see their own.
+:class:`BackendSpec` names a backend in a picklable way, for worker processes.
 """
 
 from __future__ import annotations
@@ -10,16 +13,17 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import importlib
-import importlib.util
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
-from ..errors import BackendError, FitError
-from . import _generic
+import array_api_compat
+
+from ..errors import BackendError
+from ._convert import array_namespace, to_numpy
+from ._library import ArrayLibrary
+from ._table import LIBRARIES, array_library, library_of_namespace
 
 Array = Any
 
@@ -27,21 +31,17 @@ __all__ = [
     "BACKEND_NAMES",
     "DTYPE_NAMES",
     "Backend",
+    "BackendSpec",
     "available_backends",
+    "backend_of",
     "get_backend",
+    "set_backend",
     "use_backend",
 ]
 
 #: Public backend names; "array-api-strict" exists to exercise the standard-only code paths.
-BACKEND_NAMES = ("numpy", "torch", "cupy", "array-api-strict")
+BACKEND_NAMES = tuple(entry.name for entry in LIBRARIES)
 DTYPE_NAMES = ("float64", "float32")
-_ALIASES = {"np": "numpy", "pytorch": "torch", "array_api_strict": "array-api-strict",
-            "strict": "array-api-strict"}
-_INSTALL_HINTS = {
-    "torch": "pip install 'facefit[torch]'",
-    "cupy": "pip install 'facefit[cupy]' on a machine with an NVIDIA GPU",
-    "array-api-strict": "pip install array-api-strict",
-}
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,19 @@ class Backend:
     jacobian_strategies: tuple[str, ...] = ("complex-step",)
 
     @property
+    def library(self) -> ArrayLibrary:
+        """The :class:`~facefit.backends.ArrayLibrary` this backend computes with."""
+        return array_library(self.name)
+
+    @property
     def dtype_name(self) -> str:
         """``"float64"`` or ``"float32"``."""
         return "float64" if self.dtype == self.xp.float64 else "float32"
+
+    @property
+    def spec(self) -> BackendSpec:
+        """This backend as a picklable :class:`BackendSpec` (``spec.resolve()`` gives it back)."""
+        return BackendSpec(self.name, self.library.device_key(self.device), self.dtype_name)
 
     @property
     def automatic_jacobian(self) -> str:
@@ -81,10 +91,8 @@ class Backend:
         Floating input becomes :attr:`dtype` (complex input :attr:`complex_dtype`) unless ``dtype``
         is given; integer and boolean input keep their kind.
         """
-        from ._convert import to_numpy
-
         xp = self.xp
-        if not _is_native(x, xp):
+        if not self.owns(x):
             # Through NumPy, so that Python floats stay float64 (torch would make them float32).
             x = to_numpy(x)
         arr = xp.asarray(x, device=self.device)
@@ -98,37 +106,22 @@ class Backend:
         return arr
 
     def owns(self, x: Any) -> bool:
-        """Whether ``x`` is already an array of this backend's namespace."""
-        return _is_native(x, self.xp)
+        """Whether ``x`` is already an array of this backend's library."""
+        return self.library.owns_array(x)
 
     def blas_threads(self, count: int | None) -> contextlib.AbstractContextManager[Any]:
-        """A context that caps the host BLAS thread pools at ``count`` (NumPy backend only).
-
-        Fitting multiplies matrices of a few hundred columns; on small machines the BLAS
-        threads' wake-ups cost more than they save (measured on 2 cores: 2.4 s with two
-        threads, 1.2 s with one). Other backends manage their own threads: a no-op there, as
-        is ``count=None``.
+        """A context that caps the host compute threads at ``count``: the BLAS pools (NumPy)
+        or torch's CPU intra-op threads. A no-op on other backends, as is ``count=None``.
         """
-        if count is None or self.name != "numpy":
-            return contextlib.nullcontext()
-        from threadpoolctl import threadpool_limits
-
-        return threadpool_limits(limits=count, user_api="blas")
+        return self.library.thread_limit(count)
 
     def blas_thread_count(self) -> int | None:
-        """Threads the host BLAS pool runs now (NumPy backend); None on other backends."""
-        if self.name != "numpy":
-            return None
-        from ._numpy import blas_pools
-
-        counts = [pool["num_threads"] for pool in blas_pools().info()
-                  if pool["user_api"] == "blas"]
-        return max(counts) if counts else None
+        """Threads the host BLAS pool (NumPy) or torch's CPU intra-op pool runs now; None on
+        other backends."""
+        return self.library.thread_count()
 
     def to_numpy(self, x: Array) -> Any:
         """``x`` as a NumPy array on the host (a copy only where one is needed)."""
-        from ._convert import to_numpy
-
         return to_numpy(x)
 
     def jacobian(
@@ -145,164 +138,70 @@ class Backend:
         ----------
         fun : maps an (n,) array to an (m,) array (complex-safe for ``"complex-step"``).
         x : (n,) array of this backend.
-        strategy : one of :attr:`jacobian_strategies`; None picks :attr:`automatic_jacobian`.
+        strategy : one of :attr:`jacobian_strategies` (a user's choice is checked by
+            :func:`facefit.fit.inputs.check_jacobian`); None picks :attr:`automatic_jacobian`.
         batched : for complex step, ``fun`` also accepts (b, n) and returns (b, m).
 
         Returns
         -------
         (m, n) array.
         """
-        strategy = strategy or self.automatic_jacobian
-        if strategy == "complex-step":
-            return _generic.complex_step_jacobian(fun, x, self.xp, batched=batched)
-        if strategy == "autograd" and "autograd" in self.jacobian_strategies:
-            from . import _torch
-
-            return _torch.autograd_jacobian(fun, x)
-        raise FitError(
-            f"Jacobian strategy {strategy!r} is not available on the {self.name} backend; "
-            f"valid choices: {', '.join(self.jacobian_strategies)}"
-        )
+        return self.library.jacobian(strategy or self.automatic_jacobian, fun, x, self.xp,
+                                     batched=batched)
 
 
-def _is_array(x: Any) -> bool:
-    return hasattr(x, "__array_namespace__") or hasattr(x, "__array__") or hasattr(x, "__dlpack__")
+@dataclass(frozen=True)
+class BackendSpec:
+    """A backend by name, device and dtype: what a worker process needs to use the same one.
 
+    Unlike :class:`Backend` (which holds the library's namespace) it pickles, and it compares
+    and hashes by its three fields. ``resolve()`` gives the :class:`Backend`.
 
-def _is_native(x: Any, xp: Any) -> bool:
-    if not _is_array(x):
-        return False
-    from array_api_compat import array_namespace
-
-    try:
-        return array_namespace(x) is xp
-    except TypeError:
-        return False
-
-
-def _normalize_name(name: str) -> str:
-    key = str(name).strip().lower()
-    key = _ALIASES.get(key, key)
-    if key not in BACKEND_NAMES:
-        raise BackendError(
-            f"unknown backend {name!r}; valid choices: {', '.join(BACKEND_NAMES[:3])}"
-            " (and array-api-strict for testing)"
-        )
-    return key
-
-
-def _import_library(name: str) -> Any:
-    module = {"numpy": "numpy", "torch": "torch", "cupy": "cupy",
-              "array-api-strict": "array_api_strict"}[name]
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise BackendError(
-            f"backend {name!r} is not installed here ({_INSTALL_HINTS.get(name, '')}); "
-            f"installed: {', '.join(available_backends()) or 'none'}"
-        ) from exc
-
-
-#: NumPy submodules that NumPy itself loads only on first use, and facefit never uses.
-_UNUSED_NUMPY_SUBMODULES = ("numpy.f2py", "numpy.testing", "numpy.ma")
-
-
-def _defer_unused_numpy_submodules() -> None:
-    """Make NumPy's unused lazily loaded submodules load on first attribute access instead.
-
-    array-api-compat's NumPy namespace copies NumPy's namespace with ``hasattr(numpy, name)``
-    for every name in ``dir(numpy)``, which imports every submodule NumPy loads lazily:
-    numpy.f2py (hundreds of regular expressions), numpy.testing (unittest) and numpy.ma took
-    0.3 s of a cold ``facefit fit``. Registered as :class:`importlib.util.LazyLoader` modules
-    (and as NumPy's attributes, as an import would), they are the same modules to anyone who
-    uses them, executed at first use.
+    Attributes
+    ----------
+    name : a library's name or alias (see :data:`BACKEND_NAMES`).
+    device : the library's device text (``"cpu"``, ``"cuda:1"``); None for its default.
+    dtype : ``"float64"`` or ``"float32"``.
     """
-    import sys
 
-    numpy = sys.modules.get("numpy")
-    if numpy is None:
-        return
-    for full in _UNUSED_NUMPY_SUBMODULES:
-        short = full.rsplit(".", 1)[1]
-        if full in sys.modules or short in vars(numpy):
-            continue
-        spec = importlib.util.find_spec(full)
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            continue
-        spec.loader = importlib.util.LazyLoader(spec.loader)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[full] = module
-        spec.loader.exec_module(module)
-        setattr(numpy, short, module)
+    name: str
+    device: str | None = None
+    dtype: str = "float64"
 
+    def resolve(self) -> Backend:
+        """The :class:`Backend` this names (the same object for equal specs).
 
-def _namespace(name: str) -> Any:
-    _import_library(name)
-    if name == "numpy":
-        _defer_unused_numpy_submodules()
-    if name == "array-api-strict":
-        import array_api_strict
-
-        return array_api_strict
-    return importlib.import_module(f"array_api_compat.{name}")
-
-
-def _resolve_device(name: str, device: Any) -> Any:
-    if name == "numpy":
-        if device not in (None, "cpu"):
-            raise BackendError(
-                f"device {device!r} is not available on the numpy backend; use 'cpu'")
-        return "cpu"
-    if name == "torch":
-        import torch
-
-        try:
-            dev = torch.device(device if device is not None else "cpu")
-        except (RuntimeError, TypeError) as exc:
-            raise BackendError(f"invalid torch device {device!r}: {exc}") from None
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise BackendError(f"device {device!r} requested but PyTorch sees no CUDA GPU here")
-        if dev.type == "cuda" and dev.index is None:
-            dev = torch.device("cuda", torch.cuda.current_device())
-        return dev
-    if name == "cupy":
-        import cupy
-
-        if not cupy.is_available():
-            raise BackendError("backend 'cupy' needs an NVIDIA GPU, and CuPy sees none here")
-        text = "cuda:0" if device is None else str(device)
-        index = text.split(":", 1)[1] if text.startswith("cuda") and ":" in text else text
-        if text == "cuda":
-            index = "0"
-        try:
-            return cupy.cuda.Device(int(index))
-        except (ValueError, cupy.cuda.runtime.CUDARuntimeError) as exc:
-            raise BackendError(f"invalid cupy device {device!r}: {exc}") from None
-    # array-api-strict
-    import array_api_strict
-
-    if device is None:
-        return array_api_strict.asarray(0.0).device
-    try:
-        return array_api_strict.Device(str(device))
-    except (ValueError, TypeError) as exc:
-        raise BackendError(f"invalid array-api-strict device {device!r}: {exc}") from None
+        Raises
+        ------
+        BackendError
+            If the library, device or dtype is unknown or unusable here.
+        """
+        return _make_backend(self.name, self.device, self.dtype)
 
 
 @functools.cache
-def _create(name: str, device_key: str | None, dtype_name: str) -> Backend:
-    xp = _namespace(name)
-    device = _resolve_device(name, device_key)
+def _create(name: str, device_key: str, dtype_name: str) -> Backend:
+    entry = array_library(name)
+    if dtype_name not in entry.dtypes:
+        raise BackendError(f"dtype {dtype_name!r} is not available on the {name} backend; "
+                           f"valid choices: {', '.join(entry.dtypes)}")
+    xp = entry.namespace()
     dtype = getattr(xp, dtype_name)
     complex_dtype = xp.complex128 if dtype_name == "float64" else xp.complex64
-    strategies = ("autograd", "complex-step") if name == "torch" else ("complex-step",)
-    return Backend(name, xp, device, dtype, complex_dtype, strategies)
+    return Backend(entry.name, xp, entry.device(device_key), dtype, complex_dtype,
+                   entry.jacobian_strategies)
 
 
 def _make_backend(name: str, device: Any = None, dtype: Any = None) -> Backend:
-    key = _normalize_name(name)
+    entry = array_library(name)
     dtype_name = _normalize_dtype(dtype)
-    return _create(key, None if device is None else str(device), dtype_name)
+    try:
+        entry.namespace()  # an uninstalled library is named before its devices are asked about
+    except BackendError as exc:
+        raise BackendError(f"{exc}; usable here: {', '.join(available_backends()) or 'none'}"
+                           ) from exc.__cause__
+    key = entry.device_key(entry.device(None if device is None else str(device)))
+    return _create(entry.name, key, dtype_name)
 
 
 def _normalize_dtype(dtype: Any) -> str:
@@ -332,7 +231,8 @@ _current: contextvars.ContextVar[Backend | None] = contextvars.ContextVar(
 
 
 def get_backend() -> Backend:
-    """The active :class:`Backend` (from the environment until :func:`use_backend` is called).
+    """The active :class:`Backend`: where new arrays are created (from the environment until
+    :func:`use_backend` or :func:`set_backend` chooses another).
 
     Raises
     ------
@@ -346,14 +246,34 @@ def get_backend() -> Backend:
     return backend
 
 
-class use_backend:
-    """Select the active backend; also a context manager that restores the previous one.
+def _select(name: str | Backend | BackendSpec, device: Any, dtype: Any) -> Backend:
+    if isinstance(name, Backend):
+        name = name.spec
+    if isinstance(name, BackendSpec):
+        return _make_backend(name.name, device if device is not None else name.device,
+                             dtype if dtype is not None else name.dtype)
+    return _make_backend(name, device, dtype)
+
+
+def use_backend(name: str | Backend | BackendSpec, device: Any = None, dtype: Any = None
+                ) -> contextlib.AbstractContextManager[Backend]:
+    """A context manager making a backend the active one, and restoring the previous one.
+
+    The backend is resolved (and a bad one refused) when this is called; it is active only
+    inside the ``with`` block. To change it for the rest of the program, :func:`set_backend`.
 
     Parameters
     ----------
-    name : "numpy", "torch", "cupy" (or "array-api-strict", for testing), or a :class:`Backend`.
-    device : e.g. "cpu", "cuda:0"; None is the library's default (cpu; the current GPU for cupy).
+    name : "numpy", "torch", "cupy" (or "array-api-strict", for testing), a :class:`Backend`
+        or a :class:`BackendSpec`.
+    device : e.g. "cpu", "cuda:0"; None is the library's default (cpu; the current GPU for
+        cupy), or the given backend's own.
     dtype : "float64" (default) or "float32"; a library dtype object is accepted too.
+
+    Raises
+    ------
+    BackendError
+        For an unknown or unusable library, device or dtype.
 
     Examples
     --------
@@ -362,50 +282,75 @@ class use_backend:
     ...     backend.dtype_name
     'float32'
     """
-
-    def __init__(self, name: str | Backend, device: Any = None, dtype: Any = None) -> None:
-        if isinstance(name, Backend):
-            backend = name if device is None and dtype is None else _make_backend(
-                name.name, device if device is not None else _device_key(name),
-                dtype if dtype is not None else name.dtype_name)
-        else:
-            backend = _make_backend(name, device, dtype)
-        self.backend = backend
-        self._token = _current.set(backend)
-
-    def __enter__(self) -> Backend:
-        return self.backend
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        _current.reset(self._token)
-
-    def __repr__(self) -> str:
-        return f"use_backend({self.backend!r})"
+    return _activated(_select(name, device, dtype))
 
 
-def _device_key(backend: Backend) -> str | None:
-    return None if backend.name in ("numpy", "array-api-strict") else str(backend.device)
+@contextlib.contextmanager
+def _activated(backend: Backend) -> Iterator[Backend]:
+    token = _current.set(backend)
+    try:
+        yield backend
+    finally:
+        _current.reset(token)
+
+
+def set_backend(name: str | Backend | BackendSpec, device: Any = None, dtype: Any = None
+                ) -> Backend:
+    """Make a backend the active one from now on (in this thread or task); returns it.
+
+    Parameters and errors as :func:`use_backend`.
+    """
+    backend = _select(name, device, dtype)
+    _current.set(backend)
+    return backend
+
+
+def backend_of(*arrays: Any) -> Backend:
+    """The :class:`Backend` (library, device, floating dtype) that ``arrays`` live on.
+
+    Compute code takes its backend from here rather than from :func:`get_backend`: it then
+    works on whatever its caller passes. ``None`` and Python scalars are ignored.
+
+    Parameters
+    ----------
+    *arrays : arrays of one library, on one device.
+
+    Returns
+    -------
+    Backend
+        Its dtype is the result type of the floating arrays (float32 for float32 or complex64
+        alone); with no floating array, the active backend's dtype.
+
+    Raises
+    ------
+    BackendError
+        For no array, arrays of several libraries or devices, or of a library facefit has no
+        module for.
+    """
+    found = [x for x in arrays if x is not None and not isinstance(x, bool | int | float | complex)]
+    if not found:
+        raise BackendError("backend_of: no arrays given")
+    try:
+        xp = array_namespace(*found)
+    except TypeError as exc:
+        raise BackendError(f"backend_of: {exc}") from None
+    entry = library_of_namespace(xp)
+    if entry is None:
+        raise BackendError(f"backend_of: arrays of {getattr(xp, '__name__', xp)!r}, which no "
+                           f"facefit backend computes with; valid: {', '.join(BACKEND_NAMES)}")
+    keys = {entry.device_key(array_api_compat.device(x)) for x in found}
+    if len(keys) > 1:
+        raise BackendError(f"backend_of: arrays on several devices: {', '.join(sorted(keys))}")
+    floating = [x.dtype for x in found
+                if xp.isdtype(x.dtype, ("real floating", "complex floating"))]
+    if floating:
+        common = xp.result_type(*floating)
+        dtype_name = "float64" if common in (xp.float64, xp.complex128) else "float32"
+    else:
+        dtype_name = get_backend().dtype_name
+    return _create(entry.name, keys.pop(), dtype_name)
 
 
 def available_backends() -> list[str]:
     """Names of the backends usable on this machine (cupy only with a working GPU)."""
-    names = []
-    for name in BACKEND_NAMES:
-        module = {"array-api-strict": "array_api_strict"}.get(name, name)
-        if importlib.util.find_spec(module) is None:
-            continue
-        if name == "cupy":
-            try:
-                import cupy
-
-                if not cupy.is_available():
-                    continue
-            except Exception:  # a broken CUDA install must not break `facefit info`
-                continue
-        names.append(name)
-    return names
+    return [entry.name for entry in LIBRARIES if entry.is_available()]

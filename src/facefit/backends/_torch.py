@@ -1,22 +1,25 @@
-"""PyTorch fast paths and forward-mode autograd Jacobians."""
+"""PyTorch: its fast paths (the C kernels on CPU tensors) and forward-mode autograd Jacobians.
+
+Importing PyTorch takes about a second, and this module is read whenever a backend is named:
+torch is imported inside the functions (it is loaded by the time any of them runs).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
 
-import torch
-from torch._C._functorch import is_functorch_wrapped_tensor
-from torch.autograd import forward_ad
-
+from ..errors import BackendError
 from . import _numpy
 from ._generic import _fill_value
-
-name = "torch"
+from ._library import ArrayLibrary, CompatLibrary, FastPaths
 
 
 def cholesky_solve(matrix: Any, rhs: Any, xp: Any) -> Any:
+    import torch
+
     lower, info = torch.linalg.cholesky_ex(matrix)
     solution = torch.cholesky_solve(rhs[..., None], lower)[..., 0]
     failed = (info != 0)[..., None]
@@ -24,18 +27,25 @@ def cholesky_solve(matrix: Any, rhs: Any, xp: Any) -> Any:
 
 
 def scatter_min(index: Any, values: Any, size: int, xp: Any) -> Any:
+    import torch
+
     out = torch.full((size,), _fill_value(values.dtype, xp), dtype=values.dtype,
                      device=values.device)
     return out.scatter_reduce(0, index, values, reduce="amin", include_self=True)
 
 
 def scatter_add(index: Any, values: Any, size: int, xp: Any) -> Any:
+    import torch
+
     out = torch.zeros((size, *values.shape[1:]), dtype=values.dtype, device=values.device)
     return out.index_add(0, index, values)
 
 
 def carries_derivatives(x: Any) -> bool:
     """Whether a tensor takes part in autograd, forward-mode AD or a functorch transform."""
+    from torch._C._functorch import is_functorch_wrapped_tensor
+    from torch.autograd import forward_ad
+
     return (x.requires_grad or is_functorch_wrapped_tensor(x)
             or forward_ad.unpack_dual(x).tangent is not None)
 
@@ -52,6 +62,8 @@ def matmul_transposed(coefficients: Any, matrix: Any) -> Any | None:
     cores. Multiplying and summing blocks of rows reads it at about twice MKL's speed (0.6 ms,
     16 ms) and keeps autograd. Batches of weight vectors (and other devices) keep ``@``: None.
     """
+    import torch
+
     if matrix.device.type != "cpu" or math.prod(coefficients.shape[:-1]) != 1:
         return None
     rows = max(1, _CHUNK_ELEMENTS // max(1, matrix.shape[1]))
@@ -63,6 +75,8 @@ def matmul_transposed(coefficients: Any, matrix: Any) -> Any | None:
 def batched_matmul(a: Any, b: Any) -> Any | None:
     """The C batched product on plain CPU tensors (zero-copy through NumPy); None for tensors
     on other devices or carrying derivatives, which keep ``@``."""
+    import torch
+
     if (a.device.type != "cpu" or b.device.type != "cpu" or a.is_complex() or b.is_complex()
             or carries_derivatives(a) or carries_derivatives(b)):
         return None
@@ -73,6 +87,8 @@ def batched_matmul(a: Any, b: Any) -> Any | None:
 def gathered_matmul(a: Any, index: Any, b: Any) -> Any | None:
     """The C gathered product on plain CPU tensors (zero-copy through NumPy); None for tensors
     on other devices or carrying derivatives, which take the gathered copy and ``@``."""
+    import torch
+
     if (a.device.type != "cpu" or b.device.type != "cpu" or index.device.type != "cpu"
             or a.is_complex() or b.is_complex()
             or carries_derivatives(a) or carries_derivatives(b)):
@@ -85,6 +101,8 @@ def gathered_matmul(a: Any, index: Any, b: Any) -> Any | None:
 def zbuffer(points: Any, depth: Any, triangles: Any, batch: int, cull_back: bool, height: int,
             width: int, xp: Any) -> tuple[Any, ...] | None:
     """The C rasterizer on CPU tensors (zero-copy through NumPy); None on other devices."""
+    import torch
+
     if points.device.type != "cpu":
         return None
     found = _numpy.zbuffer(points.detach().contiguous().numpy(),
@@ -96,6 +114,7 @@ def zbuffer(points: Any, depth: Any, triangles: Any, batch: int, cull_back: bool
 def interpolate_into(attributes: Any, triangles: Any, pixels: Any, pixel_triangles: Any,
                      barycentrics: Any, plane: int, image: Any, xp: Any) -> Any | None:
     """The C interpolation on CPU tensors outside autograd; None otherwise."""
+
     tensors = (attributes, triangles, pixels, pixel_triangles, barycentrics, image)
     if any(t.device.type != "cpu" or t.requires_grad for t in tensors):
         return None
@@ -122,9 +141,88 @@ def autograd_jacobian(
     -------
     (m, n) tensor.
     """
+    import torch
+
     tangents = torch.eye(x.shape[0], dtype=x.dtype, device=x.device)
 
     def column(tangent: Any) -> Any:
         return torch.func.jvp(fun, (x,), (tangent,))[1]
 
     return torch.func.vmap(column, chunk_size=chunk_size)(tangents).T
+
+
+@contextlib.contextmanager
+def _intra_op_threads(count: int) -> Iterator[None]:
+    import torch
+
+    before = torch.get_num_threads()
+    if before != count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if before != count:
+            torch.set_num_threads(before)
+
+
+class TorchLibrary(CompatLibrary):
+    """PyTorch on CPU or CUDA, through array-api-compat's wrapper; forward-mode autograd."""
+
+    name: ClassVar[str] = "torch"
+    aliases: ClassVar[tuple[str, ...]] = ("pytorch",)
+    module: ClassVar[str] = "torch"
+    compat: ClassVar[str] = "torch"
+    install_hint: ClassVar[str] = "pip install 'facefit[torch]'"
+    jacobian_strategies: ClassVar[tuple[str, ...]] = ("autograd", "complex-step")
+    fast_paths: ClassVar[FastPaths] = FastPaths(
+        cholesky_solve=cholesky_solve, scatter_min=scatter_min, scatter_add=scatter_add,
+        matmul_transposed=matmul_transposed, batched_matmul=batched_matmul,
+        gathered_matmul=gathered_matmul, zbuffer=zbuffer, interpolate_into=interpolate_into,
+        carries_derivatives=carries_derivatives)
+
+    def to_numpy(self, x: Any) -> Any:
+        return x.detach().cpu().numpy()
+
+    def thread_limit(self, count: int | None) -> contextlib.AbstractContextManager[Any]:
+        """torch's CPU intra-op threads capped at ``count``. Its OpenMP workers wait for work
+        by spinning, as OpenBLAS' do: on cores busy with other work each parallel region waits
+        for a descheduled worker (see ``facefit.fit``'s ``blas_threads``)."""
+        if count is None:
+            return contextlib.nullcontext()
+        return _intra_op_threads(count)
+
+    def thread_count(self) -> int | None:
+        import torch
+
+        return int(torch.get_num_threads())
+
+    def devices(self) -> list[str]:
+        import torch
+
+        return ["cpu", *(f"cuda:{i} ({torch.cuda.get_device_name(i)})"
+                         for i in range(torch.cuda.device_count()))]
+
+    def device(self, key: str | None) -> Any:
+        import torch
+
+        try:
+            device = torch.device(key if key is not None else "cpu")
+        except (RuntimeError, TypeError) as exc:
+            raise BackendError(f"invalid torch device {key!r}: {exc}") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise BackendError(f"device {key!r} requested but PyTorch sees no CUDA GPU here")
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        return device
+
+    def device_key(self, device: Any) -> str:
+        return str(device)
+
+    def jacobian(self, strategy: str, fun: Callable[[Any], Any], x: Any, xp: Any, *,
+                 batched: bool = False) -> Any:
+        if strategy == "autograd":
+            return autograd_jacobian(fun, x)
+        return super().jacobian(strategy, fun, x, xp, batched=batched)
+
+
+LIBRARY: ArrayLibrary = TorchLibrary()

@@ -11,7 +11,8 @@ and jaw candidate lines keep their ids (the original vertices come first).
 
 from __future__ import annotations
 
-from ..backends.host import np
+import numpy as np
+
 from ..model import MorphableModel
 
 __all__ = ["bfm_size_model", "refine"]

@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..backends import get_backend, use_backend
-from ..backends.host import np
+import numpy as np
+
+from ..backends import backend_of, get_backend, use_backend
 from .timing import measure
 
 __all__ = ["baseline_rows", "busy_cores", "frozen_lm", "scaling_rows", "stage_rows", "user_rows"]
@@ -117,10 +118,9 @@ def frozen_lm(problem: Any, x0: Any, on_photo: Callable[[float], None] | None = 
     1e-9 took twice the time for the same energy to 6 digits). ``on_photo(energy)`` is
     called at each evaluation of the photo's own energy. Returns the last round's report,
     with ``iterations`` counting every round."""
-    from ..backends import get_backend
     from ..fit import SolverOptions, levenberg_marquardt, smoothing_schedule
 
-    backend = get_backend()
+    backend = backend_of(x0)  # where the problem's arrays are, whatever is active now
     xp = backend.xp
     everything = backend.asarray(list(range(problem.layout.size)))
     term = problem.photometric_term

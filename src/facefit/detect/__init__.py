@@ -23,14 +23,15 @@ Detectors (optional extras; ``import facefit`` works without them):
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from ..backends.host import np
+import numpy as np
+
 from ..errors import DetectionError
+from ._face import DetectedFace
 
 __all__ = ["DETECTORS", "DetectedFace", "detect_landmarks", "mediapipe_to_ibug"]
 
@@ -38,36 +39,6 @@ __all__ = ["DETECTORS", "DetectedFace", "detect_landmarks", "mediapipe_to_ibug"]
 DETECTORS = ("mediapipe", "dlib")
 
 MAPPING_FILE = "mediapipe_ibug68.json"
-
-
-@dataclass
-class DetectedFace:
-    """One detected face.
-
-    Attributes
-    ----------
-    box : (x0, y0, x1, y1) 0-based pixel bounds of the face.
-    score : the face detector's confidence in [0, 1].
-    landmarks : (68, 2) float64 iBUG points, 0-based pixel coordinates.
-    point_weights : (68,) relative weight of each point when fitting: 1 for points the detector
-        places like a human annotator, less for points it places differently (MediaPipe's jaw).
-        :func:`facefit.fit` uses them when given a :class:`DetectedFace`.
-    detector : the detector's name.
-    dense : the detector's own points when asked for (MediaPipe: (478, 3), x and y in 0-based
-        pixels and relative depth in the same scale), else None.
-    """
-
-    box: tuple[float, float, float, float]
-    score: float
-    landmarks: Any
-    point_weights: Any = field(repr=False)
-    detector: str = "mediapipe"
-    dense: Any = field(default=None, repr=False)
-
-    @property
-    def size(self) -> float:
-        """The box's area in square pixels (faces are sorted by it, largest first)."""
-        return (self.box[2] - self.box[0]) * (self.box[3] - self.box[1])
 
 
 @lru_cache(maxsize=1)

@@ -12,7 +12,8 @@ import threading
 from functools import lru_cache
 from typing import Any
 
-from ..backends.host import np
+import numpy as np
+
 from ..errors import DetectionError
 
 __all__ = ["detect"]
@@ -42,7 +43,7 @@ def detect(pixels: Any, dense: bool = False) -> list[Any]:
     ``score`` is the HOG detector's SVM margin mapped to (0, 1) by the logistic function; the
     68 points are dlib's (``dense`` adds nothing: there are no other points).
     """
-    from . import DetectedFace
+    from ._face import DetectedFace
 
     dlib, detector, predictor = _models()
     height, width = pixels.shape[:2]

@@ -24,7 +24,8 @@ from importlib.resources import files
 from io import BytesIO
 from typing import Any
 
-from ..backends.host import np
+import numpy as np
+
 from ..errors import DetectionError
 
 __all__ = ["MODEL_FILE", "RawFace", "detect_dense", "model_bytes"]

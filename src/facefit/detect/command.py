@@ -6,7 +6,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..backends.host import np
+import numpy as np
+
 from ..errors import FacefitError
 from . import DetectedFace
 

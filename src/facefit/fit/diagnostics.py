@@ -15,8 +15,9 @@ import math
 import warnings
 from typing import Any
 
+import numpy as np
+
 from ..backends import to_numpy
-from ..backends.host import np
 from ..errors import FitWarning
 
 __all__ = ["MAX_ALBEDO_RMS", "MIN_COLOUR_STD", "MIN_EXPLAINED", "check_plausible"]

@@ -1,4 +1,4 @@
-"""``ff.fit``: the stage schedule over :class:`FitProblem`, and :class:`FitResult`.
+"""``ff.fit``: runs a schedule of stages (:mod:`.stages`) over a :class:`FitProblem`.
 
 Stages (DESIGN.md): (1) pose from landmarks — closed-form affine start, then LM on the pose;
 (2) landmarks + identity/expression with their prior; (3) everything with the photometric term.
@@ -9,29 +9,29 @@ point, then LM runs with that discrete state frozen.
 from __future__ import annotations
 
 import os
+import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends import get_backend, to_numpy
+from ..errors import FitError
+from ..forward import Coefficients, Pose, evaluate
 from ..params import FaceParams
+from .detail import albedo_detail
 from .diagnostics import check_plausible
 from .frame import ImageFrame, choose_frame
-from .inputs import (
-    as_landmarks,
-    as_photo,
-    check_fittable_landmarks,
-    check_iterations,
-    check_jacobian,
-)
-from .parameters import ParameterLayout
+from .inputs import as_landmarks, as_photo, check_fittable_landmarks, check_jacobian
+from .options import FitOptions
 from .problem import FitProblem
-from .solver import SolverOptions, levenberg_marquardt
+from .solver import IterationRecord, levenberg_marquardt
+from .stages import Stage
 from .weights import FitWeights
 
 Array = Any
 
-__all__ = ["PHOTOMETRIC_SMOOTHING", "FitResult", "fit", "smoothing_schedule"]
+__all__ = ["FitResult", "fit"]
 
 
 @dataclass
@@ -55,21 +55,36 @@ class FitResult:
     frame : the :class:`~facefit.fit.frame.ImageFrame` the problem is posed in, or None when
         the photo was fitted as it is.
     photo : the photo as read, (H, W, 3) uint8 or float in [0, 1]; None without one.
+    albedo_detail : (V, 3) host array, the per-vertex colour beyond the model's albedo space
+        (:mod:`facefit.fit.detail`): the fitted face's albedo is the model's albedo at
+        ``params.albedo`` plus this. None without a photo or with ``fit(detail=False)``.
     """
 
     params: FaceParams
     x: Any
     energy: float
-    history: list[dict[str, Any]]
+    history: list[IterationRecord]
     landmarks: Any
     problem: FitProblem = field(repr=False)
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     frame: ImageFrame | None = None
     photo: Any = field(default=None, repr=False)
+    albedo_detail: Any = field(default=None, repr=False)
 
-    def render(self, background: Any = "photo") -> Any:
-        """:class:`facefit.render.RenderResult` of the fitted face over the input photo."""
+    def albedo(self, detail: bool = True) -> Any:
+        """(V, 3) host albedo of the fitted face, unclipped: the model's at ``params.albedo``
+        plus, with ``detail``, :attr:`albedo_detail`."""
+        model = self.problem.model
+        albedo = to_numpy(evaluate(model.arrays(self.problem.backend), Coefficients(
+            albedo=self.problem.backend.asarray(self.params.for_model(model).albedo))).albedo)
+        if detail and self.albedo_detail is not None:
+            albedo = albedo + self.albedo_detail
+        return albedo
+
+    def render(self, background: Any = "photo", detail: bool = True) -> Any:
+        """:class:`facefit.render.RenderResult` of the fitted face over the input photo;
+        ``detail=False`` renders the model's albedo alone (without :attr:`albedo_detail`)."""
         from ..io import read_image
         from ..render import render
 
@@ -83,33 +98,31 @@ class FitResult:
             pts = self.landmarks[~(self.landmarks != self.landmarks).any(axis=1)]
             size = (int(pts[:, 1].max() * 1.2) + 1, int(pts[:, 0].max() * 1.2) + 1)
             back = None if isinstance(background, str) else background
-        return render(problem.model, self.params, size, back)
+        return render(problem.model, self.params, size, back, backend=problem.backend,
+                      albedo_detail=self.albedo_detail if detail else None)
 
     def mesh(self) -> tuple[Any, Any, Any]:
         """Fitted mesh in image space: vertices (V, 3) as (x, y, depth) pixels, triangles
-        (T, 3), per-vertex colours (V, 3) in [0, 1] (fitted albedo times shading)."""
-        from ..render import pose_faces
-
-        backend = get_backend()
-        state = pose_faces(self.problem.model, [self.params], backend)
+        (T, 3), per-vertex colours (V, 3) in [0, 1] (fitted albedo with its detail, times
+        shading)."""
+        backend = self.problem.backend
+        model = self.problem.model
+        coefficients = Coefficients.of_params([self.params], model, backend)
+        state = evaluate(model.arrays(backend), coefficients,
+                         Pose.of_params([self.params], backend))
         xp = backend.xp
         vertices = xp.concat([state.points[0, ...], state.depth[0, ...][:, None]], axis=1)
-        colours = xp.clip(state.colours[0, ...], 0.0, 1.0)
+        colours = xp.clip(backend.asarray(self.albedo()) * state.shading[0, ...], 0.0, 1.0)
         return to_numpy(vertices), to_numpy(self.problem.arrays.triangles), to_numpy(colours)
-
-
-def _indices(*spans: slice, backend: Any) -> Any:
-    ids: list[int] = []
-    for span in spans:
-        ids.extend(range(span.start, span.stop))
-    return backend.asarray(to_numpy(ids).astype("int64"))
 
 
 def fit(image: Any, landmarks: Any = None, model: Any = None, jacobian: str = "analytic",
         photometric: bool = True, max_iterations: int | None = None, progress: bool = False,
         *, weights: FitWeights | None = None, rounds: int = 3,
         blas_threads: int | None = None, landmark_weights: Any = None,
-        detector: str = "mediapipe") -> FitResult:
+        detector: str = "mediapipe", terms: Sequence[Any] = (),
+        stages: Sequence[Stage] | None = None, detail: bool = True,
+        options: FitOptions | None = None) -> FitResult:
     """Fit the morphable model to a photo and its 68 landmarks.
 
     Parameters
@@ -136,11 +149,22 @@ def fit(image: Any, landmarks: Any = None, model: Any = None, jacobian: str = "a
         waits for a descheduled worker, and a fit took 4-5x as long as on one thread (the
         normal matrix alone 9x). On an idle machine two threads save about 1.5 ms per
         iteration (3 %); pass the core count to take that when the cores are yours alone.
-        Results are the same bits for any setting.
+        Results are the same bits for any setting. On the torch backend a fit runs torch's CPU
+        ops on one intra-op thread, for the same reason (busy cores: 31 s against 5.3 s).
     landmark_weights : optional (68,) relative weight of each landmark; by default the
         detector's :attr:`~facefit.detect.DetectedFace.point_weights` for detected points,
         else all ones.
     detector : the detector used when ``landmarks`` is None (``"mediapipe"`` or ``"dlib"``).
+    terms : extra residual terms (:mod:`facefit.fit.terms`; a term or a function
+        ``problem -> term``), minimised with the others in the last stage of the default
+        schedule, or in the stages of ``stages`` that name them (``terms=None`` there names
+        every term).
+    stages : the schedule, a list of :class:`facefit.fit.Stage`; None (default) is
+        :func:`facefit.fit.default_stages` (``rounds`` and ``max_iterations`` apply to it).
+    detail : after the fit, solve the per-vertex albedo detail beyond the model's albedo
+        space (:mod:`facefit.fit.detail`, ``FitResult.albedo_detail``; about 0.1 s).
+    options : all of the above as one :class:`FitOptions`; when given, the keyword
+        arguments are ignored.
 
     Returns
     -------
@@ -148,25 +172,28 @@ def fit(image: Any, landmarks: Any = None, model: Any = None, jacobian: str = "a
     """
     from ..detect.source import resolve_landmarks
 
+    if options is None:
+        options = FitOptions(
+            jacobian=jacobian, photometric=photometric, max_iterations=max_iterations,
+            progress=progress, weights=weights or FitWeights(), rounds=rounds,
+            blas_threads=blas_threads, landmark_weights=landmark_weights, detector=detector,
+            terms=tuple(terms), stages=None if stages is None else tuple(stages),
+            detail=detail)
     backend = get_backend()
-    check_jacobian(jacobian, backend)
-    max_iterations = check_iterations(max_iterations)
+    check_jacobian(options.jacobian, backend)
     photo_name = _photo_name(image)  # before detection may have read a path into an array
-    image, landmarks, landmark_weights = resolve_landmarks(image, landmarks, landmark_weights,
-                                                           detector)
-    gram_threads = 1 if blas_threads is None else blas_threads  # see the docstring
+    image, landmarks, point_weights = resolve_landmarks(image, landmarks,
+                                                        options.landmark_weights,
+                                                        options.detector)
     with backend.blas_threads(1):
-        return _fit(image, landmarks, model, jacobian, photometric, max_iterations, progress,
-                    weights, rounds, gram_threads, landmark_weights, photo_name)
+        return _fit(image, landmarks, model, options, point_weights, photo_name)
 
 
-def _fit(image: Any, landmarks: Any, model: Any, jacobian: str, photometric: bool,
-         max_iterations: int | None, progress: bool, weights: FitWeights | None,
-         rounds: int, gram_threads: int | None, landmark_weights: Any = None,
-         photo_name: str = "the photo") -> FitResult:
+def _fit(image: Any, landmarks: Any, model: Any, options: FitOptions, landmark_weights: Any,
+         photo_name: str) -> FitResult:
     start = time.perf_counter()
     backend = get_backend()
-    photo = as_photo(image) if photometric else None
+    photo = as_photo(image) if options.photometric else None
     points, name = as_landmarks(landmarks)
     check_fittable_landmarks(points, None if photo is None else photo.shape, name)
     frame = None if photo is None else choose_frame(photo.shape, points)
@@ -174,106 +201,81 @@ def _fit(image: Any, landmarks: Any, model: Any, jacobian: str, photometric: boo
         working_image, working_points = frame.crop(photo), frame.to_working(points)
     else:
         working_image, working_points = photo, points
-    problem = FitProblem(working_image, working_points, model, weights=weights,
-                         backend=backend, landmark_weights=landmark_weights)
-    layout: ParameterLayout = problem.layout
-    per_round = max_iterations or 10
-    # Photometric rounds on the blurred photo are stepping stones, stopped once a step gains
-    # less than 0.1%; the last round, on the photo itself, stops below 0.01%. On the shared
-    # photos this takes 21-24 photometric iterations instead of 30 (1e-6 everywhere), for a
-    # final energy between 5.3% lower and 1.8% higher (benchmarks/README.md).
-    options = SolverOptions(max_iterations=per_round, relative_decrease=1e-4)
-    coarse_options = SolverOptions(max_iterations=per_round, relative_decrease=1e-3)
-    # The landmark and prior terms are smooth and nearly quadratic once the pose is close, so
-    # their stages take near-Gauss-Newton steps; the high damping floor of the defaults is for
-    # the photometric term's bilinear-sampling ripples (see SolverOptions).
-    geometric_options = SolverOptions(max_iterations=per_round, initial_damping=1e-3,
-                                      damping_up=10.0, damping_down=0.3, min_damping=1e-12)
-    history: list[dict[str, Any]] = []
+    problem = FitProblem(working_image, working_points, model, weights=options.weights,
+                         max_samples=options.max_samples, backend=backend,
+                         landmark_weights=landmark_weights, terms=options.terms)
+    history: list[IterationRecord] = []
     x = backend.asarray(problem.x0)
-    geometric = [problem.landmark_term, problem.prior_term]
-
-    def run(stage: str, terms: list[Any], active: Any, n_rounds: int, x: Any,
-            options: SolverOptions, smoothing: list[float] | None = None,
-            coarse_options: SolverOptions | None = None) -> Any:
-        damping = None
-        smoothing = smoothing or [0.0] * n_rounds
-        for round_index in range(n_rounds):
-            problem.freeze(x, terms)
-            round_options = options
-            photometric = problem.photometric_term
-            if photometric is not None and photometric in terms:
-                photometric.smooth(smoothing[round_index], x)
-                if smoothing[round_index] and coarse_options is not None:
-                    round_options = coarse_options
-            report = levenberg_marquardt(
-                lambda v: problem.residual_vector(v, terms),
-                lambda v: problem.jacobian_matrix(v, jacobian, terms),
-                x, active, round_options, stage=f"{stage}/{round_index}", damping=damping,
-                gram_threads=gram_threads)
-            history.extend(report.history)
-            x, damping = report.x, report.history[-1]["lambda"] if report.history else None
-            if progress:
-                import sys
-
-                print(f"facefit: {stage} round {round_index}: energy {report.energy:.6g} "
-                      f"({report.reason})", file=sys.stderr)
-            if report.iterations <= 1 and round_index > 0 and smoothing[round_index] == 0:
-                break  # converged on the photo itself: another round would change nothing
-        return x
-
-    x = run("pose", geometric, _indices(layout.pose, backend=backend), 2, x, geometric_options)
-    x = run("shape", geometric, _indices(layout.shape, layout.pose, backend=backend), rounds, x,
-          geometric_options)
-    if problem.photometric_term is not None:
-        everything = _indices(slice(0, layout.size), backend=backend)
-        x = run("photometric", problem.terms, everything, rounds, x, options,
-                smoothing_schedule(rounds), coarse_options)
+    gram_threads = 1 if options.blas_threads is None else options.blas_threads
+    for stage in options.schedule(has_photo=problem.photometric_term is not None):
+        x = _run_stage(problem, stage, x, options, gram_threads, history)
     problem.freeze(x)
     if problem.photometric_term is not None:
         problem.photometric_term.smooth(0.0)
     energy = problem.energy(x)
     host_x = to_numpy(x).astype("float64")
-    params = layout.unpack(host_x)
-    fitted = _fitted_landmarks(problem, x)
+    params = problem.layout.unpack(host_x)
+    fitted = to_numpy(problem.landmark_term.fitted_points(x)).astype("float64")
     if frame is not None:
         params, fitted = frame.params_to_photo(params), frame.to_photo(fitted)
     doubts = check_plausible(problem, x, photo_name)
+    detail = None
+    if options.detail and problem.image is not None:
+        detail = to_numpy(albedo_detail(problem, x)).astype("float64")
     return FitResult(params=params, x=host_x, energy=energy, history=history,
                      landmarks=fitted, problem=problem, seconds=time.perf_counter() - start,
-                     warnings=doubts, frame=frame, photo=photo)
+                     warnings=doubts, frame=frame, photo=photo, albedo_detail=detail)
 
 
-#: Gaussian blur, in the photo's pixels, of the photometric rounds before the last (which is
-#: always on the photo itself): coarse to fine. On the three shared photos, LM on the problem
-#: frozen at the closed-form start ends 5-11% lower with it than on the photo alone, and below
-#: a 1500-step Adam run (benchmarks/README.md); blurs of 3 px or 1.5 px first, or 2 px alone,
-#: ended higher than 2 then 1 on at least one photo.
-PHOTOMETRIC_SMOOTHING = (2.0, 1.0)
+def _stage_terms(problem: FitProblem, stage: Stage) -> list[Any]:
+    if stage.terms is None:
+        return list(problem.terms)
+    missing = [name for name in stage.terms if problem.term(name) is None]
+    if missing and set(missing) != {"photometric"}:  # no photo: no photometric term
+        raise FitError(f"stage {stage.name!r} names terms the problem does not have: "
+                       f"{', '.join(missing)}")
+    return [problem.term(name) for name in stage.terms if problem.term(name) is not None]
 
 
-def smoothing_schedule(rounds: int) -> list[float]:
-    """The photo's blur (pixels) in each of ``rounds`` photometric rounds: the first of
-    :data:`PHOTOMETRIC_SMOOTHING`, as many as leave the last round on the photo itself."""
-    coarse = list(PHOTOMETRIC_SMOOTHING[:max(rounds - 1, 0)])
-    return coarse + [0.0] * (rounds - len(coarse))
+def _free_indices(problem: FitProblem, stage: Stage) -> Any:
+    layout = problem.layout
+    spans = {"identity": layout.identity, "expression": layout.expression,
+             "albedo": layout.albedo, "light": layout.light, "rotation": layout.rotation,
+             "scale": slice(layout.scale, layout.scale + 1),
+             "translation": layout.translation}
+    ids = sorted({i for block in stage.free for i in range(spans[block].start,
+                                                           spans[block].stop)})
+    return problem.backend.asarray(to_numpy(ids).astype("int64"))
+
+
+def _run_stage(problem: FitProblem, stage: Stage, x: Any, options: FitOptions,
+               gram_threads: int, history: list[IterationRecord]) -> Any:
+    """``stage.rounds`` rounds of LM on the stage's terms and free blocks, from ``x``."""
+    terms = _stage_terms(problem, stage)
+    active = _free_indices(problem, stage)
+    photometric = problem.photometric_term
+    damping = None
+    for round_index in range(stage.rounds):
+        problem.freeze(x, terms)
+        blur = stage.blur(round_index)
+        if photometric is not None and photometric in terms:
+            photometric.smooth(blur, x)
+        report = levenberg_marquardt(
+            lambda v: problem.residual_vector(v, terms),
+            lambda v: problem.jacobian_matrix(v, options.jacobian, terms),
+            x, active, stage.options(round_index), stage=f"{stage.name}/{round_index}",
+            damping=damping, gram_threads=gram_threads)
+        history.extend(report.history)
+        x, damping = report.x, report.history[-1]["lambda"] if report.history else None
+        if options.progress:
+            print(f"facefit: {stage.name} round {round_index}: energy {report.energy:.6g} "
+                  f"({report.reason})", file=sys.stderr)
+        if report.iterations <= 1 and round_index > 0 and blur == 0:
+            break  # converged on the photo itself: another round would change nothing
+    return x
 
 
 def _photo_name(image: Any) -> str:
     if isinstance(image, str) or hasattr(image, "__fspath__"):
         return f"image '{os.fspath(image)}'"
     return "the photo"
-
-
-def _fitted_landmarks(problem: FitProblem, x: Any) -> Any:
-    from ..camera import project, rotate
-    from ..geometry import rotation_matrix
-
-    layout = problem.layout
-    term = problem.landmark_term
-    shape = term.mean + term.basis @ x[layout.shape]
-    points, _ = project(rotate(shape, rotation_matrix(x[layout.rotation])), x[layout.scale],
-                        x[layout.translation])
-    host = to_numpy(points).astype("float64")
-    host[to_numpy(term.vertex_ids) < 0] = float("nan")
-    return host

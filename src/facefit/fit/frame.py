@@ -20,9 +20,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
-from ..backends.host import np
 from ..params import FaceParams
 
 __all__ = ["WORKING_FACE", "WORKING_PIXELS", "ImageFrame", "choose_frame"]

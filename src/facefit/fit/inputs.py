@@ -11,8 +11,9 @@ import math
 import os
 from typing import Any
 
+import numpy as np
+
 from ..backends import Backend, to_numpy
-from ..backends.host import np
 from ..errors import FitError, LandmarkError, ModelError
 from ..io import read_landmarks, validate_landmarks
 from ..io.images import as_float, read_pixels

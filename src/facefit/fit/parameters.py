@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends import to_numpy
+from ..backends import array_namespace, to_numpy
 from ..errors import FitError
+from ..forward import Coefficients, Pose
 from ..params import FaceParams
 
 Array = Any
@@ -111,3 +112,12 @@ class ParameterLayout:
             albedo=host[self.albedo], light=host[self.light].reshape(9, 3),
             rotation=host[self.rotation], scale=float(host[self.scale]),
             translation=host[self.translation])
+
+    def pose_of(self, x: Array) -> Pose:
+        """The :class:`~facefit.forward.Pose` blocks of a flat vector ``x`` (any backend)."""
+        return Pose(x[self.rotation], x[self.scale], x[self.translation])
+
+    def coefficients_of(self, x: Array) -> Coefficients:
+        """The :class:`~facefit.forward.Coefficients` blocks of a flat vector ``x``."""
+        xp = array_namespace(x)
+        return Coefficients(x[self.shape], x[self.albedo], xp.reshape(x[self.light], (9, 3)))

@@ -8,11 +8,12 @@ again by :meth:`FitProblem.freeze`; between those calls the residuals are smooth
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..backends import Backend, get_backend, to_numpy
 from ..errors import FitError
+from ..forward import derived
 from ..geometry import boundary_vertices
 from ..lighting import AMBIENT
 from .initialize import affine_pose
@@ -26,12 +27,18 @@ from .inputs import (
     check_jacobian,
 )
 from .parameters import ParameterLayout
-from .terms import LandmarkTerm, PhotometricTerm, PriorTerm, ResidualTerm, derived
+from .terms import LandmarkTerm, PhotometricTerm, PriorTerm, ResidualTerm
 from .weights import FitWeights
 
 Array = Any
 
-__all__ = ["JACOBIAN_STRATEGIES", "FitProblem"]
+__all__ = ["JACOBIAN_STRATEGIES", "FitProblem", "TermSource"]
+
+#: A residual term, or a function that makes one for a problem (it gets the
+#: :class:`FitProblem`, with ``model``, ``arrays``, ``layout``, ``image``, ``targets`` and
+#: ``backend`` set, before its terms are frozen at ``x0``).
+TermSource = ResidualTerm | Callable[["FitProblem"], ResidualTerm]
+
 
 def _photometric_samples(arrays: Any, max_samples: int, backend: Backend) -> Array:
     """At most ``max_samples`` vertices, evenly strided, off the mesh boundary: boundary
@@ -43,6 +50,17 @@ def _photometric_samples(arrays: Any, max_samples: int, backend: Backend) -> Arr
         ~boundary_vertices(arrays.triangles, n_vertices)]
     stride = max(1, math.ceil(inner.shape[0] / max_samples))
     return inner[::stride]
+
+
+def _as_term(source: Any, problem: FitProblem) -> ResidualTerm:
+    is_term = isinstance(source, ResidualTerm) and not isinstance(source, type)
+    term = source if is_term else source(problem)
+    if not isinstance(term, ResidualTerm):
+        raise FitError(f"terms: {source!r} is not a residual term (name, update, residuals, "
+                       "jacobian) nor a function of the problem that returns one")
+    if problem.term(term.name) is not None:
+        raise FitError(f"terms: the problem already has a term named {term.name!r}")
+    return term
 
 
 class FitProblem:
@@ -59,18 +77,23 @@ class FitProblem:
     max_samples : at most this many vertices are compared with the photo (evenly strided).
     landmark_weights : optional (68,) relative weight of each landmark (>= 0), e.g.
         :attr:`facefit.detect.DetectedFace.point_weights`; None weighs all points alike.
+    terms : extra residual terms (see :mod:`facefit.fit.terms`), each a term or a function
+        ``problem -> term``; they follow the built-in ones in the residual vector, and
+        :func:`facefit.fit` includes them in its last (photometric) stage.
 
     Attributes
     ----------
     x0 : (n,) host float64 starting point: closed-form pose, zero coefficients, ambient light
         matched to the photo's brightness.
     layout : the :class:`ParameterLayout` of ``x``.
-    terms : the residual terms, in residual order.
+    terms : the residual terms, in residual order: ``landmarks``, ``photometric`` (with a
+        photo), ``prior``, then the extra ones.
     """
 
     def __init__(self, image: Any, landmarks: Any, model: Any = None, *,
                  weights: FitWeights | None = None, max_samples: int = 1200,
-                 backend: Backend | None = None, landmark_weights: Any = None):
+                 backend: Backend | None = None, landmark_weights: Any = None,
+                 terms: Sequence[TermSource] = ()):
         self.backend = backend or get_backend()
         self.model = as_model(model)
         self.weights = weights or FitWeights()
@@ -79,27 +102,43 @@ class FitProblem:
         check_fittable_landmarks(self.targets, None if self.image is None else self.image.shape,
                                  name)
         self.layout = ParameterLayout.for_model(self.model)
-        b, xp = self.backend, self.backend.xp
+        b = self.backend
         self.arrays = self.model.arrays(b)
         arrays = self.arrays
-        self.shape_basis = derived(arrays, "shape basis", lambda: xp.concat(
-            [arrays.identity, arrays.expression], axis=2))
         w = self.weights
-        self.landmark_term = LandmarkTerm(self.arrays, self.shape_basis, self.layout,
-                                          b.asarray(self.targets), w.landmarks, b,
-                                          as_point_weights(landmark_weights))
-        self.prior_term = PriorTerm(self.layout, w.identity, w.expression, w.albedo, b)
-        self.photometric_term: PhotometricTerm | None = None
+        built: list[ResidualTerm] = [LandmarkTerm(
+            arrays, self.layout, b.asarray(self.targets), w.landmarks, b,
+            as_point_weights(landmark_weights))]
         if self.image is not None:
             samples = derived(arrays, ("photometric samples", max_samples),
                               lambda: _photometric_samples(arrays, max_samples, b))
-            self.photometric_term = PhotometricTerm(
-                self.arrays, self.shape_basis, self.layout, b.asarray(self.image), samples,
-                w.photometric, b)
-        self.terms: list[ResidualTerm] = [t for t in (
-            self.landmark_term, self.photometric_term, self.prior_term) if t is not None]
+            built.append(PhotometricTerm(arrays, self.layout, b.asarray(self.image), samples,
+                                         w.photometric, b))
+        built.append(PriorTerm(self.layout, w.identity, w.expression, w.albedo, b))
+        self.terms: list[ResidualTerm] = built
+        for source in terms:
+            self.terms.append(_as_term(source, self))
         self.x0 = self._initial_point()
         self.freeze(self.x0)
+
+    def term(self, name: str) -> Any:
+        """The term called ``name``, or None when the problem has none."""
+        return next((t for t in self.terms if t.name == name), None)
+
+    @property
+    def landmark_term(self) -> LandmarkTerm:
+        """The built-in landmark term."""
+        return self.term("landmarks")
+
+    @property
+    def photometric_term(self) -> PhotometricTerm | None:
+        """The built-in photometric term (None without a photo)."""
+        return self.term("photometric")
+
+    @property
+    def prior_term(self) -> PriorTerm:
+        """The built-in prior term."""
+        return self.term("prior")
 
     # -- starting point -------------------------------------------------------------------
     def _initial_point(self) -> Any:

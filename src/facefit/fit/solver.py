@@ -11,13 +11,23 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from ..backends import array_namespace, cholesky_solve, gram
 
 Array = Any
 
-__all__ = ["SolverOptions", "SolverReport", "levenberg_marquardt"]
+__all__ = ["IterationRecord", "SolverOptions", "SolverReport", "levenberg_marquardt"]
+
+
+#: One LM iteration, as kept in :attr:`SolverReport.history` and ``FitResult.history``:
+#: ``stage`` is the stage and round (``"photometric/0"``), ``energy`` the energy after the
+#: iteration, ``step`` the norm of the accepted step (0 when none was), ``lambda`` the damping
+#: after it, ``accepted`` whether it lowered the energy, ``seconds`` the time since the run
+#: started. (The functional form because ``lambda`` is a keyword.)
+IterationRecord = TypedDict("IterationRecord", {
+    "stage": str, "iteration": int, "energy": float, "step": float, "lambda": float,
+    "accepted": bool, "seconds": float})
 
 
 @dataclass(frozen=True)
@@ -68,7 +78,7 @@ class SolverReport:
     energy: float
     iterations: int
     reason: str
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[IterationRecord] = field(default_factory=list)
 
 
 def levenberg_marquardt(
@@ -108,7 +118,7 @@ def levenberg_marquardt(
     r = residuals(x)
     energy = float(xp.sum(r * r))
     lam = options.initial_damping if damping is None else damping
-    history: list[dict[str, Any]] = []
+    history: list[IterationRecord] = []
     reason = "iteration cap"
     n = x.shape[0]
     everything = active.shape[0] == n and bool(

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..backends import array_namespace
-from ..backends.host import np
 from ..render import interpolate, rasterize
 from ..sampling import bilinear_sample
 

@@ -48,13 +48,15 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..backends.host import np
+import numpy as np
+
+from ..backends import BackendSpec, get_backend, use_backend
 from ..errors import FacefitError, OutputError
 from ..io._files import TEMPORARY_NAME, os_reason, writable_folder
 
@@ -76,7 +78,7 @@ class DatasetTask:
     indices: tuple[int, ...]
     seed: int
     model: tuple[str, tuple[tuple[str, str], ...]] | None = None
-    backend: tuple[str, str | None, str | None] | None = None
+    backend: BackendSpec | None = None  # None: the worker's own (its environment's)
     poses: tuple[tuple[float, float], ...] | None = None
     fit_options: dict[str, Any] = field(default_factory=dict)
 
@@ -370,39 +372,42 @@ def run_task(task: DatasetTask, on_label: Callable[[dict], None] | None = None
     only ``KeyboardInterrupt`` and ``SystemExit`` pass). ``on_label`` sees each label as soon
     as its sample's files are written (the in-process runner records it right away).
     """
-    from ..backends import use_backend
+    start = time.perf_counter()
+    labels: list[dict] = []
+    try:
+        with nullcontext() if task.backend is None else use_backend(task.backend):
+            _make_samples(task, labels, on_label)
+    except DatasetError:  # the run's own records cannot be written: no photo's fault
+        raise
+    except Exception as exc:  # one photo's failure, of any kind, must not end the run
+        return {"labels": labels, "error": _failure(task, exc),
+                "seconds": time.perf_counter() - start}
+    return {"labels": labels, "seconds": time.perf_counter() - start}
+
+
+def _make_samples(task: DatasetTask, labels: list[dict],
+                  on_label: Callable[[dict], None] | None) -> None:
+    """:func:`run_task`'s work on the active backend: fit, then write each missing sample
+    (appended to ``labels`` and passed to ``on_label`` as soon as its files are written)."""
     from ..detect.source import detect_largest
     from ..fit import fit
     from ..io import read_image, read_landmarks
     from .synthesis import iter_samples
     from .variations import PoseRanges
 
-    start = time.perf_counter()
-    labels: list[dict] = []
-    context = use_backend(*task.backend) if task.backend else None
-    try:
-        model = _model(task.model)
-        photo = read_image(task.image)
-        points = read_landmarks(task.landmarks) if task.landmarks else detect_largest(
-            photo, task.fit_options.get("detector", "mediapipe"), task.image)
-        poses = PoseRanges(*task.poses) if task.poses else None
-        out = Path(task.out)
-        result = fit(photo, points, model, **task.fit_options)
-        for sample in iter_samples(photo, points, model=model, seed=_seed(task.seed, task.name),
-                                   poses=poses, indices=task.indices, fit_result=result):
-            label = _write_sample(out, task.name, sample, model, task)
-            labels.append(label)
-            if on_label is not None:
-                on_label(label)
-    except DatasetError:  # the run's own records cannot be written: no photo's fault
-        raise
-    except Exception as exc:  # one photo's failure, of any kind, must not end the run
-        return {"labels": labels, "error": _failure(task, exc),
-                "seconds": time.perf_counter() - start}
-    finally:
-        if context is not None:
-            context.__exit__(None, None, None)
-    return {"labels": labels, "seconds": time.perf_counter() - start}
+    model = _model(task.model)
+    photo = read_image(task.image)
+    points = read_landmarks(task.landmarks) if task.landmarks else detect_largest(
+        photo, task.fit_options.get("detector", "mediapipe"), task.image)
+    poses = PoseRanges(*task.poses) if task.poses else None
+    out = Path(task.out)
+    result = fit(photo, points, model, **task.fit_options)
+    for sample in iter_samples(photo, points, model=model, seed=_seed(task.seed, task.name),
+                               poses=poses, indices=task.indices, fit_result=result):
+        label = _write_sample(out, task.name, sample, model, task)
+        labels.append(label)
+        if on_label is not None:
+            on_label(label)
 
 
 def _seed(seed: int, name: str) -> int:
@@ -532,15 +537,12 @@ def generate_dataset(source: str | Path, out: str | Path, per_image: int = 30, *
     FacefitError
         Bad arguments or ``source``.
     """
-    from ..backends import get_backend
-
     if per_image < 1:
         raise FacefitError(f"--per-image must be at least 1, got {per_image}")
     if workers < 1:
         raise FacefitError(f"--workers must be at least 1, got {workers}")
     out = writable_folder(out)
     photos = find_photos(source, detect=fit_options.get("detector", "mediapipe") != "none")
-    backend = get_backend()
     spec = None
     if model is not None:
         path, companions = model
@@ -549,8 +551,7 @@ def generate_dataset(source: str | Path, out: str | Path, per_image: int = 30, *
                                              tuple(poses.roll))
     options: dict[str, Any] = dict(
         model=spec, poses=range_spec, fit_options=dict(fit_options),
-        backend=(backend.name, str(backend.device) if backend.name != "numpy" else None,
-                 backend.dtype_name))
+        backend=get_backend().spec)  # workers compute where this process would
     with locked(out):
         return _run(photos, out, per_image, seed, workers, scheduler, retry_errors, progress,
                     options)

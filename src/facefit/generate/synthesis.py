@@ -19,13 +19,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..backends import Backend, array_namespace, get_backend, scatter_add, to_numpy
-from ..camera import project, rotate
 from ..errors import FacefitError
-from ..geometry import boundary_vertices, rotation_matrix
-from ..lighting import sh_shading
+from ..forward import Coefficients, Pose, evaluate
+from ..geometry import boundary_vertices
 from ..params import FaceParams
-from ..render import pose_faces, rasterize, render
+from ..render import pose_faces, rasterize
 from ..render.interpolate import interpolate
+from ..render.landmarks import landmark_points
 from ..render.visibility import visible_vertices
 from ..sampling import bilinear_sample
 from .background import warp_background
@@ -88,10 +88,12 @@ class Synthesizer:
     photo : (H, W, 3) photo in [0, 1] (host or backend array).
     blend_rings : mesh rings over which photo texture fades into the fitted albedo.
     backend : where to compute (default: the active backend).
+    albedo_detail : optional (V, 3) colour added to the model's albedo at ``params.albedo``
+        (:attr:`facefit.FitResult.albedo_detail`), shown where the photo did not see the face.
     """
 
     def __init__(self, model: Any, params: FaceParams, photo: Any, *, blend_rings: int = 3,
-                 backend: Backend | None = None):
+                 backend: Backend | None = None, albedo_detail: Any = None):
         self.backend = backend or get_backend()
         xp = self.backend.xp
         self.model = model
@@ -113,30 +115,34 @@ class Synthesizer:
         weight = xp.where(seen, facing, xp.zeros_like(facing))[:, None]
         self.photo_weight = _ring_average(weight, self.triangles, blend_rings) * weight
         self.source_points = points  # where each vertex lies in the photo
-        self.shading = sh_shading(normals, xp.asarray(self.params.light, dtype=normals.dtype,
-                                                      device=normals.device))
+        self.shading = state.shading[0, ...]
         # The fitted albedo, gained per channel to the photo's colours where both are known.
-        albedo = xp.clip(state.albedo[0, ...], 0.0, 1.0)
+        albedo = state.albedo[0, ...]
+        if albedo_detail is not None:
+            albedo = albedo + self.backend.asarray(albedo_detail)
+        albedo = xp.clip(albedo, 0.0, 1.0)
         observed = bilinear_sample(self.photo, points)
         predicted = albedo * self.shading
         w = self.photo_weight
         gain = xp.sum(w * observed, axis=0) / xp.clip(xp.sum(w * predicted, axis=0), 1e-6, None)
         self.albedo = xp.clip(albedo * xp.clip(gain, 0.5, 2.0), 0.0, 1.0)
         self.outline = xp.nonzero(boundary_vertices(self.triangles, points.shape[0]))[0]
-        self._anchor = xp.take(state.vertices[0, ...], arrays.landmark_indices[
-            arrays.landmark_indices >= 0], axis=0)
+        self._arrays = arrays
+        self._anchor_ids = arrays.landmark_indices[arrays.landmark_indices >= 0]
+        self._shape = state.coefficients.shape[0, ...]
 
     def pose(self, expression: Any, rotation: Any) -> FaceParams:
         """The fitted face with a new expression and rotation, translated so that the centre
-        of its landmark vertices stays where it was in the photo."""
-        backend, xp = self.backend, self.backend.xp
-        old = self.params
-        centre = xp.mean(self._anchor, axis=0)[None, :]
-        before, _ = project(rotate(centre, rotation_matrix(backend.asarray(old.rotation))),
-                            old.scale, backend.asarray(old.translation))
-        after, _ = project(rotate(centre, rotation_matrix(backend.asarray(rotation))),
-                           old.scale, backend.asarray(old.translation))
-        shift = to_numpy(before - after)[0]
+        of its landmark vertices (with the fitted expression) stays where it was in the photo."""
+        backend, xp, old = self.backend, self.backend.xp, self.params
+
+        def centre(angles: Any) -> Any:
+            pose = Pose(backend.asarray(angles), backend.asarray(old.scale),
+                        backend.asarray(old.translation))
+            state = evaluate(self._arrays, Coefficients(self._shape), pose, self._anchor_ids)
+            return xp.mean(state.points, axis=0)
+
+        shift = to_numpy(centre(old.rotation) - centre(rotation))
         return replace(old, expression=to_numpy(expression).astype("float64"),
                        rotation=to_numpy(rotation).astype("float64"),
                        translation=old.translation + shift)
@@ -145,14 +151,14 @@ class Synthesizer:
         """Render the sample of ``params`` (the fitted identity, albedo and light assumed)."""
         xp = self.backend.xp
         state = pose_faces(self.model, [params], self.backend)
-        points = state.points[0, ...]
-        new_shading = sh_shading(state.normals[0, ...], xp.asarray(
-            params.light, dtype=points.dtype, device=points.device))
+        points, depth = state.points[0, ...], state.depth[0, ...]
+        new_shading = state.shading[0, ...]
         background = warp_background(self.photo, xp.take(self.source_points, self.outline,
                                                          axis=0),
                                      xp.take(points, self.outline, axis=0))
-        result = render(self.model, params, self.size, background)
-        raster = result.raster
+        raster = rasterize(points, depth, self.triangles, self.size)
+        landmarks = landmark_points(points, self._arrays.landmark_indices,
+                                    self._arrays.jaw_candidates)
         # Per vertex: where it was in the photo, its texture weight, the relighting ratio, and
         # the albedo fallback; interpolated per pixel, then the photo is sampled at full res.
         ratio = new_shading / xp.clip(self.shading, 0.05, None)
@@ -163,8 +169,8 @@ class Synthesizer:
         w = per_pixel[:, 2:3]
         colour = w * texture * per_pixel[:, 3:6] + (1 - w) * per_pixel[:, 6:9]
         image = raster.to_image(xp.clip(colour, 0.0, 1.0), background)
-        return Sample(image=to_numpy(image), landmarks=to_numpy(result.landmarks),
-                      params=params, depth=to_numpy(result.depth), mask=to_numpy(result.mask),
+        return Sample(image=to_numpy(image), landmarks=to_numpy(landmarks), params=params,
+                      depth=to_numpy(raster.depth_image()), mask=to_numpy(raster.mask()),
                       index=index, seed=seed)
 
 
@@ -192,7 +198,8 @@ def iter_samples(image: Any, landmarks: Any, n: int = 30, model: Any = None, see
         else image
     if fit_result is None:
         fit_result = fit(photo, landmarks, model, **fit_options)
-    synthesizer = Synthesizer(model, fit_result.params, photo)
+    synthesizer = Synthesizer(model, fit_result.params, photo,
+                              albedo_detail=fit_result.albedo_detail)
     ranges = poses or PoseRanges()
     for index in chosen:
         rng = sample_rng(seed, index)

@@ -11,11 +11,35 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends.host import np
+import numpy as np
+
 from ..errors import FacefitError
 
-__all__ = ["PoseRanges", "draw_expression", "draw_rotation", "is_blendshape_model",
-           "sample_rng"]
+__all__ = ["EXPRESSION_PRESETS", "PoseRanges", "draw_expression", "draw_rotation",
+           "is_blendshape_model", "sample_rng"]
+
+#: Facial expressions as ARKit blendshape weights (the ICT model's names; ``_L``/``_R`` pairs
+#: are written once without the suffix and applied to both sides). A random set of one to four
+#: unrelated blendshapes, as drawn before, gives lopsided grimaces that are not expressions a
+#: 300-W photo shows; these are the common ones (FACS-style combinations), each drawn at a
+#: random intensity with a little asymmetry between the sides.
+EXPRESSION_PRESETS: dict[str, dict[str, float]] = {
+    "smile": {"mouthSmile": 0.8, "cheekSquint": 0.4, "eyeSquint": 0.2},
+    "broad smile": {"mouthSmile": 1.0, "cheekSquint": 0.6, "eyeSquint": 0.35,
+                    "jawOpen": 0.15, "mouthUpperUp": 0.2},
+    "laugh": {"mouthSmile": 0.9, "jawOpen": 0.45, "cheekSquint": 0.6, "eyeSquint": 0.4,
+              "mouthUpperUp": 0.2},
+    "talking": {"jawOpen": 0.25, "mouthLowerDown": 0.2, "mouthFunnel": 0.1},
+    "surprise": {"browInnerUp": 0.8, "browOuterUp": 0.7, "eyeWide": 0.6, "jawOpen": 0.45},
+    "frown": {"browDown": 0.7, "mouthFrown": 0.5, "mouthPress": 0.2},
+    "sad": {"browInnerUp": 0.6, "mouthFrown": 0.6, "mouthShrugLower": 0.3},
+    "disgust": {"noseSneer": 0.7, "mouthUpperUp": 0.4, "browDown": 0.4},
+    "pucker": {"mouthPucker": 0.8, "mouthFunnel": 0.2},
+    "closed eyes": {"eyeBlink": 1.0},
+    "raised brows": {"browInnerUp": 0.7, "browOuterUp": 0.7},
+    "pressed lips": {"mouthPress": 0.6, "mouthRollLower": 0.3},
+}
+
 
 
 @dataclass(frozen=True)
@@ -50,13 +74,31 @@ def is_blendshape_model(model: Any) -> bool:
     return "blendshape" in prior.lower()
 
 
+def _preset_weights(names: list[str], rng: Any) -> Any | None:
+    """Blendshape weights (K,) of a random preset at a random intensity, or None when the
+    model does not name the blendshapes the presets use."""
+    index = {name: k for k, name in enumerate(names)}
+    name = list(EXPRESSION_PRESETS)[int(rng.integers(len(EXPRESSION_PRESETS)))]
+    intensity = rng.uniform(0.35, 1.0)
+    weights = np.zeros(len(names))
+    for shape, weight in EXPRESSION_PRESETS[name].items():
+        sides = [shape] if shape in index else [f"{shape}_L", f"{shape}_R"]
+        if not all(side in index for side in sides):
+            return None
+        for side in sides:
+            weights[index[side]] = weight * intensity * rng.uniform(0.85, 1.0)
+    return np.clip(weights, 0.0, 1.0)
+
+
 def draw_expression(model: Any, rng: Any, bank: Any = None) -> Any:
     """A new expression, (K,) coefficients in prior-std units.
 
     From ``bank`` (M, K) when given (a row, e.g. expressions fitted on real faces); else from
-    the prior: for PCA bases N(0, 1) per mode; for blendshape bases (ICT's ARKit set, the Surrey
-    blendshapes), where negative weights are not faces, a sparse activation of one to four
-    shapes with weights in [0.2, 1] (divided by the prior std to get std units).
+    the prior: for PCA bases N(0, 1) per mode. For blendshape bases, where negative weights are
+    not faces: with ARKit names (the ICT model) one of :data:`EXPRESSION_PRESETS` at an
+    intensity in [0.35, 1] (each side within 15% of it), and one draw in six the neutral face;
+    with other names (the Surrey blendshapes) one to four shapes with weights in [0.2, 1].
+    Weights are divided by the prior std to get std units.
     """
     count = int(model.n_expression)
     if bank is not None:
@@ -70,6 +112,13 @@ def draw_expression(model: Any, rng: Any, bank: Any = None) -> Any:
     if not is_blendshape_model(model):
         return rng.standard_normal(count)
     std = np.asarray(model.expression_std, dtype=np.float64)
+    names = [str(n) for n in getattr(model, "metadata", {}).get("expression_names", [])]
+    if len(names) == count and all(f"{s}_L" in names for s in ("mouthSmile", "eyeBlink")):
+        if rng.uniform() < 1 / 6:
+            return np.zeros(count)
+        weights = _preset_weights(names, rng)
+        if weights is not None:
+            return weights / std
     chosen = rng.choice(count, size=min(count, int(rng.integers(1, 5))), replace=False)
     weights = np.zeros(count)
     weights[chosen] = rng.uniform(0.2, 1.0, size=chosen.size)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import posixpath
 import xml.etree.ElementTree as ET
 
-from ..backends.host import np
+import numpy as np
+
 from ._malformed import Malformed, is_number
 
 __all__ = ["parse_dlib_xml"]

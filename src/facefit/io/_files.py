@@ -54,6 +54,28 @@ def readable_file(path: PathLike, what: str, error: type[FacefitError]) -> Path:
     return p
 
 
+def read_file_bytes(path: PathLike, what: str, error: type[FacefitError]) -> bytes:
+    """The bytes of the file ``path``, checked as :func:`readable_file` does; an OS error while
+    reading is ``error`` too ("<what> '<path>': cannot be read (<reason>)")."""
+    file = readable_file(path, what, error)
+    try:
+        return file.read_bytes()
+    except OSError as exc:
+        raise error(f"{what} '{display_name(path)}': cannot be read ({os_reason(exc)})") \
+            from exc
+
+
+def checked_suffix(path: PathLike, allowed: tuple[str, ...], what: str,
+                   error: type[FacefitError]) -> str:
+    """The lower-case suffix of ``path`` if it is one of ``allowed``; else ``error`` naming
+    the path and the suffixes allowed."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in allowed:
+        raise error(f"{what} '{display_name(path)}': unknown suffix {Path(path).suffix!r}; "
+                    f"use {', '.join(allowed)}")
+    return suffix
+
+
 def writable_folder(path: PathLike) -> Path:
     """The output folder ``path``, created if missing, once checked to be a writable folder.
 

@@ -6,7 +6,8 @@ import json
 import math
 from typing import Any
 
-from ..backends.host import np
+import numpy as np
+
 from ._malformed import Malformed
 
 __all__ = ["format_ljson", "parse_ljson"]

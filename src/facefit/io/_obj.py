@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..backends.host import np
+import numpy as np
+
 from ._malformed import Malformed
 
 __all__ = ["format_obj", "parse_obj"]

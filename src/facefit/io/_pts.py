@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from ..backends.host import np
+import numpy as np
+
 from ._malformed import Malformed, is_number
 
 __all__ = ["format_pts", "parse_pts"]

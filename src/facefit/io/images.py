@@ -6,10 +6,10 @@ import io
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..backends import to_numpy
-from ..backends.host import np
 from ..errors import ImageError
 from ._files import PathLike, atomic_write_bytes, display_name, readable_file
 

@@ -7,14 +7,14 @@ All functions use 0-based (x, y) pixel coordinates, with the centre of the top-l
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..backends import to_numpy
-from ..backends.host import np
 from ..errors import LandmarkError
 from ._dlib_xml import parse_dlib_xml
-from ._files import PathLike, atomic_write_bytes, display_name, os_reason, readable_file
+from ._files import PathLike, atomic_write_bytes, checked_suffix, display_name, read_file_bytes
 from ._ljson import format_ljson, parse_ljson
 from ._malformed import Malformed
 from ._pts import format_pts, parse_pts
@@ -50,19 +50,10 @@ def read_landmarks(
         valid point; the message names the file.
     """
     name = display_name(path)
-    suffix = Path(path).suffix.lower()
-    if suffix not in READ_SUFFIXES:
-        raise LandmarkError(
-            f"landmarks '{name}': unknown suffix {Path(path).suffix!r}; "
-            f"use {', '.join(READ_SUFFIXES)}"
-        )
+    suffix = checked_suffix(path, READ_SUFFIXES, "landmarks", LandmarkError)
     if n_points is not None and (not isinstance(n_points, int) or n_points < 1):
         raise LandmarkError(f"landmarks '{name}': n_points must be a positive integer or None")
-    file = readable_file(path, "landmarks", LandmarkError)
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise LandmarkError(f"landmarks '{name}': cannot be read ({os_reason(exc)})") from exc
+    data = read_file_bytes(path, "landmarks", LandmarkError)
     try:
         points, declared = _parse(suffix, data, n_points, image)
     except Malformed as exc:
@@ -102,12 +93,7 @@ def write_landmarks(path: PathLike, points: Any) -> None:
         Unknown suffix, wrong shape, infinite values, or a file that cannot be written.
     """
     name = display_name(path)
-    suffix = Path(path).suffix.lower()
-    if suffix not in WRITE_SUFFIXES:
-        raise LandmarkError(
-            f"landmarks '{name}': unknown suffix {Path(path).suffix!r}; "
-            f"use {', '.join(WRITE_SUFFIXES)}"
-        )
+    suffix = checked_suffix(path, WRITE_SUFFIXES, "landmarks", LandmarkError)
     array = _as_points(points, name)
     text = format_pts(array) if suffix == ".pts" else format_ljson(array)
     atomic_write_bytes(path, text.encode("utf-8"), "landmarks", LandmarkError)

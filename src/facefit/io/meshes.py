@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..backends import to_numpy
-from ..backends.host import np
 from ..errors import MeshError
-from ._files import PathLike, atomic_write_bytes, display_name, os_reason, readable_file
+from ._files import PathLike, atomic_write_bytes, checked_suffix, display_name, read_file_bytes
 from ._malformed import Malformed
 from ._obj import format_obj, parse_obj
 from ._ply import format_ply, parse_ply
@@ -62,11 +62,7 @@ def load_mesh(path: PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray | None
     """
     name = display_name(path)
     suffix = _suffix(path)
-    file = readable_file(path, "mesh", MeshError)
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise MeshError(f"mesh '{name}': cannot be read ({os_reason(exc)})") from exc
+    data = read_file_bytes(path, "mesh", MeshError)
     try:
         if suffix == ".ply":
             return parse_ply(data)
@@ -77,12 +73,7 @@ def load_mesh(path: PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray | None
 
 def _suffix(path: PathLike) -> str:
     """The lower-case suffix of ``path``, which must be one of :data:`SUFFIXES`."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in SUFFIXES:
-        raise MeshError(
-            f"mesh '{display_name(path)}': unknown suffix {Path(path).suffix!r}; use .obj or .ply"
-        )
-    return suffix
+    return checked_suffix(path, SUFFIXES, "mesh", MeshError)
 
 
 def _checked(

@@ -20,7 +20,7 @@ DEFAULT_MODEL_FILE = "ict_face_model.npz"
 
 @functools.lru_cache(maxsize=1)
 def _default_model() -> MorphableModel:
-    from .formats.npz import load_npz
+    from .formats import load_npz
 
     resource = files("facefit") / "data" / DEFAULT_MODEL_FILE
     if not resource.is_file():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..backends.host import np
+import numpy as np
 
 __all__ = ["DEFAULT_SKIN", "build_albedo", "laplacian_modes"]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..backends.host import np
+import numpy as np
 
 __all__ = ["jaw_candidates"]
 

@@ -12,9 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..backends import Backend, array_namespace, get_backend, matmul_transposed, promote
-from ..backends.host import np
+import numpy as np
+
+from ..backends import Backend, array_namespace, backend_of, get_backend, promote
 from ..errors import ModelError
+from ..forward import Coefficients, basis_product, evaluate
 
 Array = Any
 
@@ -60,6 +62,18 @@ class ModelArrays:
         value = build()  # outside the lock: a build may itself ask for derived values
         with self._derived_lock:
             return self._derived.setdefault(key, value)
+
+
+def _backend_for(*values: Any) -> Backend:
+    """Where to evaluate coefficients ``values``: the backend of arrays of an array library
+    (torch, CuPy, array-api-strict); the active backend for host values (NumPy arrays, lists,
+    None), which, like :class:`facefit.FaceParams`, do not choose one."""
+    arrays = [v for v in values if v is not None and not isinstance(v, list | tuple)]
+    if arrays:
+        found = backend_of(*arrays)
+        if found.name != "numpy":
+            return found
+    return get_backend()
 
 
 def _require(condition: bool, name: str, message: str) -> None:
@@ -199,63 +213,36 @@ class MorphableModel:
         return array
 
     def shape(self, identity: Any = None, expression: Any = None) -> Array:
-        """Vertex positions (V, 3) on the active backend, in millimetres.
+        """Vertex positions (V, 3) in millimetres, on the backend of the coefficients (host
+        values, NumPy or lists, go to the active backend).
 
         Parameters
         ----------
         identity : (K_id,) coefficients in units of std, or None (zeros).
         expression : (K_exp,) coefficients in units of std, or None (zeros).
         """
-        backend = get_backend()
-        arrays = self.arrays(backend)
+        backend = _backend_for(identity, expression)
         z_id = self._coefficients(identity, self.n_identity, "identity", backend)
         z_exp = self._coefficients(expression, self.n_expression, "expression", backend)
-        return _combine(arrays.mean_shape, arrays.identity, z_id) + _combine(
-            0.0, arrays.expression, z_exp)
+        z_id, z_exp = promote(z_id, z_exp, xp=backend.xp)
+        shape = backend.xp.concat([z_id, z_exp])
+        return evaluate(self.arrays(backend), Coefficients(shape=shape)).vertices
 
     def albedo_linear(self, coeffs: Any = None) -> Array:
-        """Per-vertex albedo (V, 3) without clipping (linear, complex-safe; for the fitter)."""
-        backend = get_backend()
-        arrays = self.arrays(backend)
+        """Per-vertex albedo (V, 3) without clipping (linear, complex-safe; for the fitter), on
+        the backend of ``coeffs`` as for :meth:`shape`."""
+        backend = _backend_for(coeffs)
         z = self._coefficients(coeffs, self.n_albedo, "albedo", backend)
-        return _combine(arrays.albedo_mean, arrays.albedo, z)
+        return evaluate(self.arrays(backend), Coefficients(albedo=z)).albedo
 
     def albedo(self, coeffs: Any = None) -> Array:
-        """Per-vertex albedo (V, 3) clipped to [0, 1], on the active backend."""
-        xp = get_backend().xp
-        return xp.clip(self.albedo_linear(coeffs), 0.0, 1.0)
+        """Per-vertex albedo (V, 3) clipped to [0, 1], on the backend of ``coeffs`` as for
+        :meth:`shape`."""
+        linear = self.albedo_linear(coeffs)
+        return array_namespace(linear).clip(linear, 0.0, 1.0)
 
     def save(self, path: Any) -> None:
         """Write the model in facefit's own ``.npz`` format."""
         from .formats.npz import save_npz
 
         save_npz(self, path)
-
-
-def basis_product(basis: Array, coefficients: Array) -> Array:
-    """``sum_k basis[..., k] * coefficients[..., k]`` for one basis and a batch of vectors.
-
-    Parameters
-    ----------
-    basis : (V, 3, K) array (any leading shape before the last axis).
-    coefficients : (K,) or (B, K) array, real or complex (complex step: two real products).
-
-    Returns
-    -------
-    (V, 3) or (B, V, 3) array. Computed as one 2-D matrix product (BLAS), not a 3-D one.
-    """
-    xp = array_namespace(basis, coefficients)
-    lead = tuple(basis.shape[:-1])
-    flat = xp.reshape(basis, (-1, basis.shape[-1]))
-    product = matmul_transposed(coefficients, flat)  # (..., prod(lead))
-    return xp.reshape(product, (*coefficients.shape[:-1], *lead))
-
-
-def _combine(mean: Any, basis: Array, coefficients: Array) -> Array:
-    """``mean + basis @ coefficients``; ``mean`` 0.0 gives the offset alone."""
-    offset = basis_product(basis, coefficients)
-    if isinstance(mean, float):
-        return offset
-    xp = array_namespace(offset)
-    mean, offset = promote(mean, offset, xp=xp)
-    return mean + offset

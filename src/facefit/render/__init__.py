@@ -1,6 +1,7 @@
 """Rendering: rasterize (discrete) -> interpolate -> shade -> composite (smooth)."""
 
-from .face import FaceState, RenderResult, linear_combination, pose_faces, render, render_batch
+from ..forward import FaceState, linear_combination
+from .face import RenderResult, pose_faces, render, render_batch
 from .interpolate import interpolate
 from .landmarks import landmark_vertices
 from .rasterize import Rasterization, rasterize

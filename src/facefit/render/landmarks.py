@@ -9,13 +9,14 @@ subject's right side), furthest right for 9..16, and lowest in the image for the
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..backends import array_namespace, real_part
 
 Array = Any
 
-__all__ = ["JAW", "landmark_vertices"]
+__all__ = ["JAW", "landmark_points", "landmark_vertices"]
 
 #: iBUG indices of the jaw contour.
 JAW = range(17)
@@ -58,3 +59,23 @@ def landmark_vertices(points: Array, landmark_indices: Array, jaw_candidates: Ar
     rest = xp.broadcast_to(landmark_indices[17:], (pts.shape[0], landmark_indices.shape[0] - 17))
     result = xp.concat([xp.astype(jaw, xp.int64), xp.astype(rest, xp.int64)], axis=-1)
     return result if batched else result[0, ...]
+
+
+def landmark_points(points: Array, landmark_indices: Array, jaw_candidates: Array) -> Array:
+    """Image positions of the 68 landmarks in the current pose (jaw by landmark marching).
+
+    Parameters
+    ----------
+    points : (V, 2) or (B, V, 2) projected vertices.
+    landmark_indices, jaw_candidates : as for :func:`landmark_vertices`.
+
+    Returns
+    -------
+    (68, 2) or (B, 68, 2) array, NaN where the model has no vertex for a landmark.
+    """
+    xp = array_namespace(points)
+    vertex_ids = landmark_vertices(points, landmark_indices, jaw_candidates)
+    safe = xp.where(vertex_ids >= 0, vertex_ids, xp.zeros_like(vertex_ids))
+    picked = xp.take_along_axis(points, xp.stack([safe, safe], axis=-1), axis=-2)
+    missing = (vertex_ids < 0)[..., None]
+    return xp.where(missing, xp.full_like(picked, math.nan), picked)

@@ -19,13 +19,15 @@ def visible_vertices(
     raster: Rasterization,
     *,
     tolerance: float | None = None,
+    footprint: str = "any",
 ) -> Array:
     """Boolean visibility of each vertex (a discrete decision; real parts are used).
 
     A vertex is visible when its camera-space normal points toward the camera (``n_z > 0``), it
     projects inside the image, and its depth is within ``tolerance`` of the nearest surface in
     the z-buffer over the 2 x 2 pixels around it (its bilinear footprint), at least one of which
-    the face covers.
+    the face covers (``footprint="any"``) or all of which it covers (``"all"``: a colour sampled
+    there is the face's alone, not mixed with what lies beyond a silhouette).
 
     Parameters
     ----------
@@ -35,6 +37,7 @@ def visible_vertices(
     raster : rasterization of the same geometry (unbatched).
     tolerance : allowed depth gap, in depth units (pixels under the weak-perspective camera);
         default 1% of the larger side of the points' bounding box in the image.
+    footprint : ``"any"`` or ``"all"`` of the footprint's pixels must be covered by the face.
 
     Returns
     -------
@@ -53,7 +56,13 @@ def visible_vertices(
     corner = xp.astype(top * width + left, xp.int64)
     zbuffer = xp.reshape(raster.depth_image(-float("inf")), (-1,))
     offsets = (0, 1, width, width + 1) if width > 1 and height > 1 else (0,)
-    nearest = xp.max(xp.stack([xp.take(zbuffer, corner + o) for o in offsets]), axis=0)
+    around = xp.stack([xp.take(zbuffer, corner + o) for o in offsets])
+    nearest = xp.max(around, axis=0)
     facing = real_part(normals, xp)[:, 2] > 0
-    covered = nearest > -float("inf")
+    if footprint == "all":
+        covered = xp.all(around > -float("inf"), axis=0)
+    elif footprint == "any":
+        covered = nearest > -float("inf")
+    else:
+        raise ValueError(f"footprint must be 'any' or 'all', got {footprint!r}")
     return inside & facing & covered & (z >= nearest - tolerance)

@@ -8,7 +8,14 @@ from typing import Any
 from ...errors import ModelError
 from ..morphable_model import MorphableModel
 
-__all__ = ["read_model"]
+__all__ = ["load_npz", "read_model"]
+
+
+def load_npz(path: Any) -> MorphableModel:
+    """Read a model written by :meth:`MorphableModel.save` (facefit's own ``.npz``)."""
+    from .npz import read_npz
+
+    return MorphableModel(**read_npz(path))
 
 
 def read_model(path: Any, **companions: Any) -> MorphableModel:
@@ -20,8 +27,6 @@ def read_model(path: Any, **companions: Any) -> MorphableModel:
         raise ModelError(f"model file {str(path)!r}: not found")
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        from .npz import load_npz
-
         if companions:
             raise ModelError(f"model file {str(path)!r}: a facefit .npz takes no companion "
                              f"files (got {', '.join(sorted(companions))})")

@@ -13,7 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ...backends.host import np
+import numpy as np
+
 from ...errors import ModelError
 from ..albedo import build_albedo
 from ..contours import jaw_candidates

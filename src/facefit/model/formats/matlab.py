@@ -18,7 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ...backends.host import np
+import numpy as np
+
 from ...errors import ModelError
 from ..contours import jaw_candidates
 from ..morphable_model import MorphableModel

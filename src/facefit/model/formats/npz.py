@@ -3,6 +3,10 @@
 Bases may be stored quantised (``NAME_q`` int16 plus a per-component scale ``NAME_scale``) to
 keep files small: the error is at most half a quantisation step, 1/65534 of each component's
 largest magnitude.
+
+This module is the file format alone (a model's fields to bytes and back): it does not know
+the model class, so that :class:`~facefit.model.MorphableModel` can save itself here without an
+import cycle. :func:`facefit.model.formats.load_npz` builds the model from :func:`read_npz`.
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from ...backends.host import np
-from ...errors import ModelError
-from ..morphable_model import MorphableModel
+import numpy as np
 
-__all__ = ["load_npz", "save_npz"]
+from ...errors import ModelError
+
+__all__ = ["read_npz", "save_npz"]
 
 FORMAT = "facefit-model"
 _BASES = ("identity_basis", "expression_basis", "albedo_basis")
@@ -32,9 +36,10 @@ def _quantise(basis: Any) -> tuple[Any, Any]:
     return np.round(basis / scale).astype(np.int16), scale
 
 
-def save_npz(model: MorphableModel, path: Any, *, quantise: bool = False,
+def save_npz(model: Any, path: Any, *, quantise: bool = False,
              mean_dtype: str = "float64") -> None:
-    """Write ``model`` to ``path`` (atomically). ``quantise`` stores the bases as int16."""
+    """Write ``model`` (a :class:`~facefit.model.MorphableModel`) to ``path`` (atomically).
+    ``quantise`` stores the bases as int16."""
     path = Path(path)
     data: dict[str, Any] = {"format": np.array(FORMAT), "version": np.array(1),
                             "name": np.array(model.name), "units": np.array(model.units),
@@ -59,8 +64,9 @@ def save_npz(model: MorphableModel, path: Any, *, quantise: bool = False,
             os.unlink(temporary)
 
 
-def load_npz(path: Any) -> MorphableModel:
-    """Read a model written by :func:`save_npz`."""
+def read_npz(path: Any) -> dict[str, Any]:
+    """The fields of a model written by :func:`save_npz`: the keyword arguments of
+    :class:`~facefit.model.MorphableModel`."""
     label = str(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
@@ -80,8 +86,8 @@ def load_npz(path: Any) -> MorphableModel:
                     fields[name] = archive[f"{name}_q"].astype(np.float64) * archive[
                         f"{name}_scale"].astype(np.float64)
             metadata = json.loads(str(archive["metadata"])) if "metadata" in files else {}
-            return MorphableModel(name=str(archive["name"]), units=str(archive["units"]),
-                                  metadata=metadata, **fields)
+            return {"name": str(archive["name"]), "units": str(archive["units"]),
+                    "metadata": metadata, **fields}
     except ModelError:
         raise
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:

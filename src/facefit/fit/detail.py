@@ -1,0 +1,139 @@
+"""Albedo detail: the colour the model's smooth albedo modes cannot show, solved per vertex.
+
+The model's albedo space (for the shipped ICT model, 20 mesh-Laplacian modes per channel) is
+smooth: lips, brows, eyelids, wrinkles and freckles are beyond it, and on the shared photos the
+best albedo in that space renders no closer than the fit does (``benchmarks/photometric_floor.py``).
+After the fit, with its geometry, pose, light and visibility fixed, facefit adds a per-vertex
+detail ``d`` to the fitted albedo ``a``, one linear least-squares problem per colour channel:
+
+``sum_v w_v (s_v (a_v + d_v) - I_v)^2 + smoothness * sum_(u,v) edge (d_u - d_v)^2
++ decay * sum_v d_v^2``
+
+with ``s`` the shading, ``I`` the photo at the vertex and ``w`` its visibility (front-facing,
+unoccluded, not at a grazing angle, off the mesh boundary). This is the albedo under a Gaussian
+prior whose precision is ``decay * I + smoothness * L`` (L the mesh's graph Laplacian): every
+Laplacian mode, with a standard deviation falling with its frequency, the limit of "more modes
+with a frequency-dependent prior". Where the photo does not see the face the detail continues
+its neighbours' smoothly and fades to zero, so hidden parts keep the model's albedo.
+
+The normal equations are sparse and symmetric positive definite; they are solved by conjugate
+gradients preconditioned with their diagonal, written against the array API (the Laplacian is
+applied with two scatter-adds over the mesh's edges).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..backends import array_namespace, scatter_add
+from ..forward import derived, evaluate
+from ..geometry import boundary_vertices
+from ..render.rasterize import rasterize
+from ..render.visibility import visible_vertices
+from ..sampling import bilinear_sample
+
+Array = Any
+
+__all__ = ["DETAIL_DECAY", "DETAIL_SMOOTHNESS", "albedo_detail", "mesh_edges", "solve_detail"]
+
+#: Weight of the detail's edge differences, relative to a fully visible vertex at shading 1.
+#: A detail of one vertex costs about as much as a colour error spread over its ring: sharp
+#: enough for lips and brows at the mesh's resolution, smooth enough to ignore pixel noise.
+DETAIL_SMOOTHNESS = 0.05
+#: Pull of the detail toward zero: small, so that unseen parts fade out over many rings.
+DETAIL_DECAY = 1e-3
+
+
+def mesh_edges(triangles: Array, n_vertices: int) -> Array:
+    """The mesh's undirected edges, each once, (E, 2) int64 (lower id first)."""
+    xp = array_namespace(triangles)
+    a = xp.concat([triangles[:, 0], triangles[:, 1], triangles[:, 2]])
+    b = xp.concat([triangles[:, 1], triangles[:, 2], triangles[:, 0]])
+    low, high = xp.minimum(a, b), xp.maximum(a, b)
+    keys = xp.unique_values(xp.astype(low, xp.int64) * n_vertices + high)
+    return xp.stack([keys // n_vertices, keys % n_vertices], axis=1)
+
+
+def _laplacian(values: Array, edges: Array, degree: Array) -> Array:
+    """``L @ values`` for the graph Laplacian of ``edges``: (V, C) -> (V, C)."""
+    xp = array_namespace(values)
+    n = values.shape[0]
+    neighbours = (scatter_add(edges[:, 0], xp.take(values, edges[:, 1], axis=0), n)
+                  + scatter_add(edges[:, 1], xp.take(values, edges[:, 0], axis=0), n))
+    return degree[:, None] * values - neighbours
+
+
+def solve_detail(weight: Array, shading: Array, albedo: Array, observed: Array, edges: Array,
+                 *, smoothness: float = DETAIL_SMOOTHNESS, decay: float = DETAIL_DECAY,
+                 iterations: int = 300, tolerance: float = 1e-4) -> Array:
+    """The per-vertex albedo detail minimising the energy of the module docstring.
+
+    Parameters
+    ----------
+    weight : (V,) visibility weight of each vertex in [0, 1].
+    shading : (V, 3) shading per channel.
+    albedo : (V, 3) the fitted albedo.
+    observed : (V, 3) the photo's colour at each vertex.
+    edges : (E, 2) the mesh's edges (:func:`mesh_edges`).
+    smoothness, decay : the prior's weights (see the module docstring).
+    iterations : at most this many conjugate-gradient steps.
+    tolerance : stop when the residual norm falls below this fraction of the right side's
+        (1e-4: the detail is then within about 1e-4 of the exact solution, far below 1/255).
+
+    Returns
+    -------
+    (V, 3) detail to add to ``albedo``.
+    """
+    xp = array_namespace(weight, shading, albedo, observed)
+    n = weight.shape[0]
+    ones = xp.ones((edges.shape[0],), dtype=weight.dtype, device=weight.device)
+    degree = scatter_add(edges[:, 0], ones, n) + scatter_add(edges[:, 1], ones, n)
+    data = weight[:, None] * shading * shading  # (V, 3)
+
+    def apply(d: Array) -> Array:
+        return data * d + smoothness * _laplacian(d, edges, degree) + decay * d
+
+    rhs = weight[:, None] * shading * (observed - shading * albedo)
+    inverse_diagonal = 1.0 / (data + smoothness * degree[:, None] + decay)
+    detail = xp.zeros_like(rhs)
+    residual = rhs
+    z = inverse_diagonal * residual
+    direction = z
+    rz = xp.sum(residual * z, axis=0)  # per channel: three independent systems
+    target = tolerance * float(xp.sqrt(xp.sum(rhs * rhs))) + 1e-300
+    for _ in range(iterations):
+        product = apply(direction)
+        curvature = xp.sum(direction * product, axis=0)
+        step = rz / xp.where(curvature > 0, curvature, xp.ones_like(curvature))
+        detail = detail + step * direction
+        residual = residual - step * product
+        if float(xp.sqrt(xp.sum(residual * residual))) <= target:
+            break
+        z = inverse_diagonal * residual
+        rz_next = xp.sum(residual * z, axis=0)
+        direction = z + (rz_next / xp.where(rz > 0, rz, xp.ones_like(rz))) * direction
+        rz = rz_next
+    return detail
+
+
+def albedo_detail(problem: Any, x: Array, **options: Any) -> Array:
+    """The albedo detail (V, 3) of a fitted :class:`facefit.fit.FitProblem` at ``x``.
+
+    ``options`` are passed to :func:`solve_detail`. Needs the problem's photo.
+    """
+    arrays, layout, backend = problem.arrays, problem.layout, problem.backend
+    xp = backend.xp
+    state = evaluate(arrays, layout.coefficients_of(x), layout.pose_of(x))
+    photo = backend.asarray(problem.image)
+    n_vertices = arrays.mean_shape.shape[0]
+    raster = rasterize(state.points, state.depth, arrays.triangles,
+                       (photo.shape[0], photo.shape[1]))
+    seen = visible_vertices(state.points, state.depth, state.normals, raster, footprint="all")
+    inner = ~derived(arrays, "boundary vertices",
+                     lambda: boundary_vertices(arrays.triangles, n_vertices))
+    # Grazing vertices see the photo foreshortened and mixed with what lies beyond the outline.
+    facing = xp.clip(state.normals[:, 2] * 3.0, 0.0, 1.0)
+    weight = xp.where(seen & inner, facing, xp.zeros_like(facing))
+    edges = derived(arrays, "mesh edges", lambda: mesh_edges(arrays.triangles, n_vertices))
+    observed = bilinear_sample(photo, state.points)
+    return solve_detail(weight, state.shading, state.albedo, observed, edges, **options)

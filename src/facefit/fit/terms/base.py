@@ -1,0 +1,93 @@
+"""What every residual term shares: the protocol the solver uses, and Jacobian assembly."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from ...backends import array_namespace, is_plain_value
+from ..parameters import ParameterLayout
+
+Array = Any
+
+__all__ = ["LastEvaluation", "ResidualTerm", "assemble_jacobian", "image_plane"]
+
+
+@runtime_checkable
+class ResidualTerm(Protocol):
+    """A block of residuals of the flat parameter vector ``x`` (see :mod:`..parameters`).
+
+    ``update`` takes the term's discrete decisions (which vertices, which samples) at a real
+    ``x`` and freezes them, so that ``residuals`` is smooth in ``x`` and complex-step safe.
+    ``jacobian`` returns the exact (m, n) Jacobian, or None when the term has no analytic
+    form: the solver then uses the backend's automatic strategy (complex step, autograd).
+    """
+
+    name: str
+
+    def update(self, x: Array) -> None: ...
+
+    def residuals(self, x: Array) -> Array: ...
+
+    def jacobian(self, x: Array) -> Array | None: ...
+
+
+def assemble_jacobian(layout: ParameterLayout, rows: int, blocks: dict[str, Array],
+                      like: Array) -> Array:
+    """(rows, n) Jacobian from per-block column groups; absent blocks are zeros.
+
+    Parameters
+    ----------
+    layout : the parameter layout.
+    rows : the number of residuals.
+    blocks : by block name (``shape``, ``albedo``, ``light``, ``rotation``, ``scale``,
+        ``translation``), arrays reshapeable to (rows, block width).
+    like : an array of the dtype and device to make zero blocks with.
+    """
+    xp = array_namespace(like)
+    order = [("shape", layout.shape), ("albedo", layout.albedo), ("light", layout.light),
+             ("rotation", layout.rotation), ("scale", slice(layout.scale, layout.scale + 1)),
+             ("translation", layout.translation)]
+    columns = []
+    for name, span in order:
+        width = span.stop - span.start
+        if width == 0:
+            continue
+        block = blocks.get(name)
+        if block is None:
+            block = xp.zeros((rows, width), dtype=like.dtype, device=like.device)
+        columns.append(xp.reshape(block, (rows, width)))
+    return xp.concat(columns, axis=1)
+
+
+def image_plane(v: Array) -> Array:
+    """The image-plane part of camera-space vectors (..., 3, ...) on axis -2: ``[x, -y]``
+    (the camera flips y; see :func:`facefit.camera.project`)."""
+    xp = array_namespace(v)
+    return xp.stack([v[..., 0, :], -v[..., 1, :]], axis=-2)
+
+
+class LastEvaluation:
+    """Keeps the last value computed from a plain (real, derivative-free) ``x``.
+
+    The solver asks for the Jacobian at the very point whose residuals it just took: both
+    can share one forward pass. Complex-step and autograd inputs are never served from it.
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[Array, Any] | None = None
+
+    def get(self, x: Array, compute: Any) -> Any:
+        """``compute(x)``, or the kept value when ``x`` equals the last plain ``x``."""
+        plain = is_plain_value(x)
+        last = self._last
+        if plain and last is not None and (last[0].shape, last[0].dtype) == (x.shape, x.dtype):
+            xp = array_namespace(x)
+            if bool(xp.all(last[0] == x)):
+                return last[1]
+        value = compute(x)
+        if plain:
+            self._last = (array_namespace(x).asarray(x, copy=True), value)
+        return value
+
+    def clear(self) -> None:
+        self._last = None

@@ -1,0 +1,103 @@
+"""The landmark term: projected landmark vertices against the 68 given points."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ...backends import Backend, array_namespace
+from ...forward import Coefficients, FaceState, VertexSet, evaluate
+from ...render.landmarks import landmark_vertices
+from ..parameters import ParameterLayout
+from .base import assemble_jacobian, image_plane
+
+Array = Any
+
+__all__ = ["LandmarkTerm"]
+
+
+class LandmarkTerm:
+    """``sqrt(w / L) / d * (project(S[ids]) - l)`` over the L landmarks given (NaN = missing).
+
+    Parameters
+    ----------
+    arrays : the model's backend arrays (``model.arrays(backend)``).
+    layout : the parameter layout.
+    targets : (68, 2) backend array of landmark positions, NaN where missing.
+    weight : w_lan.
+    backend : the backend computed on.
+    point_weights : optional (68,) host relative weight of each point (>= 0); the term is
+        normalised by their sum over the given points, so all ones is the plain mean.
+    """
+
+    name = "landmarks"
+
+    def __init__(self, arrays: Any, layout: ParameterLayout, targets: Array, weight: float,
+                 backend: Backend, point_weights: Any = None):
+        xp = backend.xp
+        self.arrays, self.layout, self.backend = arrays, layout, backend
+        given = ~xp.any(xp.isnan(targets), axis=1) & (arrays.landmark_indices >= 0)
+        self.count = int(xp.sum(xp.astype(given, xp.int64)))
+        safe = xp.where(given[:, None], targets, xp.zeros_like(targets))
+        present = safe[given] if self.count else safe
+        extent = xp.max(present, axis=0) - xp.min(present, axis=0)
+        self.diagonal = max(float(xp.sqrt(xp.sum(extent * extent))), 1.0)
+        relative = xp.astype(given, backend.dtype)
+        total = float(self.count)
+        if point_weights is not None:
+            relative = relative * backend.asarray(point_weights)
+            total = float(xp.sum(relative))
+        scale = math.sqrt(weight / (total if total > 0 else 1.0)) / self.diagonal
+        self.row_weight = xp.sqrt(relative) * scale  # (68,)
+        self.targets = safe
+        self._use(arrays.landmark_indices)
+
+    def _use(self, vertex_ids: Array) -> None:
+        """Evaluate the model at ``vertex_ids`` (68,) from now on (-1: no vertex, weight 0)."""
+        xp = self.backend.xp
+        self.vertex_ids = vertex_ids
+        safe = xp.where(vertex_ids >= 0, vertex_ids, xp.zeros_like(vertex_ids))
+        self.vertices = VertexSet.gather(self.arrays, safe)
+
+    def update(self, x: Array) -> None:
+        """Landmark marching: each jaw landmark takes the silhouette vertex of its line at ``x``."""
+        whole = evaluate(self.arrays, Coefficients(x[self.layout.shape]),
+                         self.layout.pose_of(x))
+        self._use(landmark_vertices(whole.points, self.arrays.landmark_indices,
+                                    self.arrays.jaw_candidates))
+
+    def state(self, x: Array) -> FaceState:
+        """The model evaluated at the landmark vertices, at ``x``."""
+        return evaluate(self.vertices, Coefficients(x[self.layout.shape]),
+                        self.layout.pose_of(x))
+
+    def residuals(self, x: Array) -> Array:
+        xp = array_namespace(x)
+        points = self.state(x).points
+        return xp.reshape(self.row_weight[:, None] * (points - self.targets), (-1,))
+
+    def jacobian(self, x: Array) -> Array:
+        xp = array_namespace(x)
+        state = self.state(x)
+        pose, shape = state.pose, state.vertices  # (L, 3)
+        assert pose is not None
+        w = self.row_weight[:, None, None]  # (L, 1, 1)
+        rotated_basis = pose.rotation @ self.vertices.shape_basis  # (L, 3, K)
+        d_shape = w * pose.scale * image_plane(rotated_basis)  # (L, 2, K)
+        turned = [shape @ xp.matrix_transpose(pose.d_rotation[k, ...]) for k in range(3)]
+        d_rot = xp.stack([image_plane(t[..., None])[..., 0] for t in turned],
+                         axis=-1)  # (L, 2, 3)
+        d_scale = image_plane(state.rotated[..., None])  # (L, 2, 1)
+        eye = xp.eye(2, dtype=x.dtype, device=x.device)
+        d_trans = xp.broadcast_to(eye, (shape.shape[0], 2, 2))
+        rows = 2 * shape.shape[0]
+        return assemble_jacobian(self.layout, rows, {
+            "shape": d_shape, "rotation": w * pose.scale * d_rot, "scale": w * d_scale,
+            "translation": w * d_trans}, like=x)
+
+    def fitted_points(self, x: Array) -> Array:
+        """(68, 2) the landmarks the model places at ``x`` (NaN where it has no vertex)."""
+        xp = array_namespace(x)
+        points = self.state(x).points
+        missing = (self.vertex_ids < 0)[:, None]
+        return xp.where(missing, xp.full_like(points, math.nan), points)

@@ -1,0 +1,223 @@
+"""The photometric term: the model's colour against the photo at each sample vertex."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ...backends import Backend, array_namespace, gathered_matmul
+from ...forward import FaceState, evaluate
+from ...lighting import SH_CONSTANTS
+from ...render.rasterize import rasterize
+from ...render.visibility import visible_vertices
+from ...sampling import bilinear_sample, gaussian_blur
+from ..parameters import ParameterLayout
+from ..topology import sample_vertex_set
+from .base import LastEvaluation, assemble_jacobian, image_plane
+
+Array = Any
+
+__all__ = ["PhotometricTerm", "sh_basis_gradient"]
+
+
+def sh_basis_gradient(normals: Array) -> Array:
+    """Derivative of :func:`facefit.lighting.sh_basis` with respect to the normal.
+
+    Parameters
+    ----------
+    normals : (..., 3) array.
+
+    Returns
+    -------
+    (..., 9, 3) array ``d basis_k / d n_j``.
+    """
+    xp = array_namespace(normals)
+    x, y, z = normals[..., 0], normals[..., 1], normals[..., 2]
+    c = SH_CONSTANTS
+    zero = xp.zeros_like(x)
+    rows = [
+        [zero, zero, zero],
+        [zero, c[1] + zero, zero],
+        [zero, zero, c[2] + zero],
+        [c[3] + zero, zero, zero],
+        [c[4] * y, c[4] * x, zero],
+        [zero, c[5] * z, c[5] * y],
+        [zero, zero, 6.0 * c[6] * z],
+        [c[7] * z, zero, c[7] * x],
+        [2.0 * c[8] * x, -2.0 * c[8] * y, zero],
+    ]
+    flat = [entry for row in rows for entry in row]
+    return xp.reshape(xp.stack(flat, axis=-1), (*normals.shape[:-1], 9, 3))
+
+
+class PhotometricTerm:
+    """``sqrt(w / N_vis) * visible_v * (albedo_v * shading(n_v) - I(p_v))`` per sample vertex.
+
+    The image is sampled bilinearly at each projected sample vertex, so the Jacobian includes
+    the image gradient and photometric error moves geometry too. Visibility (in the image,
+    front-facing, passing the z-buffer test over its whole bilinear footprint) is decided by
+    :meth:`update` and then frozen. The model is evaluated on the samples and their one-rings
+    only (:func:`facefit.fit.topology.sample_vertex_set`).
+
+    Parameters
+    ----------
+    arrays : the model's backend arrays.
+    layout : the parameter layout.
+    image : (H, W, 3) backend array in [0, 1].
+    samples : (N,) int vertex ids whose colours are compared.
+    weight : w_con.
+    backend : the backend computed on.
+    """
+
+    name = "photometric"
+
+    def __init__(self, arrays: Any, layout: ParameterLayout, image: Array, samples: Array,
+                 weight: float, backend: Backend):
+        xp = backend.xp
+        self.arrays, self.layout, self.backend = arrays, layout, backend
+        self.photo, self.samples, self.weight = image, samples, weight
+        # Coarse-to-fine (see smooth): the photo the samples are compared with, and the
+        # position of its top-left pixel in the photo.
+        self.image, self.origin, self.smoothing = image, (0, 0), 0.0
+        self.vertices = sample_vertex_set(arrays, samples, backend)
+        self._last = LastEvaluation()
+        self.visible = xp.ones(samples.shape, dtype=backend.dtype, device=samples.device)
+        self.row_scale = self.visible * math.sqrt(weight / samples.shape[0])
+
+    def update(self, x: Array) -> None:
+        """Re-decide which samples are visible at the real point ``x``."""
+        xp = self.backend.xp
+        whole = evaluate(self.arrays, self.layout.coefficients_of(x), self.layout.pose_of(x))
+        points, depth = whole.points, whole.depth
+        raster = rasterize(points, depth, self.arrays.triangles,
+                           (self.photo.shape[0], self.photo.shape[1]))
+        visible = visible_vertices(points, depth, whole.normals, raster, footprint="all")
+        self.visible = xp.astype(xp.take(visible, self.samples), self.backend.dtype)
+        count = max(float(xp.sum(self.visible)), 1.0)
+        self.row_scale = self.visible * math.sqrt(self.weight / count)
+
+    def smooth(self, sigma: float, x: Array | None = None) -> None:
+        """Compare with the photo blurred by a Gaussian of ``sigma`` pixels (0: the photo).
+
+        Bilinear sampling gives the energy shallow ripples at the pixel scale, and LM steps
+        from a rough start stop in them; the blurred photo's energy has its ripples smoothed
+        away, so a first round on it gets near a deeper minimum of the photo's own energy
+        (see ``fit``'s schedule). Only a box around the samples as projected at ``x`` (the
+        whole photo without ``x``) is blurred, with a margin of a quarter of the box and the
+        blur's reach: beyond it the blurred crop's edge is replicated, which keeps the
+        residuals continuous. The Jacobian stays exact for the photo compared with.
+        """
+        if sigma <= 0:
+            self.image, self.origin, self.smoothing = self.photo, (0, 0), 0.0
+            return
+        height, width = self.photo.shape[0], self.photo.shape[1]
+        top, left, bottom, right = 0, 0, height, width
+        if x is not None:
+            xp = self.backend.xp
+            points = self.state(self.backend.asarray(x)).points
+            low = [float(v) for v in xp.min(points, axis=0)]
+            high = [float(v) for v in xp.max(points, axis=0)]
+            margin = [0.25 * (high[k] - low[k]) + 3 * sigma + 2 for k in range(2)]
+            left = min(max(int(low[0] - margin[0]), 0), width - 2)
+            top = min(max(int(low[1] - margin[1]), 0), height - 2)
+            right = max(min(int(high[0] + margin[0]) + 2, width), left + 2)
+            bottom = max(min(int(high[1] + margin[1]) + 2, height), top + 2)
+        crop = self.photo[top:bottom, left:right, ...]
+        self.image, self.origin, self.smoothing = gaussian_blur(crop, sigma), (left, top), sigma
+
+    def _sample(self, points: Array, gradient: bool = False) -> Any:
+        """The compared photo (see :meth:`smooth`) at ``points``, in the photo's pixels, and
+        optionally its derivative with respect to ``points``."""
+        if self.origin != (0, 0):
+            xp = array_namespace(points)
+            shift = xp.asarray([float(self.origin[0]), float(self.origin[1])],
+                               dtype=self.photo.dtype, device=self.photo.device)
+            points = points - shift
+        return bilinear_sample(self.image, points, return_gradient=gradient)
+
+    def state(self, x: Array) -> FaceState:
+        """The samples evaluated at ``x``, shared by the residuals and Jacobian at one point."""
+        return self._last.get(x, lambda v: evaluate(
+            self.vertices, self.layout.coefficients_of(v), self.layout.pose_of(v)))
+
+    def colours(self, x: Array) -> tuple[Array, Array, Array]:
+        """``(model, observed, visible)`` at ``x``: the modelled colour (albedo times shading)
+        and the photo's colour at each sample, (N, 3) each, and the (N,) visibility weights."""
+        state = self.state(x)
+        return state.colours, self._sample(state.points), self.visible
+
+    def residuals(self, x: Array) -> Array:
+        xp = array_namespace(x)
+        state = self.state(x)
+        observed = self._sample(state.points)
+        return xp.reshape(self.row_scale[:, None] * (state.colours - observed), (-1,))
+
+    def _normal_coefficients(self, corners: Array) -> Array:
+        """The skew blocks ``d m / d ring positions`` of each sample, (N, 3, 3R)."""
+        xp = array_namespace(corners)
+        rings = self.vertices.rings
+        n_samples = rings.face_corners.shape[0]
+        valid = rings.face_valid[..., None]  # (N, D, 1)
+        c0, c1, c2 = corners[:, :, 0, :], corners[:, :, 1, :], corners[:, :, 2, :]
+        # w for corner k is S_(k+2) - S_(k+1); stacked as (N, 3D, 3) then summed into ring slots
+        w = xp.stack([c2 - c1, c0 - c2, c1 - c0], axis=2) * valid[..., None]  # (N, D, 3, 3)
+        w = xp.reshape(w, (n_samples, -1, 3))
+        ring_w = rings.corner_to_ring @ w  # (N, R, 3)
+        wx, wy, wz = ring_w[..., 0], ring_w[..., 1], ring_w[..., 2]
+        zero = xp.zeros_like(wx)
+        skew = xp.stack([xp.stack([zero, -wz, wy], axis=-1),
+                         xp.stack([wz, zero, -wx], axis=-1),
+                         xp.stack([-wy, wx, zero], axis=-1)], axis=1)  # (N, 3, R, 3)
+        return xp.reshape(skew, (n_samples, 3, 3 * rings.ring_size))
+
+    def jacobian(self, x: Array) -> Array:
+        xp = array_namespace(x)
+        layout = self.layout
+        state = self.state(x)
+        pose = state.pose  # of this very x (the state is only reused for an equal x)
+        assert pose is not None
+        rotation, scale = pose.rotation, pose.scale
+        n_samples = self.samples.shape[0]
+        _, gradient = self._sample(state.points, gradient=True)  # (N, 3, 2)
+        albedo, shading, light = state.albedo, state.shading, state.light
+        # d shading_c / d camera normal: (N, 3 channels, 3)
+        d_shading = xp.matrix_transpose(light)[None, ...] @ sh_basis_gradient(state.normals)
+        d_colour_d_normal = albedo[..., None] * d_shading  # (N, 3, 3)
+
+        # Shape coefficients, through the normals (colour) and the projection (image sample):
+        # one coefficient block per ring vertex, times the ring's basis rows.
+        corners, _, length = state.ring_normals
+        skew = self._normal_coefficients(corners)
+        unit = state.model_normals
+        eye3 = xp.eye(3, dtype=x.dtype, device=x.device)
+        tangent = (eye3[None, ...] - unit[:, :, None] * unit[:, None, :]) / length[:, None, None]
+        colour_rows = d_colour_d_normal @ rotation @ tangent  # (N, 3, 3): d colour / d m
+        coefficients = colour_rows @ skew  # (N, 3, 3R)
+        projection = scale * image_plane(rotation[None, :, :])  # (1, 2, 3): d point / d S_v
+        own = -(gradient @ projection)  # (N, 3, 3): through the image sample at the vertex
+        coefficients = xp.concat([coefficients[:, :, :3] + own, coefficients[:, :, 3:]], axis=2)
+        s = self.row_scale[:, None, None]
+        # (N, 3, K), row-scaled: the ring's basis rows are gathered from the (U, 3, K) rows
+        d_shape = gathered_matmul(s * coefficients, self.vertices.rings.ring_local,
+                                  self.vertices.shape_basis)
+
+        d_albedo = shading[..., None] * self.vertices.albedo_basis  # (N, 3, K_alb)
+        # Light: d colour_c / d light[k, c'] = albedo_c * basis_k * [c == c'].
+        eye = xp.eye(3, dtype=x.dtype, device=x.device)
+        d_light = (albedo[:, :, None, None] * state.sh_basis[:, None, :, None]
+                   * eye[None, :, None, :])  # (N, 3, 9, 3)
+        d_rot = []
+        for k in range(3):
+            turned_normal = unit @ xp.matrix_transpose(pose.d_rotation[k, ...])  # (N, 3)
+            turned_point = state.vertices @ xp.matrix_transpose(pose.d_rotation[k, ...])
+            colour = (d_colour_d_normal @ turned_normal[..., None])[..., 0]
+            image = (gradient @ (scale * image_plane(turned_point[..., None])))[..., 0]
+            d_rot.append(colour - image)
+        d_scale = -(gradient @ image_plane(state.rotated[..., None]))  # (N, 3, 1)
+        d_trans = -gradient  # (N, 3, 2)
+        rows = 3 * n_samples
+        return assemble_jacobian(layout, rows, {
+            "shape": d_shape, "albedo": s * d_albedo,
+            "light": s * xp.reshape(d_light, (n_samples, 3, 27)),
+            "rotation": s * xp.stack(d_rot, axis=-1), "scale": s * d_scale,
+            "translation": s * d_trans}, like=x)
