@@ -11,7 +11,9 @@ Per photo (definitions in :mod:`facefit.bench.fidelity`):
   (``landmark_weights``), its jaw line (landmark marching) against the annotated one;
   ``inner_nme`` is that fit's NME over the 51 points it was given;
 - ``spill``, ``coverage``, ``rmse``: the full fit's rendered mask against the annotated
-  face outline (68-point hull extended to the forehead), and the photometric RMSE inside it;
+  face outline (68-point hull extended to the forehead), and the photometric RMSE inside it
+  with the model's albedo; ``rmse_detail`` with the per-vertex albedo detail solved after
+  the fit added (``FitResult.albedo_detail``, where the fit has one);
 - ``seconds``: the full fit's time (not a timing benchmark: see benchmarks/fit.py).
 
 ``--pictures DIR`` writes ``NAME.fidelity.png`` per photo: the photo dimmed, the rendered mask
@@ -50,7 +52,10 @@ def measure(path: Path, fit_options: dict[str, Any] | None = None,
     given = ff.read_landmarks(path.with_suffix(".pts"))
     size = photo.shape[:2]
     result = ff.fit(photo, given, **options)
-    rendered = result.render().to_numpy()
+    # The model's own colours (what the photometric fit reached); the per-vertex albedo
+    # detail solved after the fit, where there is one, is scored apart (rmse_detail).
+    detailed = getattr(result, "albedo_detail", None) is not None
+    rendered = (result.render(detail=False) if detailed else result.render()).to_numpy()
     mask = rendered["mask"]
     outline_polygon = fd.face_outline(given, forehead)
     outline = fd.inside_convex(outline_polygon, size)
@@ -66,6 +71,8 @@ def measure(path: Path, fit_options: dict[str, Any] | None = None,
         "spill": fd.spill(mask, allowed),
         "coverage": fd.coverage(mask, outline),
         "rmse": fd.outline_rmse(rendered["image"], photo, mask, outline),
+        "rmse_detail": fd.outline_rmse(result.render().to_numpy()["image"], photo, mask,
+                                       outline) if detailed else float("nan"),
         "seconds": result.seconds,
     }
     if pictures is not None:
@@ -115,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     photos = [Path(p) for p in args.photos] or [p for p in PHOTOS if p.is_file()]
     rows = []
     print(f"{'photo':<18} {'NME':>6} {'jaw NME':>8} {'inner':>6} {'spill':>7} {'cover':>6} "
-          f"{'RMSE':>6} {'fit s':>6}")
+          f"{'RMSE':>6} {'+detail':>7} {'fit s':>6}")
     for path in photos:
         with ff.use_backend("numpy"):
             row = measure(path, {"robust": args.robust} if args.robust else None,
@@ -124,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         print(f"{row['photo']:<18} {row['nme']:>6.4f} {row['jaw_nme']:>8.4f} "
               f"{row['inner_nme']:>6.4f} {100 * row['spill']:>6.2f}% "
-              f"{100 * row['coverage']:>5.1f}% {row['rmse']:>6.4f} {row['seconds']:>6.2f}")
+              f"{100 * row['coverage']:>5.1f}% {row['rmse']:>6.4f} {row['rmse_detail']:>7.4f} "
+              f"{row['seconds']:>6.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2))
     return 0

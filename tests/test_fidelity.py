@@ -83,8 +83,10 @@ def test_nme_of_a_shift_is_the_shift_over_the_eye_distance(backend):
         pytest.approx(5.0 / eyes, rel=1e-6)
 
 
-def test_a_fit_of_the_shipped_photo_stays_near_its_outline():
-    """The real figures: the fit's mask covers the annotated outline and spills little."""
+def test_a_fit_of_the_shipped_photo_stays_on_its_outline():
+    """Issue 18's targets on the shipped photo: the fit's mask (the model's face region)
+    spills at most 2% past the annotated outline and covers most of it, and the photometric
+    RMSE inside it is at most 0.08 (before the face region: spill 5.3%, RMSE 0.092)."""
     points = _sample_points()
     from importlib.resources import files
 
@@ -95,6 +97,6 @@ def test_a_fit_of_the_shipped_photo_stays_near_its_outline():
     polygon = fd.face_outline(points)
     outline = fd.inside_convex(polygon, photo.shape[:2])
     allowed = fd.inside_convex(polygon, photo.shape[:2], fd.SPILL_MARGIN * fd.eye_distance(points))
-    assert fd.coverage(rendered["mask"], outline) > 0.9
-    assert fd.spill(rendered["mask"], allowed) < 0.08
-    assert fd.outline_rmse(rendered["image"], photo, rendered["mask"], outline) < 0.10
+    assert fd.coverage(rendered["mask"], outline) > 0.85
+    assert fd.spill(rendered["mask"], allowed) <= 0.02
+    assert fd.outline_rmse(rendered["image"], photo, rendered["mask"], outline) <= 0.08

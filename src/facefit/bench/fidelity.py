@@ -29,8 +29,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from ..backends import array_namespace, to_numpy
-from ..backends.host import np
 from ..errors import LandmarkError
 
 Array = Any

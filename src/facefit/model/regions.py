@@ -34,7 +34,7 @@ from collections import deque
 from itertools import pairwise
 from typing import Any
 
-from ..backends.host import np
+import numpy as np
 
 __all__ = ["FACE", "FOREHEAD", "FOREHEAD_FRACTION", "REGION_NAMES", "SIDE", "UNDER_CHIN",
            "face_region", "region_labels"]
