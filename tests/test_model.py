@@ -26,7 +26,7 @@ def model():
 def test_default_model_loads_with_no_arguments_and_is_small(model):
     assert model is ff.load_model()  # loaded once per process
     assert (model.n_identity, model.n_expression) == (100, 53)
-    assert model.n_albedo == 60 and model.units == "mm"
+    assert model.n_albedo == 80 and model.units == "mm"
     assert model.landmark_indices.shape == (68,) and (model.landmark_indices >= 0).all()
     assert model.triangles.min() >= 0 and model.triangles.max() < model.n_vertices
     path = files("facefit") / "data" / "ict_face_model.npz"
@@ -64,7 +64,7 @@ def test_frontal_render_orientation(model):
 @settings(max_examples=10)
 @given(identity=hnp.arrays(np.float64, 100, elements=floats(-3, 3)),
        expression=hnp.arrays(np.float64, 53, elements=floats(-2, 2)),
-       albedo=hnp.arrays(np.float64, 60, elements=floats(-3, 3)))
+       albedo=hnp.arrays(np.float64, 80, elements=floats(-3, 3)))
 def test_shape_and_albedo_on_every_backend(model, backend, identity, expression, albedo):
     shape = model.shape(backend.asarray(identity), backend.asarray(expression))
     assert shape.shape == (model.n_vertices, 3) and shape.dtype == backend.dtype

@@ -19,7 +19,12 @@ Choices, and why:
   solver does not enforce the [0, 1] bounds; the prior keeps weights small, and negative
   weights, which the fitter may use, remain plausible small deformations.
 - Albedo: the model has none; facefit builds one (:func:`facefit.model.build_albedo`): a
-  mean skin colour plus 20 mesh-Laplacian modes per channel, stds falling with frequency.
+  mean skin colour plus 20 mesh-Laplacian modes per channel, then 20 finer modes that change
+  brightness only (all channels in proportion to the mean colour), stds falling with
+  frequency. The luminance modes lower the least-squares albedo floor inside the annotated
+  face outline from 0.073 / 0.085 / 0.120 to 0.064 / 0.075 / 0.120 (astronaut, 300-W
+  image_0010, Grace Hopper; benchmarks/fidelity.py, issue 18) for 20 more coefficients;
+  20 more modes per channel (60 more) reach 0.064 / 0.074 / 0.120.
 - Storage: bases as int16 with a per-component scale (error < 0.5 micrometre for identity).
 """
 
@@ -41,6 +46,7 @@ from facefit.model.formats.npz import save_npz  # noqa: E402
 NARROW_VERTICES = 6706
 NARROW_POLYGONS = 6560
 EXPRESSION_STD = 0.5
+LUMINANCE_MODES = 20
 
 
 def read_polygons(obj_path: Path, count: int) -> list[list[int]]:
@@ -85,7 +91,8 @@ def main(argv: list[str]) -> int:
     landmarks = np.asarray(indices["idx_to_landmark_verts"], dtype=np.int64)
     assert landmarks.shape == (68,) and landmarks.max() < NARROW_VERTICES
     triangles = facing_front(mean, triangles)  # normals out of the face, toward the camera
-    albedo_mean, albedo_basis, albedo_std = build_albedo(triangles, NARROW_VERTICES)
+    albedo_mean, albedo_basis, albedo_std = build_albedo(triangles, NARROW_VERTICES,
+                                                         luminance_modes=LUMINANCE_MODES)
     model = MorphableModel(
         name="ICT Face Model Light (narrow face)",
         mean_shape=mean, identity_basis=identity, identity_std=np.ones(identity.shape[2]),
@@ -100,7 +107,8 @@ def main(argv: list[str]) -> int:
             "converted_by": "tools/convert_ict.py",
             "expression_names": [str(n) for n in shapes["expression_names"]],
             "expression_prior": f"blendshape weights, std {EXPRESSION_STD}, unbounded",
-            "albedo": "built: mean skin colour + 20 graph-Laplacian modes per channel",
+            "albedo": "built: mean skin colour + 20 graph-Laplacian modes per channel + "
+                      f"{LUMINANCE_MODES} finer brightness-only modes",
             "origin_mm_in_source": (centre).tolist(),
         })
     save_npz(model, output, quantise=True, mean_dtype="float32")

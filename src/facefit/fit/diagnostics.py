@@ -45,12 +45,19 @@ def check_plausible(problem: Any, x: Any, name: str = "the photo") -> list[str]:
     if term is None:
         return []
     model, observed, visible = (to_numpy(a) for a in term.colours(x))
-    seen = visible > 0
+    # A robust fit is judged on the samples it kept (its IRLS weights; ones otherwise): the
+    # occluder it rightly ignored is not colour it failed to explain.
+    held = getattr(term, "robust_weights", None)
+    weight = visible * (1.0 if held is None else to_numpy(held))
+    seen = weight > 0
     if not seen.any():
         return []
-    model, observed = model[seen], observed[seen]
-    variance = float(((observed - observed.mean(axis=0)) ** 2).mean())
-    explained = 1.0 - float(((observed - model) ** 2).mean()) / max(variance, 1e-300)
+    model, observed, weight = model[seen], observed[seen], weight[seen][:, None]
+    total = float(weight.sum())
+    mean = (weight * observed).sum(axis=0) / total
+    variance = float((weight * (observed - mean) ** 2).sum()) / (3 * total)
+    explained = 1.0 - float((weight * (observed - model) ** 2).sum()) / (3 * total) / max(
+        variance, 1e-300)
     albedo = to_numpy(x)[problem.layout.albedo]
     albedo_rms = math.sqrt(float(np.mean(albedo * albedo))) if albedo.size else 0.0
     reasons = []

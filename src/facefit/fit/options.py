@@ -8,6 +8,7 @@ from typing import Any
 
 from ..errors import FitError
 from .inputs import check_iterations
+from .robust import as_robust
 from .stages import Stage, default_stages
 from .weights import FitWeights
 
@@ -33,6 +34,8 @@ class FitOptions:
     terms : extra residual terms (terms or functions ``problem -> term``).
     stages : the schedule; None: :func:`facefit.fit.stages.default_stages`.
     detail : solve the per-vertex albedo detail after the fit (:mod:`facefit.fit.detail`).
+    robust : None (least squares) or the photometric term's robust loss: a name
+        (:data:`facefit.fit.robust.ROBUST_LOSSES`) or :class:`~facefit.fit.robust.RobustOptions`.
     """
 
     jacobian: str = "analytic"
@@ -48,8 +51,10 @@ class FitOptions:
     terms: Sequence[Any] = ()
     stages: Sequence[Stage] | None = None
     detail: bool = True
+    robust: Any = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "robust", as_robust(self.robust))
         # The Jacobian strategy depends on the backend: checked by fit (check_jacobian).
         check_iterations(self.max_iterations)
         for name in ("rounds", "max_samples"):

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..backends import Backend, get_backend, to_numpy
+from ..backends import Backend, get_backend, scatter_add, to_numpy
 from ..errors import FitError
 from ..forward import derived
 from ..geometry import boundary_vertices
@@ -27,6 +27,7 @@ from .inputs import (
     check_jacobian,
 )
 from .parameters import ParameterLayout
+from .robust import as_robust
 from .terms import LandmarkTerm, PhotometricTerm, PriorTerm, ResidualTerm
 from .weights import FitWeights
 
@@ -40,16 +41,34 @@ __all__ = ["JACOBIAN_STRATEGIES", "FitProblem", "TermSource"]
 TermSource = ResidualTerm | Callable[["FitProblem"], ResidualTerm]
 
 
-def _photometric_samples(arrays: Any, max_samples: int, backend: Backend) -> Array:
-    """At most ``max_samples`` vertices, evenly strided, off the mesh boundary: boundary
-    vertices always sit on the rendered silhouette, where the photo mixes face and
-    background, so they are never compared."""
+def _photometric_samples(arrays: Any, max_samples: int, backend: Backend,
+                         triangles: Array | None = None) -> Array:
+    """At most ``max_samples`` vertices of ``triangles`` (default: the whole mesh), evenly
+    strided, off their boundary: boundary vertices sit on the rendered silhouette or on the
+    face region's edge (the jaw line, the forehead cut), where the photo shows face and
+    background, neck or hair side by side, so they are never compared."""
     xp = backend.xp
     n_vertices = arrays.mean_shape.shape[0]
+    triangles = arrays.triangles if triangles is None else triangles
+    corners = xp.reshape(triangles, (-1,))
+    used = scatter_add(corners, xp.ones(corners.shape, dtype=xp.int64, device=corners.device),
+                       n_vertices) > 0
     inner = xp.arange(n_vertices, device=backend.device)[
-        ~boundary_vertices(arrays.triangles, n_vertices)]
+        used & ~boundary_vertices(triangles, n_vertices)]
     stride = max(1, math.ceil(inner.shape[0] / max_samples))
     return inner[::stride]
+
+
+def _face_triangles(model: Any, backend: Backend) -> Array | None:
+    """The model's face-region triangles (:func:`facefit.model.regions.face_region`; the
+    whole mesh for a mesh the region cannot be cut from), or None for model-like objects
+    without the host arrays it is cut from (they are compared whole)."""
+    if not all(hasattr(model, name) for name in ("mean_shape", "triangles",
+                                                  "landmark_indices")):
+        return None
+    from ..model.regions import face_region
+
+    return face_region(model, backend)["triangles"]
 
 
 def _as_term(source: Any, problem: FitProblem) -> ResidualTerm:
@@ -80,6 +99,14 @@ class FitProblem:
     terms : extra residual terms (see :mod:`facefit.fit.terms`), each a term or a function
         ``problem -> term``; they follow the built-in ones in the residual vector, and
         :func:`facefit.fit` includes them in its last (photometric) stage.
+    robust : None (least squares), a loss name (``"geman-mcclure"``, ``"cauchy"``) or
+        :class:`~facefit.fit.robust.RobustOptions`: IRLS weights for the photometric samples,
+        set by ``photometric_term.reweight`` (:func:`facefit.fit` does so before each
+        photometric round).
+
+    The photometric samples lie in the model's face region (:mod:`facefit.model.regions`:
+    what a 300-W annotator outlines), not on the forehead up to the hairline, the sides toward
+    the ears or under the chin, which photos show covered by hair or in shadow.
 
     Attributes
     ----------
@@ -93,7 +120,7 @@ class FitProblem:
     def __init__(self, image: Any, landmarks: Any, model: Any = None, *,
                  weights: FitWeights | None = None, max_samples: int = 1200,
                  backend: Backend | None = None, landmark_weights: Any = None,
-                 terms: Sequence[TermSource] = ()):
+                 terms: Sequence[TermSource] = (), robust: Any = None):
         self.backend = backend or get_backend()
         self.model = as_model(model)
         self.weights = weights or FitWeights()
@@ -110,10 +137,11 @@ class FitProblem:
             arrays, self.layout, b.asarray(self.targets), w.landmarks, b,
             as_point_weights(landmark_weights))]
         if self.image is not None:
+            region = _face_triangles(self.model, b)
             samples = derived(arrays, ("photometric samples", max_samples),
-                              lambda: _photometric_samples(arrays, max_samples, b))
+                              lambda: _photometric_samples(arrays, max_samples, b, region))
             built.append(PhotometricTerm(arrays, self.layout, b.asarray(self.image), samples,
-                                         w.photometric, b))
+                                         w.photometric, b, as_robust(robust)))
         built.append(PriorTerm(self.layout, w.identity, w.expression, w.albedo, b))
         self.terms: list[ResidualTerm] = built
         for source in terms:

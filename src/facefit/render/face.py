@@ -77,9 +77,19 @@ def _background(background: Any, size: tuple[int, int], batch: int, backend: Bac
     return back
 
 
+def _region_triangles(model: Any, region: str, backend: Backend) -> Array:
+    if region == "all":
+        return model.arrays(backend).triangles
+    if region == "face":
+        from ..model.regions import face_region
+
+        return face_region(model, backend)["triangles"]
+    raise FacefitError(f"region must be 'all' or 'face', got {region!r}")
+
+
 def render_batch(model: Any, params: Sequence[FaceParams], size: tuple[int, int],
                  background: Any = None, *, backend: Backend | None = None,
-                 albedo_detail: Any = None) -> RenderResult:
+                 albedo_detail: Any = None, region: str = "all") -> RenderResult:
     """Render B faces of ``model`` at once; every array of the result has a leading B axis.
 
     Parameters
@@ -93,6 +103,9 @@ def render_batch(model: Any, params: Sequence[FaceParams], size: tuple[int, int]
     albedo_detail : optional (V, 3) or (B, V, 3) per-vertex colour added to the model's
         albedo at ``params.albedo`` (:attr:`facefit.FitResult.albedo_detail`, or the
         ``NAME.albedo_detail.npy`` that ``facefit fit`` writes).
+    region : ``"all"`` (default) renders the whole mesh; ``"face"`` only the model's face
+        region (:mod:`facefit.model.regions`: what a 300-W annotator outlines), as fits are
+        compared with photos and scored.
     """
     backend = backend or get_backend()
     xp = backend.xp
@@ -101,11 +114,12 @@ def render_batch(model: Any, params: Sequence[FaceParams], size: tuple[int, int]
         raise FacefitError("render_batch needs at least one FaceParams")
     state = pose_faces(model, params, backend)
     arrays = model.arrays(backend)
-    raster = rasterize(state.points, state.depth, arrays.triangles, size)
+    triangles = _region_triangles(model, region, backend)
+    raster = rasterize(state.points, state.depth, triangles, size)
     colours = state.colours if albedo_detail is None else \
         (state.albedo + backend.asarray(albedo_detail)) * state.shading
     colours = xp.clip(colours, 0.0, 1.0)
-    image = interpolate_image(colours, arrays.triangles, raster,
+    image = interpolate_image(colours, triangles, raster,
                               _background(background, size, len(params), backend))
     landmarks = landmark_points(state.points, arrays.landmark_indices, arrays.jaw_candidates)
     return RenderResult(image=image, mask=raster.mask(), depth=raster.depth_image(),
@@ -114,7 +128,7 @@ def render_batch(model: Any, params: Sequence[FaceParams], size: tuple[int, int]
 
 def render(model: Any, params: FaceParams, size: tuple[int, int] = (512, 512),
            background: Any = None, *, backend: Backend | None = None,
-           albedo_detail: Any = None) -> RenderResult:
+           albedo_detail: Any = None, region: str = "all") -> RenderResult:
     """Render one face of ``model`` with ``params`` into an image of ``size`` (H, W).
 
     Parameters
@@ -125,6 +139,7 @@ def render(model: Any, params: FaceParams, size: tuple[int, int] = (512, 512),
     background : None (black) or an (H, W, 3) / (H, W) image in [0, 1].
     backend : where to compute (default: the active backend).
     albedo_detail : optional (V, 3) per-vertex colour added to the model's albedo.
+    region : ``"all"`` (default) or ``"face"`` (see :func:`render_batch`).
 
     Returns
     -------
@@ -133,7 +148,7 @@ def render(model: Any, params: FaceParams, size: tuple[int, int] = (512, 512),
         the active backend.
     """
     batch = render_batch(model, [params], size, background, backend=backend,
-                         albedo_detail=albedo_detail)
+                         albedo_detail=albedo_detail, region=region)
     raster = batch.raster
     single = Rasterization(raster.size, 1, raster.pixels, raster.triangles, raster.barycentrics,
                            raster.depth, batched_input=False)

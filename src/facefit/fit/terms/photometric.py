@@ -51,7 +51,8 @@ def sh_basis_gradient(normals: Array) -> Array:
 
 
 class PhotometricTerm:
-    """``sqrt(w / N_vis) * visible_v * (albedo_v * shading(n_v) - I(p_v))`` per sample vertex.
+    """``sqrt(w / N_vis) * visible_v * (albedo_v * shading(n_v) - I(p_v))`` per sample vertex
+    (with ``robust``, ``sqrt(w * r_v / sum r) * visible_v * (...)`` for held IRLS weights r).
 
     The image is sampled bilinearly at each projected sample vertex, so the Jacobian includes
     the image gradient and photometric error moves geometry too. Visibility (in the image,
@@ -67,12 +68,15 @@ class PhotometricTerm:
     samples : (N,) int vertex ids whose colours are compared.
     weight : w_con.
     backend : the backend computed on.
+    robust : None (least squares) or :class:`~facefit.fit.robust.RobustOptions`: each
+        sample's row is then scaled by the square root of its IRLS weight, set by
+        :meth:`reweight` and held until the next call (see :mod:`facefit.fit.robust`).
     """
 
     name = "photometric"
 
     def __init__(self, arrays: Any, layout: ParameterLayout, image: Array, samples: Array,
-                 weight: float, backend: Backend):
+                 weight: float, backend: Backend, robust: Any = None):
         xp = backend.xp
         self.arrays, self.layout, self.backend = arrays, layout, backend
         self.photo, self.samples, self.weight = image, samples, weight
@@ -82,7 +86,37 @@ class PhotometricTerm:
         self.vertices = sample_vertex_set(arrays, samples, backend)
         self._last = LastEvaluation()
         self.visible = xp.ones(samples.shape, dtype=backend.dtype, device=samples.device)
-        self.row_scale = self.visible * math.sqrt(weight / samples.shape[0])
+        self.robust = robust
+        self.robust_weights = xp.ones(samples.shape, dtype=backend.dtype, device=samples.device)
+        self.robust_sigma2 = math.inf
+        self._scale_rows()
+
+    def _scale_rows(self) -> None:
+        """Row scale ``sqrt(w_con * w_i / sum_visible w_i)``: visibility times the held IRLS
+        weights (all ones without ``robust``), normalised so that the term weighs w_con
+        however many samples are visible or down-weighted."""
+        xp = self.backend.xp
+        weights = self.visible * self.robust_weights
+        total = max(float(xp.sum(weights)), 1e-12)
+        self.row_scale = xp.sqrt(weights * (self.weight / total))
+
+    def reweight(self, x: Array) -> None:
+        """IRLS: set each sample's weight ``rho'(s)`` from its squared colour residual ``s``
+        at the real point ``x`` (against the photo as now compared, see :meth:`smooth`), with
+        the scale from their median over the visible samples; the weights are held until the
+        next call, so the term stays smooth in ``x`` and its Jacobian exact. Nothing to do
+        without ``robust``."""
+        if self.robust is None:
+            return
+        from ..robust import robust_scale, robust_weights
+
+        xp = self.backend.xp
+        model, observed, visible = self.colours(x)
+        squared = xp.sum((model - observed) ** 2, axis=1)
+        self.robust_sigma2 = robust_scale(squared, visible, self.robust.factor,
+                                          self.robust.floor)
+        self.robust_weights = robust_weights(squared, self.robust_sigma2, self.robust.loss)
+        self._scale_rows()
 
     def update(self, x: Array) -> None:
         """Re-decide which samples are visible at the real point ``x``."""
@@ -93,8 +127,7 @@ class PhotometricTerm:
                            (self.photo.shape[0], self.photo.shape[1]))
         visible = visible_vertices(points, depth, whole.normals, raster, footprint="all")
         self.visible = xp.astype(xp.take(visible, self.samples), self.backend.dtype)
-        count = max(float(xp.sum(self.visible)), 1.0)
-        self.row_scale = self.visible * math.sqrt(self.weight / count)
+        self._scale_rows()
 
     def smooth(self, sigma: float, x: Array | None = None) -> None:
         """Compare with the photo blurred by a Gaussian of ``sigma`` pixels (0: the photo).

@@ -1,0 +1,142 @@
+"""Benchmark: does the fit stay on the face? Spill, RMSE in the outline, NME, leave-jaw-out.
+
+Run: ``python benchmarks/fidelity.py [PHOTO ...] [--pictures DIR] [--json FILE]`` (default:
+every photo with a .pts here: the shared samples, which include the wheel's shipped
+astronaut, and 300-W image_0010).
+
+Per photo (definitions in :mod:`facefit.bench.fidelity`):
+
+- ``nme``: full fit (all 68 points), NME over the 68 points;
+- ``jaw_nme``: leave-jaw-out — the fit with the 17 jaw points at weight 0
+  (``landmark_weights``), its jaw line (landmark marching) against the annotated one;
+  ``inner_nme`` is that fit's NME over the 51 points it was given;
+- ``spill``, ``coverage``, ``rmse``: the full fit's rendered mask against the annotated
+  face outline (68-point hull extended to the forehead), and the photometric RMSE inside it
+  with the model's albedo; ``rmse_detail`` with the per-vertex albedo detail solved after
+  the fit added (``FitResult.albedo_detail``, where the fit has one);
+- ``seconds``: the full fit's time (not a timing benchmark: see benchmarks/fit.py).
+
+``--pictures DIR`` writes ``NAME.fidelity.png`` per photo: the photo dimmed, the rendered mask
+tinted blue where allowed and red where it spills, the outline (green) and its dilation
+(yellow), the annotated points (white) and the leave-jaw-out jaw (magenta).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import facefit as ff
+from _timing import machine
+from facefit.backends import to_numpy
+from facefit.bench import fidelity as fd
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+PHOTOS = [SHARED / "samples" / "astronaut.png", SHARED / "300w" / "image_0010.png",
+          SHARED / "samples" / "grace_hopper.jpg"]
+
+
+def measure(path: Path, fit_options: dict[str, Any] | None = None,
+            pictures: Path | None = None,
+            forehead: float = fd.FOREHEAD_FRACTION) -> dict[str, Any]:
+    """The fidelity figures of one photo (and its overlay picture under ``pictures``)."""
+    options = dict(fit_options or {})
+    photo = ff.read_image(path)
+    given = ff.read_landmarks(path.with_suffix(".pts"))
+    size = photo.shape[:2]
+    result = ff.fit(photo, given, **options)
+    # The model's own colours (what the photometric fit reached); the per-vertex albedo
+    # detail solved after the fit, where there is one, is scored apart (rmse_detail).
+    detailed = getattr(result, "albedo_detail", None) is not None
+    rendered = (result.render(detail=False) if detailed else result.render()).to_numpy()
+    mask = rendered["mask"]
+    outline_polygon = fd.face_outline(given, forehead)
+    outline = fd.inside_convex(outline_polygon, size)
+    allowed = fd.inside_convex(outline_polygon, size, fd.SPILL_MARGIN * fd.eye_distance(given))
+    weights = np.ones(68)
+    weights[fd.JAW] = 0.0
+    held_out = ff.fit(photo, given, landmark_weights=weights, **options)
+    row = {
+        "photo": path.name,
+        "nme": fd.nme(result.landmarks, given),
+        "jaw_nme": fd.nme(held_out.landmarks, given, fd.JAW),
+        "inner_nme": fd.nme(held_out.landmarks, given, slice(17, 68)),
+        "spill": fd.spill(mask, allowed),
+        "coverage": fd.coverage(mask, outline),
+        "rmse": fd.outline_rmse(rendered["image"], photo, mask, outline),
+        "rmse_detail": fd.outline_rmse(result.render().to_numpy()["image"], photo, mask,
+                                       outline) if detailed else float("nan"),
+        "seconds": result.seconds,
+    }
+    if pictures is not None:
+        pictures.mkdir(parents=True, exist_ok=True)
+        _picture(pictures / f"{path.stem}.fidelity.png", photo, mask, allowed, outline_polygon,
+                 given, to_numpy(held_out.landmarks))
+    return row
+
+
+def _picture(out: Path, photo: Any, mask: Any, allowed: Any, outline: Any, given: Any,
+             jaw: Any) -> None:
+    from PIL import Image, ImageDraw
+
+    canvas = 0.55 * photo
+    tint = np.zeros_like(photo)
+    tint[mask & allowed] = (0.1, 0.3, 0.9)
+    tint[mask & ~allowed] = (1.0, 0.0, 0.0)
+    alpha = np.where(mask, 0.45, 0.0)[..., None]
+    canvas = (1 - alpha) * canvas + alpha * tint
+    image = Image.fromarray((np.clip(canvas, 0, 1) * 255).round().astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    ring = [tuple(p) for p in np.asarray(outline).tolist()]
+    draw.line([*ring, ring[0]], fill=(0, 255, 0), width=1)
+    # The dilated outline's edge: pixels of ``allowed`` with a neighbour outside it.
+    edge = allowed & ~(np.roll(allowed, 1, 0) & np.roll(allowed, -1, 0)
+                       & np.roll(allowed, 1, 1) & np.roll(allowed, -1, 1))
+    pixels = np.asarray(image).copy()
+    pixels[edge] = (255, 230, 0)
+    image = Image.fromarray(pixels)
+    draw = ImageDraw.Draw(image)
+    for x, y in given[~np.isnan(given).any(axis=1)]:
+        draw.ellipse((x - 1.5, y - 1.5, x + 1.5, y + 1.5), fill=(255, 255, 255))
+    for x, y in jaw[fd.JAW][~np.isnan(jaw[fd.JAW]).any(axis=1)]:
+        draw.ellipse((x - 1.5, y - 1.5, x + 1.5, y + 1.5), fill=(255, 0, 255))
+    image.save(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("photos", nargs="*", help="photos with a .pts beside them")
+    parser.add_argument("--pictures", default=None, help="folder for overlay pictures")
+    parser.add_argument("--forehead", type=float, default=fd.FOREHEAD_FRACTION,
+                        help="outline's reach above the brows, in eye-nose distances")
+    parser.add_argument("--robust", default=None, help="robust loss of the fits (fit's robust=)")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    photos = [Path(p) for p in args.photos] or [p for p in PHOTOS if p.is_file()]
+    rows = []
+    print(f"{'photo':<18} {'NME':>6} {'jaw NME':>8} {'inner':>6} {'spill':>7} {'cover':>6} "
+          f"{'RMSE':>6} {'+detail':>7} {'fit s':>6}")
+    for path in photos:
+        with ff.use_backend("numpy"):
+            row = measure(path, {"robust": args.robust} if args.robust else None,
+                          pictures=Path(args.pictures) if args.pictures else None,
+                          forehead=args.forehead)
+        rows.append(row)
+        print(f"{row['photo']:<18} {row['nme']:>6.4f} {row['jaw_nme']:>8.4f} "
+              f"{row['inner_nme']:>6.4f} {100 * row['spill']:>6.2f}% "
+              f"{100 * row['coverage']:>5.1f}% {row['rmse']:>6.4f} {row['rmse_detail']:>7.4f} "
+              f"{row['seconds']:>6.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

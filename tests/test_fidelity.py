@@ -1,0 +1,102 @@
+"""The fidelity figures (facefit.bench.fidelity): outline, spill, coverage, RMSE, NME."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import facefit as ff
+from facefit.backends import to_numpy
+from facefit.bench import fidelity as fd
+from facefit.errors import LandmarkError
+
+
+def _sample_points():
+    from importlib.resources import files
+
+    path = files("facefit") / "data" / "samples" / "astronaut.pts"
+    return ff.read_landmarks(str(path))
+
+
+def test_inside_convex_counts_pixels_of_a_square_and_its_dilation(backend):
+    # Pixel centres 10..29 in both directions: a 20 x 20 block, whichever orientation.
+    square = np.array([[9.5, 9.5], [29.5, 9.5], [29.5, 29.5], [9.5, 29.5]])
+    for polygon in (square, square[::-1].copy()):
+        inside = to_numpy(fd.inside_convex(backend.asarray(polygon), (40, 50)))
+        assert inside.sum() == 400
+        assert inside[10:30, 10:30].all()
+    grown = to_numpy(fd.inside_convex(backend.asarray(square), (40, 50), margin=3.0))
+    # Dilated by a disc of radius 3: area 20^2 + 4 * 20 * 3 + pi 3^2 = 668 (pixel counts
+    # of the rounded corners differ from pi r^2 by a few pixels).
+    assert abs(int(grown.sum()) - (400 + 240 + math.pi * 9)) < 8
+    assert grown[10:30, 7:33].all() and not grown[5, 5] and not grown[20, 34]
+
+
+def test_outline_holds_the_points_and_reaches_above_the_brows():
+    points = _sample_points()
+    outline = fd.face_outline(points)
+    inside = fd.inside_convex(outline, (512, 512), margin=1e-6)
+    for x, y in points:
+        assert inside[round(y), round(x)]
+    forehead = fd.forehead_points(points)
+    eye_nose = np.linalg.norm(0.5 * (points[36:42].mean(0) + points[42:48].mean(0)) - points[30])
+    lift = points[fd.BROWS] - forehead
+    # Lifted upward (smaller y) by half the eye-nose distance.
+    assert (lift[:, 1] > 0).all()
+    np.testing.assert_allclose(np.linalg.norm(lift, axis=1), 0.5 * eye_nose, rtol=1e-12)
+    assert outline[:, 1].min() < points[fd.BROWS, 1].min() - 0.4 * eye_nose
+
+
+def test_outline_rejects_missing_brows():
+    points = _sample_points()
+    points[20] = np.nan
+    with pytest.raises(LandmarkError, match="brow"):
+        fd.face_outline(points)
+
+
+def test_spill_coverage_and_rmse_on_known_masks(backend):
+    xp = backend.xp
+    outline = xp.zeros((20, 20), dtype=xp.bool)
+    outline[5:15, 5:15] = True  # 100 pixels
+    mask = xp.zeros((20, 20), dtype=xp.bool)
+    mask[10:20, 5:15] = True  # half inside, half below
+    assert fd.spill(mask, outline) == pytest.approx(0.5)
+    assert fd.coverage(mask, outline) == pytest.approx(0.5)
+    assert fd.spill(outline, outline) == 0.0
+    photo = xp.zeros((20, 20, 3), dtype=backend.dtype)
+    rendered = xp.full((20, 20, 3), 0.2, dtype=backend.dtype)
+    rendered[15:, ...] = 0.9  # outside the outline: not counted
+    assert fd.outline_rmse(rendered, photo, mask, outline) == pytest.approx(0.2, rel=1e-6)
+
+
+def test_nme_of_a_shift_is_the_shift_over_the_eye_distance(backend):
+    given = _sample_points()
+    shifted = given + np.array([3.0, 4.0])
+    eyes = np.linalg.norm(given[36] - given[45])
+    value = fd.nme(backend.asarray(shifted), backend.asarray(given))
+    assert value == pytest.approx(5.0 / eyes, rel=1e-6)
+    shifted[:17] = given[:17]
+    assert fd.nme(backend.asarray(shifted), backend.asarray(given), fd.JAW) == 0.0
+    assert fd.nme(backend.asarray(shifted), backend.asarray(given), list(range(17, 68))) == \
+        pytest.approx(5.0 / eyes, rel=1e-6)
+
+
+def test_a_fit_of_the_shipped_photo_stays_on_its_outline():
+    """Issue 18's targets on the shipped photo: the fit's mask (the model's face region)
+    spills at most 2% past the annotated outline and covers most of it, and the photometric
+    RMSE inside it is at most 0.08 (before the face region: spill 5.3%, RMSE 0.092)."""
+    points = _sample_points()
+    from importlib.resources import files
+
+    photo = ff.read_image(str(files("facefit") / "data" / "samples" / "astronaut.png"))
+    with ff.use_backend("numpy"):
+        result = ff.fit(photo, points)
+        rendered = result.render().to_numpy()
+    polygon = fd.face_outline(points)
+    outline = fd.inside_convex(polygon, photo.shape[:2])
+    allowed = fd.inside_convex(polygon, photo.shape[:2], fd.SPILL_MARGIN * fd.eye_distance(points))
+    assert fd.coverage(rendered["mask"], outline) > 0.85
+    assert fd.spill(rendered["mask"], allowed) <= 0.02
+    assert fd.outline_rmse(rendered["image"], photo, rendered["mask"], outline) <= 0.08
