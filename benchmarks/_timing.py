@@ -1,4 +1,5 @@
-"""Shared timing helper for the benchmark scripts: warm-up, repeats, min and median."""
+"""Shared helpers for the benchmark scripts: timing (warm-up, repeats, min and median),
+resident memory, and the machine the figures were measured on."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -20,6 +22,15 @@ def measure(fn: Callable[[], Any], *, repeats: int = 20, warmup: int = 3) -> dic
         fn()
         times.append(time.perf_counter() - start)
     return {"min_s": min(times), "median_s": statistics.median(times), "repeats": repeats}
+
+
+def resident_mib() -> float:
+    """Resident set size of this process in MiB (Linux /proc; 0 elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except OSError:
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def machine() -> dict[str, Any]:

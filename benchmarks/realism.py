@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 
 import facefit
-from _timing import machine
+from _timing import machine, resident_mib
 from facefit.detect import detect_landmarks
 from facefit.generate import PoseRanges, Synthesizer
 from facefit.generate.quality import outline_edge_ratio
@@ -53,15 +53,6 @@ PHOTOS = {
 }
 INNER = slice(17, 68)
 JAW = slice(0, 17)
-
-
-def resident_mib() -> float:
-    """Resident set size of this process in MiB (Linux /proc; 0 elsewhere)."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except OSError:
-        return 0.0
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def nme(found: np.ndarray, truth: np.ndarray) -> tuple[float, float]:

@@ -81,7 +81,8 @@ def _glasses(image, landmarks):
 
 # The synthetic face's albedo is drawn at 0.7 std, and least squares through the painted bar
 # needs more: the plausibility check rightly warns about the least-squares fit.
-@pytest.mark.filterwarnings("ignore:the photo. matching it needed skin colours:facefit.errors.FitWarning")
+@pytest.mark.filterwarnings(
+    "ignore:the photo. matching it needed skin colours:facefit.errors.FitWarning")
 def test_robust_fit_recovers_albedo_and_light_through_glasses():
     """A dark bar over the eyes (7% of the face): the robust fit's render matches the clean
     truth within the synthetic-recovery thresholds of tests/test_fit_real.py; least squares
