@@ -188,8 +188,11 @@ class VertexSet:
 
 
 def shape_basis(arrays: Any) -> Array:
-    """(V, 3, K_id + K_exp): the identity and expression bases side by side, built once per
-    model and backend."""
+    """(V, 3, K_id + K_exp): the identity and expression bases side by side (a model's
+    :class:`~facefit.model.ModelArrays` carry it; model-like objects get it built once)."""
+    existing = getattr(arrays, "shape_basis", None)
+    if existing is not None:
+        return existing
     xp = array_namespace(arrays.identity)
     return derived(arrays, "shape basis", lambda: xp.concat(
         [arrays.identity, arrays.expression], axis=2))
