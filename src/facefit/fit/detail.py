@@ -10,7 +10,8 @@ detail ``d`` to the fitted albedo ``a``, one linear least-squares problem per co
 + decay * sum_v d_v^2``
 
 with ``s`` the shading, ``I`` the photo at the vertex and ``w`` its visibility (front-facing,
-unoccluded, not at a grazing angle, off the mesh boundary). This is the albedo under a Gaussian
+unoccluded, not at a grazing angle, off the mesh boundary; in a robust fit also its outlier
+weight). This is the albedo under a Gaussian
 prior whose precision is ``decay * I + smoothness * L`` (L the mesh's graph Laplacian): every
 Laplacian mode, with a standard deviation falling with its frequency, the limit of "more modes
 with a frequency-dependent prior". Where the photo does not see the face the detail continues
@@ -23,6 +24,7 @@ applied with two scatter-adds over the mesh's edges).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..backends import array_namespace, scatter_add
@@ -31,6 +33,7 @@ from ..geometry import boundary_vertices
 from ..render.rasterize import rasterize
 from ..render.visibility import visible_vertices
 from ..sampling import bilinear_sample
+from .robust import robust_weights
 
 Array = Any
 
@@ -136,4 +139,11 @@ def albedo_detail(problem: Any, x: Array, **options: Any) -> Array:
     weight = xp.where(seen & inner, facing, xp.zeros_like(facing))
     edges = derived(arrays, "mesh edges", lambda: mesh_edges(arrays.triangles, n_vertices))
     observed = bilinear_sample(photo, state.points)
+    term = problem.photometric_term
+    if term is not None and term.robust is not None and math.isfinite(term.robust_sigma2):
+        # A robust fit's outliers (glasses, hands, hair) are not skin: the detail gives them
+        # the fit's IRLS weight at every vertex (same loss and scale), so it fills them in
+        # from their neighbours instead of painting the occluder into the albedo.
+        squared = xp.sum((state.colours - observed) ** 2, axis=1)
+        weight = weight * robust_weights(squared, term.robust_sigma2, term.robust.loss)
     return solve_detail(weight, state.shading, state.albedo, observed, edges, **options)
