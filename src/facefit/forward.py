@@ -159,7 +159,7 @@ class VertexSet:
     triangles : (T, 3) triangles in local ids for normals by :func:`vertex_normals` (the
         whole mesh), or None.
     rings : the one-ring topology of the output vertices (see
-        :func:`facefit.fit.topology.ring_topology`) for normals of a subset, or None.
+        :func:`facefit.fit.topology.sample_vertex_set`) for normals of a subset, or None.
     """
 
     mean_shape: Array
