@@ -133,11 +133,11 @@ def test_only_what_is_read_is_computed(backend):
                      backend=backend)
     assert state.points.shape == (1, MODEL.n_vertices, 2)
     assert "normals" not in vars(state)
-    with pytest.raises(ValueError, match="albedo"):
+    with pytest.raises(ff.ModelError, match="albedo"):
         _ = state.albedo
     model_space = evaluate(MODEL, Coefficients(coefficients.shape), backend=backend)
     assert_close(model_space.vertices, state.vertices, dtype=backend.dtype_name)
-    with pytest.raises(ValueError, match="pose"):
+    with pytest.raises(ff.ModelError, match="pose"):
         _ = model_space.points
 
 

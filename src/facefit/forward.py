@@ -31,6 +31,7 @@ from .backends import (
     to_numpy,
 )
 from .camera import project, rotate
+from .errors import ModelError
 from .geometry import cross, rotation_matrix, rotation_matrix_derivatives, vertex_normals
 from .lighting import sh_basis
 
@@ -221,12 +222,12 @@ class FaceState:
 
     def _need_pose(self) -> Pose:
         if self.pose is None:
-            raise ValueError("this FaceState was evaluated without a pose")
+            raise ModelError("this FaceState was evaluated without a pose")
         return self.pose
 
     def _need(self, value: Array | None, what: str) -> Array:
         if value is None:
-            raise ValueError(f"this FaceState was evaluated without {what} coefficients")
+            raise ModelError(f"this FaceState was evaluated without {what} coefficients")
         return value
 
     @functools.cached_property
@@ -273,7 +274,7 @@ class FaceState:
         photometric term's analytic Jacobian reuses them. Complex-step safe."""
         rings = self.vertex_set.rings
         if rings is None:
-            raise ValueError("this vertex set has no one-ring topology")
+            raise ModelError("this vertex set has no one-ring topology")
         shape = self.read_shape
         xp = array_namespace(shape)
         flat = xp.reshape(rings.face_corners, (-1,))
@@ -299,7 +300,7 @@ class FaceState:
         if s.rings is not None:
             return rotate(self.model_normals, self._need_pose().rotation)
         if s.triangles is None or s.output is not None:
-            raise ValueError("normals need the whole mesh or one-rings of the output vertices")
+            raise ModelError("normals need the whole mesh or one-rings of the output vertices")
         return vertex_normals(self.rotated, s.triangles)
 
     @functools.cached_property

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backends import array_namespace, real_part
+from ..errors import FacefitError
 from .rasterize import Rasterization
 
 Array = Any
@@ -64,5 +65,5 @@ def visible_vertices(
     elif footprint == "any":
         covered = nearest > -float("inf")
     else:
-        raise ValueError(f"footprint must be 'any' or 'all', got {footprint!r}")
+        raise FacefitError(f"visible_vertices: footprint must be 'any' or 'all', got {footprint!r}")
     return inside & facing & covered & (z >= nearest - tolerance)
