@@ -182,7 +182,8 @@ def test_user_term_without_analytic_jacobian_falls_back(backend64):
 @given(seed=st.integers(0, 10_000))
 def test_albedo_detail_solves_its_normal_equations(backend, seed):
     """Conjugate gradients reach the dense solution of the detail's normal equations."""
-    from facefit.fit.detail import mesh_edges, solve_detail
+    from facefit.fit.detail import solve_detail
+    from facefit.geometry import mesh_edges
 
     rng = np.random.default_rng(seed)
     n = MODEL.n_vertices

@@ -17,6 +17,7 @@ __all__ = [
     "boundary_vertices",
     "cross",
     "face_normals",
+    "mesh_edges",
     "rotation_angles",
     "rotation_matrix",
     "rotation_matrix_derivatives",
@@ -141,6 +142,29 @@ def face_normals(vertices: Array, triangles: Array) -> Array:
     return cross(corners[1] - corners[0], corners[2] - corners[0])
 
 
+def _edge_keys(triangles: Array, n_vertices: int) -> Array:
+    """(3T,) int64 key ``low * V + high`` of each triangle side: equal for the two triangles
+    that share an edge."""
+    xp = array_namespace(triangles)
+    first = xp.concat([triangles[:, 0], triangles[:, 1], triangles[:, 2]])
+    second = xp.concat([triangles[:, 1], triangles[:, 2], triangles[:, 0]])
+    low, high = xp.minimum(first, second), xp.maximum(first, second)
+    return xp.astype(low, xp.int64) * n_vertices + high
+
+
+def mesh_edges(triangles: Array, n_vertices: int) -> Array:
+    """The mesh's undirected edges, each once, (E, 2) int64 (lower id first).
+
+    Parameters
+    ----------
+    triangles : (T, 3) int array.
+    n_vertices : V.
+    """
+    xp = array_namespace(triangles)
+    keys = xp.unique_values(_edge_keys(triangles, n_vertices))
+    return xp.stack([keys // n_vertices, keys % n_vertices], axis=1)
+
+
 def boundary_vertices(triangles: Array, n_vertices: int) -> Array:
     """Vertices on the mesh boundary (on an edge used by exactly one triangle).
 
@@ -154,10 +178,7 @@ def boundary_vertices(triangles: Array, n_vertices: int) -> Array:
     (V,) bool array.
     """
     xp = array_namespace(triangles)
-    first = xp.concat([triangles[:, 0], triangles[:, 1], triangles[:, 2]])
-    second = xp.concat([triangles[:, 1], triangles[:, 2], triangles[:, 0]])
-    low, high = xp.minimum(first, second), xp.maximum(first, second)
-    keys, counts = xp.unique_counts(xp.astype(low, xp.int64) * n_vertices + high)
+    keys, counts = xp.unique_counts(_edge_keys(triangles, n_vertices))
     lonely = keys[counts == 1]
     ends = xp.concat([lonely // n_vertices, lonely % n_vertices])
     hits = scatter_add(ends, xp.ones(ends.shape, dtype=xp.int64, device=ends.device), n_vertices)

@@ -29,15 +29,15 @@ from typing import Any
 
 from ..backends import array_namespace, scatter_add
 from ..forward import derived, evaluate
-from ..geometry import boundary_vertices
+from ..geometry import boundary_vertices, mesh_edges
 from ..render.rasterize import rasterize
-from ..render.visibility import visible_vertices
+from ..render.visibility import facing_weight, visible_vertices
 from ..sampling import bilinear_sample
 from .robust import robust_weights
 
 Array = Any
 
-__all__ = ["DETAIL_DECAY", "DETAIL_SMOOTHNESS", "albedo_detail", "mesh_edges", "solve_detail"]
+__all__ = ["DETAIL_DECAY", "DETAIL_SMOOTHNESS", "albedo_detail", "solve_detail"]
 
 #: Weight of the detail's edge differences, relative to a fully visible vertex at shading 1.
 #: A detail of one vertex costs about as much as a colour error spread over its ring: sharp
@@ -45,16 +45,6 @@ __all__ = ["DETAIL_DECAY", "DETAIL_SMOOTHNESS", "albedo_detail", "mesh_edges", "
 DETAIL_SMOOTHNESS = 0.05
 #: Pull of the detail toward zero: small, so that unseen parts fade out over many rings.
 DETAIL_DECAY = 1e-3
-
-
-def mesh_edges(triangles: Array, n_vertices: int) -> Array:
-    """The mesh's undirected edges, each once, (E, 2) int64 (lower id first)."""
-    xp = array_namespace(triangles)
-    a = xp.concat([triangles[:, 0], triangles[:, 1], triangles[:, 2]])
-    b = xp.concat([triangles[:, 1], triangles[:, 2], triangles[:, 0]])
-    low, high = xp.minimum(a, b), xp.maximum(a, b)
-    keys = xp.unique_values(xp.astype(low, xp.int64) * n_vertices + high)
-    return xp.stack([keys // n_vertices, keys % n_vertices], axis=1)
 
 
 def _laplacian(values: Array, edges: Array, degree: Array) -> Array:
@@ -77,7 +67,7 @@ def solve_detail(weight: Array, shading: Array, albedo: Array, observed: Array, 
     shading : (V, 3) shading per channel.
     albedo : (V, 3) the fitted albedo.
     observed : (V, 3) the photo's colour at each vertex.
-    edges : (E, 2) the mesh's edges (:func:`mesh_edges`).
+    edges : (E, 2) the mesh's edges (:func:`facefit.geometry.mesh_edges`).
     smoothness, decay : the prior's weights (see the module docstring).
     iterations : at most this many conjugate-gradient steps.
     tolerance : stop when the residual norm falls below this fraction of the right side's
@@ -134,8 +124,7 @@ def albedo_detail(problem: Any, x: Array, **options: Any) -> Array:
     seen = visible_vertices(state.points, state.depth, state.normals, raster, footprint="all")
     inner = ~derived(arrays, "boundary vertices",
                      lambda: boundary_vertices(arrays.triangles, n_vertices))
-    # Grazing vertices see the photo foreshortened and mixed with what lies beyond the outline.
-    facing = xp.clip(state.normals[:, 2] * 3.0, 0.0, 1.0)
+    facing = facing_weight(state.normals)
     weight = xp.where(seen & inner, facing, xp.zeros_like(facing))
     edges = derived(arrays, "mesh edges", lambda: mesh_edges(arrays.triangles, n_vertices))
     observed = bilinear_sample(photo, state.points)

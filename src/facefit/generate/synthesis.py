@@ -26,7 +26,7 @@ from ..params import FaceParams
 from ..render import pose_faces, rasterize
 from ..render.interpolate import interpolate
 from ..render.landmarks import landmark_points
-from ..render.visibility import visible_vertices
+from ..render.visibility import facing_weight, visible_vertices
 from ..sampling import bilinear_sample
 from .background import warp_background
 from .head import head_model, head_positions
@@ -156,7 +156,7 @@ class Synthesizer:
                                 tolerance=0.03 * float(xp.max(extent)))
         # Texture weight: seen, and not at a grazing angle (foreshortened in the photo);
         # faded over a few rings so the photo and albedo meet without a seam.
-        facing = xp.clip(normals[:, 2] * 3.0, 0.0, 1.0)
+        facing = facing_weight(normals)
         weight = xp.where(seen, facing, xp.zeros_like(facing))[:, None]
         self.photo_weight = _ring_average(weight, self.triangles, blend_rings) * weight
         self.source_points = points  # where each vertex lies in the photo

@@ -10,7 +10,7 @@ from .rasterize import Rasterization
 
 Array = Any
 
-__all__ = ["visible_vertices"]
+__all__ = ["facing_weight", "visible_vertices"]
 
 
 def visible_vertices(
@@ -67,3 +67,20 @@ def visible_vertices(
     else:
         raise FacefitError(f"visible_vertices: footprint must be 'any' or 'all', got {footprint!r}")
     return inside & facing & covered & (z >= nearest - tolerance)
+
+
+def facing_weight(normals: Array) -> Array:
+    """How far the photo can be trusted at each vertex by its angle to the camera: 1 where the
+    camera-space normal's z is at least 1/3, falling to 0 edge-on. Grazing surface is seen
+    foreshortened, and its colours mix with whatever lies beyond the outline.
+
+    Parameters
+    ----------
+    normals : (V, 3) unit camera-space normals (real).
+
+    Returns
+    -------
+    (V,) array in [0, 1].
+    """
+    xp = array_namespace(normals)
+    return xp.clip(normals[:, 2] * 3.0, 0.0, 1.0)
