@@ -14,6 +14,8 @@ from facefit.generate.profiling import BINS, HeadWarp, rigid_map
 from facefit.params import FaceParams
 from facefit.render import pose_faces
 
+from .conftest import assert_close
+
 
 @pytest.fixture(scope="module")
 def model():
@@ -77,40 +79,42 @@ def test_rigid_map_recovers_an_affine_map():
     np.testing.assert_allclose(rigid_map(source, target, np.ones(50)), truth, atol=1e-6)
 
 
-def _warp(model, head, photo, params):
-    with ff.use_backend("numpy") as backend:
-        source = head_positions(head, params, backend)
-        return HeadWarp(photo, source, head.model.arrays(backend).triangles,
-                        np.asarray(head.follow), np.asarray(head.rigid)), backend
+def _warp(head, photo, params, backend):
+    source = head_positions(head, params, backend)
+    return HeadWarp(backend.asarray(photo), source, head.model.arrays(backend).triangles,
+                    backend.asarray(head.follow), backend.asarray(head.rigid))
 
 
-def test_the_warp_is_the_identity_when_nothing_moves(model, head):
+def test_the_warp_is_the_identity_when_nothing_moves(model, head, backend):
     photo = np.random.default_rng(2).uniform(size=(256, 256, 3))
     params = _params(model)
-    warp, backend = _warp(model, head, photo, params)
+    warp = _warp(head, photo, params, backend)
     image, moved = warp(head_positions(head, params, backend))
+    moved = to_numpy(moved)
     assert moved.sum() > 0.3 * moved.size
-    np.testing.assert_allclose(image, photo, atol=1e-9)
+    assert_close(image, photo, dtype=backend.dtype_name, scale=1.0, atol_scale=1e3)
 
 
 @pytest.mark.parametrize("yaw", [-45.0, 45.0])
-def test_a_turned_head_covers_every_pixel_once_and_keeps_the_far_background(model, head, yaw):
+def test_a_turned_head_covers_every_pixel_once_and_keeps_the_far_background(model, head, yaw,
+                                                                           backend):
     """Culling flipped triangles opens no holes: every pixel inside the fixed ring is drawn by
     an unflipped triangle (anchors clipped to the image border stand still, or the border's
     pixels would be left behind); outside it the photo is untouched."""
     rng = np.random.default_rng(3)
     photo = rng.uniform(size=(256, 256, 3))
     params = _params(model)
-    warp, backend = _warp(model, head, photo, params)
+    warp = _warp(head, photo, params, backend)
     turned = FaceParams(**{**params.__dict__, "rotation": np.radians([0.0, yaw, 0.0])})
     image, moved = warp(head_positions(head, turned, backend))
-    fixed = warp.anchors[-BINS:, 0:2]
+    image, moved = to_numpy(image), to_numpy(moved)
+    fixed = to_numpy(warp.anchors)[-BINS:, 0:2]
     from matplotlib.path import Path
 
     ys, xs = np.mgrid[:256, :256]
     inside = Path(fixed).contains_points(np.stack([xs.ravel(), ys.ravel()], 1)).reshape(256, 256)
     assert moved[inside].all()
-    np.testing.assert_array_equal(image[~moved], photo[~moved])
+    assert_close(image[~moved], photo[~moved], dtype=backend.dtype_name, scale=1.0)
     assert np.abs(image - photo)[moved].mean() > 0.05  # the head did move
 
 
