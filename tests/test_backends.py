@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -69,6 +71,21 @@ def test_use_backend_is_a_context_manager_and_set_backend_a_setter():
         chosen = ff.set_backend("numpy", dtype="float32")
         assert ff.get_backend() is chosen and chosen.dtype_name == "float32"
     assert ff.get_backend() is before
+
+
+def test_a_plain_use_backend_call_warns_that_it_changed_nothing():
+    """The API's old setter form, ``ff.use_backend("numpy")`` on its own, no longer sets the
+    backend; dropped without a ``with`` it says so and names set_backend."""
+    before = ff.get_backend()
+    with pytest.warns(RuntimeWarning, match=r"set_backend\('array-api-strict'\)"):
+        ff.use_backend("array-api-strict")
+        gc.collect()  # (CPython drops it at once; other interpreters at a collection)
+    assert ff.get_backend() is before
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with ff.use_backend("array-api-strict"):
+            pass
+        gc.collect()
 
 
 def test_use_backend_restores_the_previous_one_when_the_block_raises():

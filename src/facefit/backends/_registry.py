@@ -14,7 +14,8 @@ import contextlib
 import contextvars
 import functools
 import os
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -282,16 +283,36 @@ def use_backend(name: str | Backend | BackendSpec, device: Any = None, dtype: An
     ...     backend.dtype_name
     'float32'
     """
-    return _activated(_select(name, device, dtype))
+    return _Activation(_select(name, device, dtype))
 
 
-@contextlib.contextmanager
-def _activated(backend: Backend) -> Iterator[Backend]:
-    token = _current.set(backend)
-    try:
-        yield backend
-    finally:
-        _current.reset(token)
+class _Activation:
+    """What :func:`use_backend` returns: activates its backend for a ``with`` block only.
+
+    ``ff.use_backend("torch")`` as a plain call once set the backend for good (the API's first
+    form); now it would change nothing, silently, so a call never used in a ``with`` warns
+    when it is dropped and names :func:`set_backend`.
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._tokens: list[contextvars.Token[Backend | None]] = []
+        self._entered = False
+
+    def __enter__(self) -> Backend:
+        self._entered = True
+        self._tokens.append(_current.set(self.backend))
+        return self.backend
+
+    def __exit__(self, *exc_info: object) -> None:
+        _current.reset(self._tokens.pop())
+
+    def __del__(self) -> None:
+        if not self._entered:
+            warnings.warn(
+                f"use_backend({self.backend.name!r}) outside a 'with' block changes nothing; "
+                f"to change the backend from now on, call facefit.set_backend"
+                f"({self.backend.name!r})", RuntimeWarning, stacklevel=2)
 
 
 def set_backend(name: str | Backend | BackendSpec, device: Any = None, dtype: Any = None
