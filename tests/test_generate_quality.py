@@ -14,8 +14,9 @@ import facefit as ff
 from facefit.backends import to_numpy
 from facefit.errors import FacefitError
 from facefit.generate import Synthesizer
-from facefit.generate.quality import outline_bands, outline_edge_ratio
+from facefit.generate.quality import outline_bands, outline_edge_ratio, soften_outline
 from facefit.generate.variations import draw_expression, sample_rng
+from facefit.sampling import gaussian_blur
 
 ASTRONAUT = Path(str(files("facefit") / "data" / "samples" / "astronaut.png"))
 
@@ -46,6 +47,30 @@ def test_a_pasted_disk_scores_high_and_a_seamless_one_near_one(backend64):
     as_array = backend64.asarray
     assert outline_edge_ratio(as_array(texture), as_array(mask)) == pytest.approx(1.0, abs=0.1)
     assert outline_edge_ratio(as_array(pasted), as_array(mask)) > 1.5
+
+
+def test_soften_outline_blurs_only_the_band_along_the_mask(backend):
+    """Within 2 px of the boundary the pixels are the whole image's blur (the box it blurs is
+    big enough), elsewhere untouched; a pasted disk's seam drops toward the texture's own."""
+    rng = np.random.default_rng(1)
+    texture = gaussian_filter(rng.uniform(0.0, 1.0, (96, 80, 3)), (2.0, 2.0, 0.0))
+    mask = _disk(96, 25.0)[:, 8:88]
+    pasted = np.where(mask[..., None], texture * 0.5 + 0.35, texture)
+    image, as_mask = backend.asarray(pasted), backend.xp.asarray(mask)
+    softened = soften_outline(image, as_mask, sigma=1.0, width=2)
+    assert softened.shape == image.shape and softened.dtype == image.dtype
+    near = np.zeros_like(mask)
+    for dy in range(-2, 3):
+        for dx in range(-2, 3):
+            near |= np.roll(np.roll(mask, dy, 0), dx, 1) != mask
+    out, whole = to_numpy(softened), to_numpy(gaussian_blur(image, 1.0))
+    tolerance = 1e-5 if backend.dtype == "float32" else 1e-12
+    np.testing.assert_allclose(out[near], whole[near], atol=tolerance)
+    np.testing.assert_array_equal(out[~near], pasted.astype(out.dtype)[~near])
+    assert outline_edge_ratio(out, mask) < 0.8 * outline_edge_ratio(pasted, mask)
+    empty = np.zeros_like(mask)
+    np.testing.assert_array_equal(to_numpy(soften_outline(image, backend.xp.asarray(empty))),
+                                  to_numpy(image))
 
 
 def test_bad_shapes_raise_and_an_empty_mask_gives_nan():

@@ -19,10 +19,12 @@ from typing import Any
 
 from ..backends import array_namespace
 from ..errors import FacefitError
+from ..sampling import gaussian_blur
 
 Array = Any
 
-__all__ = ["feather", "fill_holes", "gradient_magnitude", "outline_bands", "outline_edge_ratio"]
+__all__ = ["feather", "fill_holes", "gradient_magnitude", "outline_bands", "outline_edge_ratio",
+           "soften_outline"]
 
 #: Bands of the ratio: the ring is distance 1 either side of the boundary; the comparison bands
 #: are distances 2..6 inside and outside (in pixels).
@@ -130,6 +132,53 @@ def feather(mask: Array, pixels: int) -> Array:
         inside = _erode(inside, 1, xp)
         total = total + xp.astype(inside, xp.float64)
     return total / (pixels + 1)
+
+
+def soften_outline(image: Array, mask: Array, sigma: float = 1.0, width: int = 2) -> Array:
+    """``image`` with the pixels within ``width`` steps of ``mask``'s boundary (either side)
+    replaced by the image blurred by ``sigma`` pixels.
+
+    A rasterized silhouette, and the fold of a warped mesh along it, step from one surface to
+    the other within a pixel; a camera's lens and demosaicing spread a real silhouette over one
+    or two. Without this the new outline of a turned face is the sharpest edge in the sample.
+
+    Parameters
+    ----------
+    image : (H, W, 3) composited sample.
+    mask : (H, W) bool face mask.
+    sigma : blur in pixels; width : half-width of the softened band in pixels.
+
+    Returns
+    -------
+    (H, W, 3) array like ``image``.
+    """
+    xp = array_namespace(image, mask)
+    inside = xp.astype(mask, xp.bool)
+    near = _dilate(inside, width, xp) & ~_erode(inside, width, xp)
+    rows = xp.nonzero(xp.any(near, axis=1))[0]
+    cols = xp.nonzero(xp.any(near, axis=0))[0]
+    if rows.shape[0] == 0:
+        return image
+    # Blur only the box around the band (the face is a small part of a large photo), with a
+    # margin of the blur's reach so the box's edges do not change what is inside the band.
+    reach = max(1, math.ceil(3 * sigma))
+    height, width_px = int(image.shape[0]), int(image.shape[1])
+    top, bottom = max(int(rows[0]) - reach, 0), min(int(rows[-1]) + reach + 1, height)
+    left, right = max(int(cols[0]) - reach, 0), min(int(cols[-1]) + reach + 1, width_px)
+    box = image[top:bottom, left:right, ...]
+    softened = xp.where(near[top:bottom, left:right, None], gaussian_blur(box, sigma), box)
+    if (top, bottom, left, right) == (0, height, 0, width_px):
+        return softened
+    return _paste(image, softened, top, left, xp)
+
+
+def _paste(image: Array, box: Array, top: int, left: int, xp: Any) -> Array:
+    """``image`` with ``box`` written at (``top``, ``left``) (a new array: no in-place writes,
+    which not every array library allows)."""
+    bottom, right = top + int(box.shape[0]), left + int(box.shape[1])
+    middle = xp.concat([image[top:bottom, :left, ...], box, image[top:bottom, right:, ...]],
+                       axis=1)
+    return xp.concat([image[:top, ...], middle, image[bottom:, ...]], axis=0)
 
 
 def fill_holes(mask: Array) -> Array:

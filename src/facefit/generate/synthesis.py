@@ -14,6 +14,7 @@ marching), depth map and face mask all come from the same render of the same geo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -33,16 +34,25 @@ from .head import head_model, head_positions
 from .host import mirror_vertices
 from .mouth import draw_cavity, inner_lip_loop
 from .profiling import HeadWarp
-from .quality import feather
+from .quality import feather, soften_outline
 from .variations import PoseRanges, draw_expression, draw_rotation, sample_rng
 
 Array = Any
 
 __all__ = ["Sample", "Synthesizer", "generate", "iter_samples"]
 
-#: Bounds of the relighting ratio (new shading over the fitted shading): a photo of a face
-#: turned from the light brightened by more than this burns its highlights to cream.
-RATIO_BOUNDS = (0.8, 1.25)
+#: Relighting of the photo's own texture: an exponent on the ratio of new over fitted shading,
+#: and its bounds. The fitted spherical harmonics explain a photo's shading only coarsely;
+#: applied in full, their ratio painted bright and dark bands across the face (a white centre
+#: and orange sides on a warm-lit photo) that no photo has.
+RELIGHT = (0.3, (0.9, 1.1))
+#: Colour distance (RMS over channels) from the fitted face's colour at which the photo's colour
+#: at a vertex counts half as skin: hair, brows and shadows past it are not lent to the other side.
+SKIN_DISTANCE = 0.08
+#: The exact ratio of new over fitted shading (no exponent, no bounds).
+UNBOUNDED = (1.0, (0.0, float("inf")))
+#: Log-ratio of shadings at which the mirrored side's colour is lent at 1/e weight.
+MIRROR_SHADING_SPREAD = 0.15
 #: Mesh rings from the outline over which relighting fades in.
 RELIGHT_RINGS = 8
 #: Width of the band inside the face's outline over which the render fades into the warp.
@@ -91,13 +101,23 @@ def _ring_average(values: Array, triangles: Array, rounds: int) -> Array:
     return values
 
 
-def _grey_ratio(new: Array, old: Array) -> Array:
-    """(V, 1) relighting ratio: grey new over grey old shading, bounded (per-channel ratios of
-    small shadings made purple and yellow-green blotches)."""
+def _grey_ratio(new: Array, old: Array, relight: tuple[float, tuple[float, float]]) -> Array:
+    """(V, 1) relighting ratio: grey new over grey old shading, to the power and within the
+    bounds of ``relight`` (per-channel ratios of small shadings made purple and yellow-green
+    blotches)."""
     xp = array_namespace(new, old)
-    ratio = (xp.mean(new, axis=1, keepdims=True)
+    strength, (low, high) = relight
+    ratio = (xp.clip(xp.mean(new, axis=1, keepdims=True), 0.05, None)
              / xp.clip(xp.mean(old, axis=1, keepdims=True), 0.05, None))
-    return xp.clip(ratio, RATIO_BOUNDS[0], RATIO_BOUNDS[1])
+    return xp.clip(ratio ** strength, low, high)
+
+
+def _skin_likeness(observed: Array, predicted: Array) -> Array:
+    """(V, 1) in (0, 1]: how well the photo's colours ``observed`` (V, 3) agree with the fitted
+    face's ``predicted`` (V, 3), 1 when equal, 1/2 at :data:`SKIN_DISTANCE`."""
+    xp = array_namespace(observed, predicted)
+    distance = xp.mean((observed - predicted) ** 2, axis=1, keepdims=True) / SKIN_DISTANCE ** 2
+    return 1 / (1 + distance)
 
 
 def _ring_distance(triangles: Array, n_vertices: int, rings: int, dtype: Any) -> Array:
@@ -163,6 +183,9 @@ class Synthesizer:
         self.shading = state.shading[0, ...]
         # The fitted albedo, gained per channel to the photo's colours where both are known.
         albedo = state.albedo[0, ...]
+        # The model's own colour, without the detail (which fits the photo's hair and shadows
+        # too): what skin at each vertex should look like.
+        skin = xp.clip(albedo, 0.0, 1.0) * self.shading
         if albedo_detail is not None:
             albedo = albedo + self.backend.asarray(albedo_detail)
         albedo = xp.clip(albedo, 0.0, 1.0)
@@ -171,17 +194,20 @@ class Synthesizer:
         w = self.photo_weight
         gain = xp.sum(w * observed, axis=0) / xp.clip(xp.sum(w * predicted, axis=0), 1e-6, None)
         self.albedo = xp.clip(albedo * xp.clip(gain, 0.5, 2.0), 0.0, 1.0)
-        # Where the photo did not see the surface, the mirrored vertex (the face is nearly
-        # symmetric) lends its photo colour before the albedo does: a revealed cheek gets the
-        # other cheek's skin, not flat colour.
-        mirror = xp.asarray(mirror_vertices(model), device=points.device)
-        self.mirror_points = xp.take(points, mirror, axis=0)
-        self.mirror_weight = xp.take(self.photo_weight, mirror, axis=0)
-        self.mirror_shading = xp.take(self.shading, mirror, axis=0)
         # Relighting fades out toward the outline (0 there, full after RELIGHT_RINGS rings), so
         # the face meets the warped, unrelit photo around it without a change of tone.
         self.interior = _ring_distance(self.triangles, points.shape[0], RELIGHT_RINGS,
                                        points.dtype)[:, None]
+        # Where the photo did not see the surface, the mirrored vertex (the face is nearly
+        # symmetric) lends its photo colour before the albedo does: a revealed cheek gets the
+        # other cheek's skin, not flat colour. Only skin is lent: where the photo's colour is far
+        # from the fitted face's (hair over a temple, background past the outline), a mirror
+        # would paint it on the revealed cheek as a dark crescent.
+        mirror = xp.asarray(mirror_vertices(model), device=points.device)
+        self.mirror_points = xp.take(points, mirror, axis=0)
+        self.mirror_weight = xp.take(self.photo_weight * _skin_likeness(observed, skin),
+                                     mirror, axis=0)
+        self.mirror_shading = xp.take(self.shading, mirror, axis=0)
         self.outline = xp.nonzero(boundary_vertices(self.triangles, points.shape[0]))[0]
         loop = inner_lip_loop(model)
         self.mouth = None if loop is None else xp.asarray(loop, device=points.device)
@@ -239,10 +265,15 @@ class Synthesizer:
         # the albedo fallback; interpolated per pixel, then the photo is sampled at full res.
         # The ratio is one grey factor, bounded: per-channel ratios of small shadings made
         # purple and yellow-green blotches.
-        ratio = 1 + self.interior * (_grey_ratio(new_shading, self.shading) - 1)
-        mirror_ratio = 1 + self.interior * (_grey_ratio(new_shading, self.mirror_shading) - 1)
+        ratio = 1 + self.interior * (_grey_ratio(new_shading, self.shading, RELIGHT) - 1)
+        mirror_ratio = 1 + self.interior * (_grey_ratio(new_shading, self.mirror_shading, RELIGHT)
+                                            - 1)
+        # The other side lends its colour only where it was lit about as this side is now: a
+        # face lit from one side has a dark side whose skin, brightened, turns orange.
+        lit_alike = xp.exp(-(xp.log(_grey_ratio(new_shading, self.mirror_shading, UNBOUNDED))
+                             / MIRROR_SHADING_SPREAD) ** 2)
         attributes = xp.concat([self.source_points, self.photo_weight, ratio,
-                                self.mirror_points, self.mirror_weight, mirror_ratio,
+                                self.mirror_points, self.mirror_weight * lit_alike, mirror_ratio,
                                 self.albedo * new_shading], axis=1)
         per_pixel = interpolate(attributes, self.triangles, raster)  # (P, 11)
         texture = bilinear_sample(self.photo, per_pixel[:, 0:2])
@@ -260,6 +291,7 @@ class Synthesizer:
             image = alpha * image + (1 - alpha) * background
         if self.mouth is not None:
             image = draw_cavity(image, mask, points, depth, self.mouth, self.lip_colour)
+        image = soften_outline(image, mask)
         return Sample(image=to_numpy(image), landmarks=to_numpy(landmarks), params=params,
                       depth=to_numpy(raster.depth_image()), mask=to_numpy(mask),
                       index=index, seed=seed)
@@ -292,10 +324,11 @@ def iter_samples(image: Any, landmarks: Any, n: int = 30, model: Any = None, see
     synthesizer = Synthesizer(model, fit_result.params, photo,
                               albedo_detail=fit_result.albedo_detail)
     ranges = poses or PoseRanges()
+    photo_yaw = math.degrees(float(fit_result.params.rotation[1]))
     for index in chosen:
         rng = sample_rng(seed, index)
         expression = draw_expression(model, rng, expressions)
-        rotation = draw_rotation(ranges, rng)
+        rotation = draw_rotation(ranges, rng, photo_yaw)
         yield synthesizer(synthesizer.pose(expression, rotation), index=index, seed=seed)
 
 
