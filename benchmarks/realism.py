@@ -4,8 +4,9 @@ Run: ``python benchmarks/realism.py [--samples 12] [--memory 100] [--out DIR] [-
 
 For every photo with landmarks here (the shipped sample, which is ``astronaut``; grace_hopper;
 the 300-W photo image_0010), the photo is fitted once, then ``--samples`` samples are made: two
-at yaw -45 and +45 degrees (pitch and roll 0), the rest drawn from the default pose ranges. Per
-photo it reports:
+at the yaw extremes within +-45 degrees that the default reveal limit allows (-45 and +45 for a
+frontal photo; pitch and roll 0), the rest drawn from the default pose ranges. Per photo it
+reports:
 
 - the outline edge ratio (:mod:`facefit.generate.quality`) of each sample, its median, and the
   median over the real photo's own ratio (with the fitted face's mask); target <= 1.2; also
@@ -72,14 +73,18 @@ def detector_nme(image: np.ndarray, truth: np.ndarray) -> tuple[float, float] | 
 
 
 def samples_of(synth: Synthesizer, model, count: int, seed: int = 0):
-    """``count`` samples: yaw -45 and +45 first (pitch, roll 0), then the default ranges."""
+    """``count`` samples: the two extremes of yaw within +-45 degrees that the default reveal
+    limit allows for this photo first (-45 and +45 for a frontal one; pitch, roll 0), then draws
+    from the default ranges."""
     ranges = PoseRanges()
+    photo_yaw = math.degrees(float(synth.params.rotation[1]))
+    extremes = PoseRanges(yaw=(-45.0, 45.0)).yaw_for(photo_yaw)
     for index in range(count):
         rng = sample_rng(seed, index)
         expression = draw_expression(model, rng)
-        rotation = draw_rotation(ranges, rng)
+        rotation = draw_rotation(ranges, rng, photo_yaw)
         if index < 2:
-            rotation = np.radians([0.0, -45.0 if index == 0 else 45.0, 0.0])
+            rotation = np.radians([0.0, extremes[index], 0.0])
         yield synth(synth.pose(expression, rotation), index=index, seed=seed)
 
 

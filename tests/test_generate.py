@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -234,10 +235,41 @@ def test_every_expression_preset_names_the_shipped_model_blendshapes():
     assert sum(not np.any(d) for d in drawn) in range(3, 20)  # about one in six is neutral
 
 
+def test_reveal_limits_the_turn_toward_the_side_the_photo_hardly_saw():
+    ranges = PoseRanges()  # yaw +-40, reveal 45
+    assert ranges.yaw_for(None) == (-40.0, 40.0)
+    assert ranges.yaw_for(0.0) == (-40.0, 40.0)  # a frontal photo turns 40 either way
+    # Turned 27 degrees one way: free to turn further, at most 45 - 1.5 * 27 < 15 -> 15 back.
+    assert ranges.yaw_for(-27.0) == (-40.0, -12.0)
+    assert ranges.yaw_for(27.0) == (12.0, 40.0)
+    # A profile photo beyond the range: the one yaw the limit allows, not a turn to frontal.
+    assert ranges.yaw_for(60.0) == (45.0, 45.0)
+    assert PoseRanges(reveal=None).yaw_for(-27.0) == (-40.0, 40.0)
+    rng = np.random.default_rng(0)
+    yaws = [np.degrees(draw_rotation(ranges, rng, -27.0)[1]) for _ in range(200)]
+    assert -40.0 <= min(yaws) and max(yaws) <= -12.0 and max(yaws) > -15.0
+    # The draw consumes the generator as without a photo's yaw: sample k stays sample k.
+    a, b = np.random.default_rng(5), np.random.default_rng(5)
+    draw_rotation(ranges, a, -27.0)
+    draw_rotation(ranges, b)
+    assert a.uniform() == b.uniform()
+
+
+def test_generate_cli_reveal_option():
+    from facefit.cli import _reveal
+
+    assert _reveal("none") is None and _reveal("30") == 30.0
+    for bad in ("-5", "nan", "wide"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _reveal(bad)
+
+
 def test_bad_generation_arguments_raise():
     model = ff.load_model()
     with pytest.raises(FacefitError, match="yaw"):
         PoseRanges(yaw=(10, -10))
+    with pytest.raises(FacefitError, match="reveal"):
+        PoseRanges(reveal=-1.0)
     with pytest.raises(FacefitError, match="bank"):
         draw_expression(model, np.random.default_rng(0), np.zeros((3, 5)))
 

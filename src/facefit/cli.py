@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import math
 import platform
 import sys
 import time
@@ -223,6 +224,19 @@ def _demo(args: argparse.Namespace) -> int:
     return status
 
 
+def _reveal(text: str) -> float | None:
+    """``--reveal``: degrees >= 0, or 'none'."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected degrees or 'none', got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected degrees >= 0 or 'none', got {text!r}")
+    return value
+
+
 def _angle_range(text: str) -> tuple[float, float]:
     low, sep, high = text.partition(",")
     try:
@@ -243,7 +257,7 @@ def _generate(args: argparse.Namespace) -> int:
             model = (args.model, _companions(args))
         elif args.companion:
             _companions(args)  # refused without --model, before any work starts
-        poses = PoseRanges(yaw=args.yaw, pitch=args.pitch, roll=args.roll)
+        poses = PoseRanges(yaw=args.yaw, pitch=args.pitch, roll=args.roll, reveal=args.reveal)
         bar = _Progress(0, not args.quiet, lines=True)  # a line per photo in logs
 
         def progress(done: int, total: int, label: str) -> None:
@@ -362,6 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
     for name, default in (("yaw", "-40,40"), ("pitch", "-15,15"), ("roll", "-10,10")):
         generate.add_argument(f"--{name}", type=_angle_range, default=_angle_range(default),
                               metavar="LOW,HIGH", help=f"{name} range in degrees ({default})")
+    generate.add_argument("--reveal", type=_reveal, default=45.0, metavar="DEGREES",
+                          help="turn a face at most this far toward the side its photo hardly "
+                               "saw (45 from a frontal photo, less from a turned one; 'none' "
+                               "lifts the limit)")
     generate.add_argument("--retry-errors", action="store_true",
                           help="retry photos recorded in errors.jsonl")
     generate.set_defaults(handler=_generate)

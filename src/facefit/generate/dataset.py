@@ -79,7 +79,7 @@ class DatasetTask:
     seed: int
     model: tuple[str, tuple[tuple[str, str], ...]] | None = None
     backend: BackendSpec | None = None  # None: the worker's own (its environment's)
-    poses: tuple[tuple[float, float], ...] | None = None
+    poses: tuple[Any, ...] | None = None
     fit_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -548,7 +548,7 @@ def generate_dataset(source: str | Path, out: str | Path, per_image: int = 30, *
         path, companions = model
         spec = (str(path), tuple(sorted((k, str(v)) for k, v in companions.items())))
     range_spec = None if poses is None else (tuple(poses.yaw), tuple(poses.pitch),
-                                             tuple(poses.roll))
+                                             tuple(poses.roll), poses.reveal)
     options: dict[str, Any] = dict(
         model=spec, poses=range_spec, fit_options=dict(fit_options),
         backend=get_backend().spec)  # workers compute where this process would

@@ -42,17 +42,28 @@ EXPRESSION_PRESETS: dict[str, dict[str, float]] = {
 
 
 
+#: The least turn toward the side the photo hardly saw that :class:`PoseRanges` allows, degrees.
+MIN_REVEAL = 15.0
+
+
 @dataclass(frozen=True)
 class PoseRanges:
     """Uniform ranges, in degrees, that new head poses are drawn from.
 
     The angles are absolute (the pose of the generated face), not offsets from the photo's pose.
     Defaults follow the spread of 300-W-like photos: yaw +-40, pitch +-15, roll +-10.
+
+    ``reveal`` limits how far a sample turns toward the side of the face that the photo hardly
+    saw: at most ``reveal`` degrees from a frontal photo, less the more the photo was turned
+    (``reveal - 1.5 |photo yaw|``, at least 15), while turning further away is free. That side
+    was never photographed, so turning it to the camera shows stretched or invented skin; the
+    3DDFA profiling behind 300W-LP only ever turns a face away. ``None`` lifts the limit.
     """
 
     yaw: tuple[float, float] = (-40.0, 40.0)
     pitch: tuple[float, float] = (-15.0, 15.0)
     roll: tuple[float, float] = (-10.0, 10.0)
+    reveal: float | None = 45.0
 
     def __post_init__(self) -> None:
         for name in ("yaw", "pitch", "roll"):
@@ -60,6 +71,22 @@ class PoseRanges:
             if not (math.isfinite(low) and math.isfinite(high)) or low > high or high - low > 360:
                 raise FacefitError(f"pose range {name}={getattr(self, name)!r}: expected "
                                    f"(low, high) degrees with low <= high")
+        if self.reveal is not None and not (math.isfinite(self.reveal) and self.reveal >= 0):
+            raise FacefitError(f"pose range reveal={self.reveal!r}: expected degrees >= 0 or None")
+
+    def yaw_for(self, photo_yaw: float | None) -> tuple[float, float]:
+        """(low, high) yaw in degrees for a photo whose fitted yaw is ``photo_yaw`` degrees:
+        :attr:`yaw` cut by the :attr:`reveal` limit (a zero-width range at the limit when they
+        do not meet)."""
+        low, high = (float(v) for v in self.yaw)
+        if self.reveal is None or photo_yaw is None:
+            return low, high
+        turn = max(MIN_REVEAL, self.reveal - 1.5 * abs(photo_yaw))
+        if photo_yaw >= 0:
+            limit = photo_yaw - turn  # the side the photo hardly saw is reached by lower yaw
+            return (max(low, limit), high) if high >= limit else (limit, limit)
+        limit = photo_yaw + turn
+        return (low, min(high, limit)) if low <= limit else (limit, limit)
 
 
 def sample_rng(seed: int, index: int) -> Any:
@@ -125,7 +152,9 @@ def draw_expression(model: Any, rng: Any, bank: Any = None) -> Any:
     return weights / std
 
 
-def draw_rotation(ranges: PoseRanges, rng: Any) -> Any:
-    """(3,) ``[pitch, yaw, roll]`` in radians, uniform within ``ranges``."""
-    degrees = [rng.uniform(*ranges.pitch), rng.uniform(*ranges.yaw), rng.uniform(*ranges.roll)]
+def draw_rotation(ranges: PoseRanges, rng: Any, photo_yaw: float | None = None) -> Any:
+    """(3,) ``[pitch, yaw, roll]`` in radians, uniform within ``ranges`` (yaw within
+    :meth:`PoseRanges.yaw_for` of the photo's fitted yaw in degrees, when given)."""
+    degrees = [rng.uniform(*ranges.pitch), rng.uniform(*ranges.yaw_for(photo_yaw)),
+               rng.uniform(*ranges.roll)]
     return np.radians(np.asarray(degrees, dtype=np.float64))
