@@ -8,8 +8,9 @@
   the outer outline only);
 - :func:`warp_mesh`: the head warp's anchors (seen head vertices and hair rings around the
   head's silhouette) and their triangulation (:mod:`facefit.generate.profiling`);
-- :func:`boundary_loops`, :func:`mouth_loop`: a mesh's holes, the rim of the one between the
-  lips (:mod:`facefit.generate.mouth`).
+- :func:`boundary_loops`, :func:`hole_loop`: a mesh's holes, the rim of the one between the
+  lips (:mod:`facefit.generate.mouth`) or in an eye (:mod:`facefit.generate.eyes`);
+- :func:`eye_caps`: the fans that close the eye holes.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import numpy as np
 
 from ..errors import FacefitError
 
-__all__ = ["boundary_loops", "delaunay", "fill_holes", "mirror_vertices", "mouth_loop",
-           "warp_mesh"]
+__all__ = ["boundary_loops", "delaunay", "eye_caps", "fill_holes", "hole_loop",
+           "mirror_vertices", "warp_mesh"]
 
 
 def delaunay(points: Any) -> Any:
@@ -175,15 +176,16 @@ def boundary_loops(triangles: Any) -> list[list[int]]:
     return loops
 
 
-def mouth_loop(mean: Any, triangles: Any, inner_lip: Any, corners: Any) -> Any:
-    """(L,) indices of the rim of the mesh's hole between the lips, in order; None when there is
-    none.
+def hole_loop(mean: Any, triangles: Any, rim_points: Any, corners: Any) -> Any:
+    """(L,) indices of the rim of the mesh's hole around some landmark vertices, in order (the
+    direction of the triangles' own edges); None when there is none.
 
-    The hole is the boundary loop whose centre (seen from the front) is nearest the inner-lip
-    landmark vertices' (``inner_lip``), accepted when within a quarter of the mouth's width
-    (between the ``corners`` vertices) and at most twice as wide as the mouth (the face's outer
-    outline is not a mouth).
+    The hole is the boundary loop whose centre (seen from the front) is nearest the
+    ``rim_points`` vertices' (the inner lip's landmarks for the mouth, an eye's for an eye),
+    accepted when within a quarter of the feature's width (between the ``corners`` vertices)
+    and at most twice as wide as the feature (the face's outer outline is not a mouth).
     """
+    inner_lip = rim_points
     mean = np.asarray(mean)
     loops = boundary_loops(triangles)
     if not loops:
@@ -197,3 +199,37 @@ def mouth_loop(mean: Any, triangles: Any, inner_lip: Any, corners: Any) -> Any:
             or span > 2 * width):
         return None
     return np.asarray(best, dtype=np.int64)
+
+
+#: iBUG landmarks of each eye (0-based): the subject's right eye, then the left.
+EYES = (tuple(range(36, 42)), tuple(range(42, 48)))
+
+
+@lru_cache(maxsize=8)
+def eye_caps(model: Any) -> tuple[list[Any], Any]:
+    """Fans closing the mesh's eye holes (:mod:`facefit.generate.eyes`), host arrays.
+
+    Returns
+    -------
+    rims : per eye hole, (L,) indices of its rim, in the triangles' edge direction (empty
+        when the mesh is closed over the eyes, as the Basel model's).
+    fans : (C, 3) triangles over the V model vertices, then per eye its rim's L copies and its
+        centre; wound as the model's; None without holes.
+    """
+    indices = np.asarray(model.landmark_indices)
+    rims, fans, first = [], [], int(model.n_vertices)
+    for eye in EYES:
+        points = [int(indices[k]) for k in eye]
+        if min(points) < 0:
+            continue
+        loop = hole_loop(model.mean_shape, model.triangles, points, [points[0], points[3]])
+        if loop is None:
+            continue
+        copies = np.arange(first, first + loop.shape[0])
+        centre = first + loop.shape[0]
+        # The rim edge a -> b belongs to a face triangle, so the cap takes it as b -> a.
+        fans.append(np.stack([np.roll(copies, -1), copies, np.full_like(copies, centre)],
+                             axis=1))
+        rims.append(loop)
+        first = centre + 1
+    return rims, (np.concatenate(fans) if fans else None)

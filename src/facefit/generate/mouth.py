@@ -16,7 +16,7 @@ from typing import Any
 from ..backends import array_namespace
 from ..render.interpolate import interpolate
 from ..render.rasterize import rasterize
-from .host import mouth_loop
+from .host import hole_loop
 
 Array = Any
 
@@ -43,7 +43,7 @@ def inner_lip_loop(model: Any) -> Any:
     corners = [int(indices[48]), int(indices[54])]
     if min(lips + corners) < 0:
         return None
-    return mouth_loop(model.mean_shape, model.triangles, lips, corners)
+    return hole_loop(model.mean_shape, model.triangles, lips, corners)
 
 def draw_cavity(image: Array, face_mask: Array, points: Array, depth: Array, loop: Array,
                 lip_colour: Array) -> Array:

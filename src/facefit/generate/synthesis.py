@@ -30,6 +30,7 @@ from ..render.landmarks import landmark_points
 from ..render.visibility import facing_weight, visible_vertices
 from ..sampling import bilinear_sample
 from .background import warp_background
+from .eyes import EyeCaps
 from .head import head_model, head_positions
 from .host import mirror_vertices
 from .mouth import draw_cavity, inner_lip_loop
@@ -226,6 +227,7 @@ class Synthesizer:
                                       b.asarray(self.head.follow), b.asarray(self.head.rigid),
                                       b.asarray(self.head.min_facing))
         self._arrays = arrays
+        self.eye_caps = EyeCaps(model, self.triangles, self.backend)
         self._anchor_ids = arrays.landmark_indices[arrays.landmark_indices >= 0]
         self._shape = state.coefficients.shape[0, ...]
 
@@ -257,10 +259,17 @@ class Synthesizer:
             background = warp_background(self.photo, xp.take(self.source_points, self.outline,
                                                              axis=0),
                                          xp.take(points, self.outline, axis=0))
-        raster = rasterize(points, depth, self.triangles, self.size)
+        # The eye holes are closed by caps textured like the lids around them (generate.eyes).
+        caps = self.eye_caps
+        raster = rasterize(caps.extend(points), caps.extend(depth[:, None])[:, 0],
+                           caps.triangles, self.size)
         landmarks = landmark_points(points, self._arrays.landmark_indices,
                                     self._arrays.jaw_candidates)
         mask = raster.mask()
+        # The labels are the model's surface (as ff.render draws it): the caps are not in them.
+        on_model = raster.triangle_image() < self.triangles.shape[0]
+        face_mask = mask & on_model
+        face_depth = xp.where(on_model, raster.depth_image(), xp.nan)
         # Per vertex: where it was in the photo, its texture weight, the relighting ratio, and
         # the albedo fallback; interpolated per pixel, then the photo is sampled at full res.
         # The ratio is one grey factor, bounded: per-channel ratios of small shadings made
@@ -275,7 +284,12 @@ class Synthesizer:
         attributes = xp.concat([self.source_points, self.photo_weight, ratio,
                                 self.mirror_points, self.mirror_weight * lit_alike, mirror_ratio,
                                 self.albedo * new_shading], axis=1)
-        per_pixel = interpolate(attributes, self.triangles, raster)  # (P, 11)
+        attributes = caps.extend(attributes)
+        # The eyes' caps show the photo only.
+        attributes = xp.concat([attributes[:, 0:2],
+                                xp.where(caps.is_cap > 0, 1.0, attributes[:, 2:3]),
+                                attributes[:, 3:]], axis=1)
+        per_pixel = interpolate(attributes, caps.triangles, raster)  # (P, 11)
         texture = bilinear_sample(self.photo, per_pixel[:, 0:2])
         mirrored = bilinear_sample(self.photo, per_pixel[:, 4:6])
         w, mirror_w = per_pixel[:, 2:3], per_pixel[:, 6:7]
@@ -293,7 +307,7 @@ class Synthesizer:
             image = draw_cavity(image, mask, points, depth, self.mouth, self.lip_colour)
         image = soften_outline(image, mask)
         return Sample(image=to_numpy(image), landmarks=to_numpy(landmarks), params=params,
-                      depth=to_numpy(raster.depth_image()), mask=to_numpy(mask),
+                      depth=to_numpy(face_depth), mask=to_numpy(face_mask),
                       index=index, seed=seed)
 
 
