@@ -149,3 +149,11 @@ def test_an_opened_mouth_is_a_dark_cavity_not_photo_pixels(model):
     assert drawn.sum() > 100, "the opening should show"
     assert not (drawn & to_numpy(rendered.mask)).any()  # never over the face
     assert out[drawn].max() <= lip.max() * 0.5 + 1e-9  # at most half the lips' colour
+
+
+def test_warp_triangle_areas(backend):
+    from facefit.generate.profiling import _areas
+
+    points = backend.asarray(np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 3.0], [4.0, 3.0]]))
+    triangles = backend.xp.asarray(np.array([[0, 1, 2], [1, 3, 2], [0, 2, 1]]))
+    np.testing.assert_allclose(to_numpy(_areas(points, triangles)), [6.0, 6.0, 6.0])

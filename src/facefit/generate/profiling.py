@@ -36,7 +36,7 @@ from ..geometry import vertex_normals
 from ..render.interpolate import interpolate
 from ..render.rasterize import rasterize
 from ..render.visibility import visible_vertices
-from ..sampling import bilinear_sample
+from ..sampling import bilinear_sample, gaussian_blur
 from .host import warp_mesh
 
 Array = Any
@@ -53,6 +53,19 @@ MIN_FACING = 0.5
 
 #: Angular bins of the silhouette (rings have one anchor per bin).
 BINS = 72
+
+#: Area stretch of a warp triangle (new over photo) at which its texture starts to be blurred,
+#: and at which it is blurred in full by STRETCH_BLUR pixels (of the photo).
+STRETCH: tuple[float, float] = (2.0, 5.0)
+STRETCH_BLUR = 3.0
+
+
+def _areas(points: Array, triangles: Array) -> Array:
+    """(T,) unsigned areas of ``triangles`` over 2-D ``points`` (N, 2)."""
+    xp = array_namespace(points, triangles)
+    a, b, c = (xp.take(points, triangles[:, k], axis=0) for k in range(3))
+    cross = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    return xp.abs(cross) / 2
 
 
 def rigid_map(source: Array, target: Array, weights: Array) -> Array:
@@ -125,6 +138,7 @@ class HeadWarp:
         self.seen, self.anchors, self.ring_follow, planar, self.mesh = warp_mesh(
             to_numpy(self.source), seen, follow, self.size, RINGS, BINS)
         self._dtype = self.photo.dtype
+        self._blurred = gaussian_blur(self.photo, STRETCH_BLUR)
         self._device = self.photo.device
         self._xp = xp
         self._mesh = xp.asarray(self.mesh, device=self._device)
@@ -158,6 +172,18 @@ class HeadWarp:
         vertices = xp.concat([xp.take(moved, self._seen, axis=0), rings], axis=0)
         raster = rasterize(vertices[:, 0:2], vertices[:, 2], self._mesh, self.size)
         origin = interpolate(self._source_2d, self._mesh, raster)
-        image = raster.to_image(bilinear_sample(self.photo, origin), self.photo)
+        colour: Array = bilinear_sample(self.photo, origin)
+        # Where the turn shows surface the photo saw edge-on (the side of a head turned away
+        # from a frontal photo), a thin strip of the photo is stretched over it, and its
+        # texture becomes streaks radiating from the face. Blurring by the stretch keeps the
+        # strip's colours and drops the streaks.
+        stretch = xp.take(_areas(vertices[:, 0:2], self._mesh)
+                          / xp.clip(_areas(self._source_2d, self._mesh), 1e-6, None),
+                          raster.triangles)
+        smooth = xp.clip((stretch - STRETCH[0]) / (STRETCH[1] - STRETCH[0]), 0.0, 1.0)[:, None]
+        if bool(xp.any(smooth > 0)):
+            blurred: Array = bilinear_sample(self._blurred, origin)
+            colour = colour + smooth * (blurred - colour)
+        image = raster.to_image(colour, self.photo)
         return image, raster.mask()
 
