@@ -438,3 +438,19 @@ def test_samples_show_the_photos_eyes_where_the_mesh_has_holes(shared_data):
         assert np.abs(sample_eye - photo_eye).max() < 0.5 * np.abs(skin - photo_eye).max()
         x, y = np.round(sample.landmarks[eye].mean(axis=0)).astype(int)
         assert not sample.mask[y, x]
+
+
+def test_the_fallback_colour_takes_the_photos_local_tone(fitted):
+    """Where the photo did not see the face, the fitted albedo stands in; one gain for the whole
+    face made it as bright on a shadowed side as on a lit one. With the photo's left half
+    darkened to 60%, the stand-in colour there is darker than on the right."""
+    photo = np.array(fitted.photo, copy=True)
+    x_mid = float(fitted.points[27:31, 0].mean())
+    photo[:, : int(x_mid) - 10] *= 0.6
+    with ff.use_backend("numpy"):
+        synth = Synthesizer(fitted.model, fitted.result.params, photo,
+                            albedo_detail=fitted.result.albedo_detail)
+    x = to_numpy(synth.source_points)[:, 0]
+    albedo = to_numpy(synth.albedo).mean(axis=1)
+    left, right = albedo[x < x_mid - 30].mean(), albedo[x > x_mid + 30].mean()
+    assert left < 0.8 * right, (left, right)

@@ -54,6 +54,8 @@ SKIN_DISTANCE = 0.08
 UNBOUNDED = (1.0, (0.0, float("inf")))
 #: Log-ratio of shadings at which the mirrored side's colour is lent at 1/e weight.
 MIRROR_SHADING_SPREAD = 0.15
+#: Mesh rings over which the photo's tone is spread to where it did not see the face.
+TONE_RINGS = 30
 #: Mesh rings from the outline over which relighting fades in.
 RELIGHT_RINGS = 8
 #: Width of the band inside the face's outline over which the render fades into the warp.
@@ -194,7 +196,16 @@ class Synthesizer:
         predicted = albedo * self.shading
         w = self.photo_weight
         gain = xp.sum(w * observed, axis=0) / xp.clip(xp.sum(w * predicted, axis=0), 1e-6, None)
-        self.albedo = xp.clip(albedo * xp.clip(gain, 0.5, 2.0), 0.0, 1.0)
+        gained = xp.clip(albedo * xp.clip(gain, 0.5, 2.0), 0.0, 1.0)
+        # One gain for the whole face leaves a revealed cheek brighter or darker than the skin
+        # beside it (a pale chin on a face lit from the side). The photo's colour over the
+        # fitted colour, spread from the seen vertices over the mesh, matches it to its
+        # neighbours.
+        tone = xp.clip(observed / xp.clip(gained * self.shading, 0.02, None), 0.5, 2.0)
+        spread = _ring_average(xp.concat([w * tone, w], axis=1), self.triangles, TONE_RINGS)
+        local = spread[:, :3] / xp.clip(spread[:, 3:], 1e-3, None)
+        local = xp.where(spread[:, 3:] > 1e-3, local, xp.ones_like(local))
+        self.albedo = xp.clip(gained * local, 0.0, 1.0)
         # Relighting fades out toward the outline (0 there, full after RELIGHT_RINGS rings), so
         # the face meets the warped, unrelit photo around it without a change of tone.
         self.interior = _ring_distance(self.triangles, points.shape[0], RELIGHT_RINGS,
