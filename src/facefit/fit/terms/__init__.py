@@ -18,5 +18,6 @@ from .landmarks import LandmarkTerm, point_jacobian_blocks
 from .photometric import PhotometricTerm, sh_basis_gradient
 from .prior import PriorTerm
 
-__all__ = ["ContourTerm", "LandmarkTerm", "LastEvaluation", "PhotometricTerm", "PriorTerm", "ResidualTerm",
-           "assemble_jacobian", "image_plane", "point_jacobian_blocks", "sh_basis_gradient"]
+__all__ = ["ContourTerm", "LandmarkTerm", "LastEvaluation", "PhotometricTerm", "PriorTerm",
+           "ResidualTerm", "assemble_jacobian", "image_plane", "point_jacobian_blocks",
+           "sh_basis_gradient"]

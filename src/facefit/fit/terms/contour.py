@@ -14,7 +14,7 @@ the contour may slide along the outline; matches with a weak edge are dropped.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 from ...backends import Backend, array_namespace, real_part
 from ...forward import Coefficients, FaceState, VertexSet, evaluate
@@ -117,7 +117,7 @@ class ContourTerm:
         outward = xp.sum(normal * (start - nose), axis=1, keepdims=True) >= 0
         normal = xp.where(outward, normal, -normal)
         # Skin: the photo halfway between the nose tip and the jaw, median over the lines.
-        halfway = bilinear_sample(self.photo, 0.5 * (start + nose))  # (J, 3)
+        halfway = cast(Array, bilinear_sample(self.photo, 0.5 * (start + nose)))  # (J, 3)
         skin = xp.sort(halfway, axis=0)[halfway.shape[0] // 2, :]
         offsets, score = self._profile(start, normal, skin)
         # The strongest rise, not the first: inside the face, lips, folds and wrinkles rise
@@ -141,12 +141,12 @@ class ContourTerm:
         the smoothed photo's colour distance from ``skin`` grows outward, per pixel, times a
         broad preference for edges near the current contour."""
         xp = array_namespace(start)
-        steps = max(8, int(math.ceil(self.reach)))
+        steps = max(8, math.ceil(self.reach))
         offsets = xp.linspace(-self.reach, self.reach, 2 * steps + 1, dtype=start.dtype,
                               device=start.device)
         spacing = 2 * self.reach / (2 * steps)
         where = start[:, None, :] + offsets[None, :, None] * normal[:, None, :]  # (J, S, 2)
-        colour = bilinear_sample(self.photo, where)  # (J, S, 3)
+        colour = cast(Array, bilinear_sample(self.photo, where))  # (J, S, 3)
         difference = colour - skin
         distance = xp.sqrt(xp.sum(difference * difference, axis=-1))  # (J, S)
         rise = (distance[:, 2:] - distance[:, :-2]) / (2 * spacing)
