@@ -11,10 +11,14 @@ from facefit.fit import FitOptions, FitProblem
 from .conftest import assert_close
 from .test_fit_terms import MODEL, _float64, _scene
 
+#: The jaw held out, as the fidelity benchmark's leave-jaw-out fit: the contour stands in.
+HELD_OUT = np.r_[np.zeros(17), np.ones(51)]
+
 
 def _problem(seed: int, **kw):
     params, image, landmarks = _scene(seed)
-    return params, FitProblem(image, landmarks, MODEL, contour=True, **kw)
+    return params, FitProblem(image, landmarks, MODEL, contour=True,
+                              landmark_weights=HELD_OUT, **kw)
 
 
 def test_contour_term_jacobian_agrees_with_every_strategy(backend64):
@@ -38,7 +42,8 @@ def test_contour_term_float32_matches_float64(backend):
     params, problem = _problem(5)
     x = problem.layout.pack(params)
     problem.freeze(x)
-    reference = FitProblem(*_scene(5)[1:], MODEL, contour=True, backend=_float64(backend))
+    reference = FitProblem(*_scene(5)[1:], MODEL, contour=True, landmark_weights=HELD_OUT,
+                           backend=_float64(backend))
     reference.freeze(x)
     term, ref = problem.contour_term, reference.contour_term
     # The discrete decisions (vertices, kept lines) are the same in either precision.
@@ -79,13 +84,32 @@ def test_contour_targets_lie_on_the_rendered_outline():
     assert kept.sum() >= 3 and np.median(distance) < 2.0, distance
 
 
+def test_contour_leaves_given_jaw_points_alone():
+    # Jaw points given at full weight: the outline has nothing to stand in for. At half
+    # weight each line counts half (the square root of it, in the residual).
+    params, image, landmarks = _scene(4)
+    x = FitProblem(image, landmarks, MODEL).layout.pack(params)
+    full = FitProblem(image, landmarks, MODEL, contour=True)
+    full.freeze(x)
+    assert full.contour_term.matched == 0
+    assert not np.any(to_numpy(full.contour_term.jacobian(full.backend.asarray(x))))
+    half = FitProblem(image, landmarks, MODEL, contour=True,
+                      landmark_weights=np.r_[np.full(17, 0.5), np.ones(51)])
+    held = FitProblem(image, landmarks, MODEL, contour=True, landmark_weights=HELD_OUT)
+    half.freeze(x)
+    held.freeze(x)
+    np.testing.assert_allclose(to_numpy(half.contour_term.residuals(x)),
+                               np.sqrt(0.5) * to_numpy(held.contour_term.residuals(x)))
+
+
 def test_contour_is_an_option_of_the_fit():
     _, image, landmarks = _scene(2)
     assert not FitOptions().contour
-    plain = ff.fit(image, landmarks, MODEL, rounds=1, max_iterations=3, detail=False)
+    plain = ff.fit(image, landmarks, MODEL, rounds=1, max_iterations=3, detail=False,
+                   landmark_weights=HELD_OUT)
     assert plain.problem.contour_term is None
     with_contour = ff.fit(image, landmarks, MODEL, rounds=1, max_iterations=3, detail=False,
-                          contour=True)
+                          contour=True, landmark_weights=HELD_OUT)
     assert with_contour.problem.contour_term is not None
     assert not np.array_equal(plain.x, with_contour.x)
     # Without a photo there is no contour term, and the schedule naming it still runs.

@@ -136,9 +136,9 @@ class FitProblem:
         self.arrays = self.model.arrays(b)
         arrays = self.arrays
         w = self.weights
+        point_weights = as_point_weights(landmark_weights)
         built: list[ResidualTerm] = [LandmarkTerm(
-            arrays, self.layout, b.asarray(self.targets), w.landmarks, b,
-            as_point_weights(landmark_weights))]
+            arrays, self.layout, b.asarray(self.targets), w.landmarks, b, point_weights)]
         if self.image is not None:
             region = _face_triangles(self.model, b)
             samples = derived(arrays, ("photometric samples", max_samples),
@@ -147,7 +147,8 @@ class FitProblem:
                                          w.photometric, b, as_robust(robust)))
             if contour and w.contour > 0 and hasattr(arrays, "jaw_candidates"):
                 built.append(ContourTerm(arrays, self.layout, b.asarray(self.image),
-                                         b.asarray(self.targets), w.contour, b))
+                                         b.asarray(self.targets), w.contour, b,
+                                         point_weights=point_weights))
         built.append(PriorTerm(self.layout, w.identity, w.expression, w.albedo, b))
         self.terms: list[ResidualTerm] = built
         for source in terms:

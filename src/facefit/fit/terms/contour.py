@@ -44,7 +44,8 @@ class ContourTerm:
 
     ``v_j`` is the silhouette vertex of jaw line ``j``, ``n_j`` its outward 2D normal and
     ``t_j`` the edge found along it, all decided by :meth:`update` and frozen; a line with no
-    clear edge has weight 0. J is ``len(CONTOUR_LINES)``.
+    clear edge has weight 0, and so has a line whose jaw landmark is given at full weight (see
+    ``point_weights``). J is ``len(CONTOUR_LINES)``.
 
     Parameters
     ----------
@@ -58,12 +59,19 @@ class ContourTerm:
     weight : w_contour.
     backend : the backend computed on.
     reach : the search's reach either side, in outer-eye-corner distances.
+    point_weights : optional (68,) host relative weight of each landmark, as the landmark
+        term's. A jaw line counts ``1 - w`` of its jaw point's weight ``w`` (clipped to
+        [0, 1]; a missing point counts as 0): the outline stands in for jaw points that are
+        missing or little trusted, and leaves the annotated ones alone (fitting both pulled
+        the full fits' landmark error up on all six benchmark photos: an edge and an
+        annotator's point on the same outline differ by a few pixels).
     """
 
     name = "contour"
 
     def __init__(self, arrays: Any, layout: ParameterLayout, image: Array, targets: Array,
-                 weight: float, backend: Backend, reach: float = CONTOUR_REACH):
+                 weight: float, backend: Backend, reach: float = CONTOUR_REACH,
+                 point_weights: Any = None):
         xp = backend.xp
         self.arrays, self.layout, self.backend = arrays, layout, backend
         given = ~xp.any(xp.isnan(targets), axis=1)
@@ -81,6 +89,10 @@ class ContourTerm:
         self.photo = gaussian_blur(image, max(1.0, 0.02 * self.eye_distance))
         self.lines = xp.asarray(list(CONTOUR_LINES), device=backend.device)
         self.scale = math.sqrt(weight / len(CONTOUR_LINES)) / self.diagonal
+        jaw_given = xp.astype(xp.take(given, self.lines), backend.dtype)
+        relative = jaw_given if point_weights is None else jaw_given * xp.take(
+            backend.asarray(point_weights), self.lines)
+        self.line_scale = self.scale * xp.sqrt(xp.clip(1.0 - relative, 0.0, 1.0))  # (J,)
         count = len(CONTOUR_LINES)
         self.row_weight = xp.zeros((count,), dtype=backend.dtype, device=backend.device)
         self.normals = xp.zeros((count, 2), dtype=backend.dtype, device=backend.device)
@@ -129,12 +141,11 @@ class ContourTerm:
         # a rise of 0.01 per pixel) and not at the search's end (the edge may lie beyond).
         typical = xp.sort(strength)[strength.shape[0] // 2]
         inside = (best > 0) & (best < offsets.shape[0] - 1)
-        keep = inside & (strength >= 0.35 * typical) & (strength > 0.01)
+        keep = inside & (strength >= 0.35 * typical) & (strength > 0.01) & (self.line_scale > 0)
         self.matched = int(xp.sum(xp.astype(keep, xp.int64)))
         self.normals = normal
         self.targets = start + shift[:, None] * normal
-        self.row_weight = xp.where(keep, xp.full_like(strength, self.scale),
-                                   xp.zeros_like(strength))
+        self.row_weight = xp.where(keep, self.line_scale, xp.zeros_like(strength))
 
     def _profile(self, start: Array, normal: Array, skin: Array) -> tuple[Array, Array]:
         """Offsets (S,) along each normal and each line's edge score there (J, S): how fast
