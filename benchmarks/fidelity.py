@@ -1,8 +1,9 @@
 """Benchmark: does the fit stay on the face? Spill, RMSE in the outline, NME, leave-jaw-out.
 
-Run: ``python benchmarks/fidelity.py [PHOTO ...] [--pictures DIR] [--json FILE]`` (default:
-every photo with a .pts here: the shared samples, which include the wheel's shipped
-astronaut, and 300-W image_0010).
+Run: ``python benchmarks/fidelity.py [PHOTO ...] [--pictures DIR] [--contour] [--json FILE]``
+(default photos: every photo with a .pts here: the shared samples, which include the wheel's
+shipped astronaut, and 300-W image_0010; ``--contour``: both fits with the jaw contour term,
+``fit(contour=True)``).
 
 Per photo (definitions in :mod:`facefit.bench.fidelity`):
 
@@ -18,7 +19,8 @@ Per photo (definitions in :mod:`facefit.bench.fidelity`):
 
 ``--pictures DIR`` writes ``NAME.fidelity.png`` per photo: the photo dimmed, the rendered mask
 tinted blue where allowed and red where it spills, the outline (green) and its dilation
-(yellow), the annotated points (white) and the leave-jaw-out jaw (magenta).
+(yellow), the annotated points (white) and the leave-jaw-out jaw (magenta); and
+``NAME.heldout.png``: the leave-jaw-out fit rendered over the photo, with the same points.
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ def measure(path: Path, fit_options: dict[str, Any] | None = None,
         pictures.mkdir(parents=True, exist_ok=True)
         _picture(pictures / f"{path.stem}.fidelity.png", photo, mask, allowed, outline_polygon,
                  given, to_numpy(held_out.landmarks))
+        _points_over(pictures / f"{path.stem}.heldout.png",
+                     held_out.render().to_numpy()["image"], given, to_numpy(held_out.landmarks))
     return row
 
 
@@ -110,6 +114,19 @@ def _picture(out: Path, photo: Any, mask: Any, allowed: Any, outline: Any, given
     image.save(out)
 
 
+def _points_over(out: Path, image: Any, given: Any, jaw: Any) -> None:
+    """``image`` with the annotated points (white) and the fitted jaw (magenta) drawn on it."""
+    from PIL import Image, ImageDraw
+
+    picture = Image.fromarray((np.clip(image, 0, 1) * 255).round().astype(np.uint8))
+    draw = ImageDraw.Draw(picture)
+    for x, y in given[~np.isnan(given).any(axis=1)]:
+        draw.ellipse((x - 1.5, y - 1.5, x + 1.5, y + 1.5), fill=(255, 255, 255))
+    for x, y in jaw[fd.JAW][~np.isnan(jaw[fd.JAW]).any(axis=1)]:
+        draw.ellipse((x - 1.5, y - 1.5, x + 1.5, y + 1.5), fill=(255, 0, 255))
+    picture.save(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("photos", nargs="*", help="photos with a .pts beside them")
@@ -117,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--forehead", type=float, default=fd.FOREHEAD_FRACTION,
                         help="outline's reach above the brows, in eye-nose distances")
     parser.add_argument("--robust", default=None, help="robust loss of the fits (fit's robust=)")
+    parser.add_argument("--contour", action="store_true",
+                        help="fit with the jaw contour term (fit's contour=True), both fits")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     photos = [Path(p) for p in args.photos] or [p for p in PHOTOS if p.is_file()]
@@ -125,7 +144,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{'RMSE':>6} {'+detail':>7} {'fit s':>6}")
     for path in photos:
         with ff.use_backend("numpy"):
-            row = measure(path, {"robust": args.robust} if args.robust else None,
+            options: dict[str, Any] = {"robust": args.robust} if args.robust else {}
+            if args.contour:
+                options["contour"] = True
+            row = measure(path, options or None,
                           pictures=Path(args.pictures) if args.pictures else None,
                           forehead=args.forehead)
         rows.append(row)

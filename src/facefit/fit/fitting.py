@@ -127,7 +127,8 @@ def fit(image: Any, landmarks: Any = None, model: Any = None, jacobian: str = "a
         blas_threads: int | None = None, landmark_weights: Any = None,
         detector: str = "mediapipe", terms: Sequence[Any] = (),
         stages: Sequence[Stage] | None = None, detail: bool = True,
-        options: FitOptions | None = None, robust: Any = None) -> FitResult:
+        options: FitOptions | None = None, robust: Any = None,
+        contour: bool = False) -> FitResult:
     """Fit the morphable model to a photo and its 68 landmarks.
 
     Parameters
@@ -176,6 +177,9 @@ def fit(image: Any, landmarks: Any = None, model: Any = None, jacobian: str = "a
         not (tests/test_fit_robust.py); on the shared photos it lowers the landmark error a
         little and raises the plain RMSE inside the face outline, which it no longer weighs
         pixel by pixel (benchmarks/README.md).
+    contour : with a photo, fit the model's jaw silhouette to the face's outline in the photo
+        (:mod:`facefit.fit.terms.contour`) from the shape stage on; False fits the jaw to
+        its landmarks and the prior alone.
     options : all of the above as one :class:`FitOptions`; when given, the keyword
         arguments are ignored.
 
@@ -191,7 +195,7 @@ def fit(image: Any, landmarks: Any = None, model: Any = None, jacobian: str = "a
             progress=progress, weights=weights or FitWeights(), rounds=rounds,
             blas_threads=blas_threads, landmark_weights=landmark_weights, detector=detector,
             terms=tuple(terms), stages=None if stages is None else tuple(stages),
-            detail=detail, robust=robust)
+            detail=detail, robust=robust, contour=contour)
     backend = get_backend()
     check_jacobian(options.jacobian, backend)
     photo_name = _photo_name(image)  # before detection may have read a path into an array
@@ -217,7 +221,7 @@ def _fit(image: Any, landmarks: Any, model: Any, options: FitOptions, landmark_w
     problem = FitProblem(working_image, working_points, model, weights=options.weights,
                          max_samples=options.max_samples, backend=backend,
                          landmark_weights=landmark_weights, terms=options.terms,
-                         robust=options.robust)
+                         robust=options.robust, contour=options.contour)
     history: list[IterationRecord] = []
     x = backend.asarray(problem.x0)
     gram_threads = 1 if options.blas_threads is None else options.blas_threads
@@ -244,8 +248,10 @@ def _fit(image: Any, landmarks: Any, model: Any, options: FitOptions, landmark_w
 def _stage_terms(problem: FitProblem, stage: Stage) -> list[Any]:
     if stage.terms is None:
         return list(problem.terms)
-    missing = [name for name in stage.terms if problem.term(name) is None]
-    if missing and set(missing) != {"photometric"}:  # no photo: no photometric term
+    # The terms that need a photo (or are turned off) are optional: skipped when absent.
+    missing = [name for name in stage.terms if problem.term(name) is None
+               and name not in ("photometric", "contour")]
+    if missing:
         raise FitError(f"stage {stage.name!r} names terms the problem does not have: "
                        f"{', '.join(missing)}")
     return [problem.term(name) for name in stage.terms if problem.term(name) is not None]

@@ -36,6 +36,8 @@ class FitOptions:
     detail : solve the per-vertex albedo detail after the fit (:mod:`facefit.fit.detail`).
     robust : None (least squares) or the photometric term's robust loss: a name
         (:data:`facefit.fit.robust.ROBUST_LOSSES`) or :class:`~facefit.fit.robust.RobustOptions`.
+    contour : with a photo, the contour term (:mod:`facefit.fit.terms.contour`) joins the
+        shape and photometric stages.
     """
 
     jacobian: str = "analytic"
@@ -52,6 +54,7 @@ class FitOptions:
     stages: Sequence[Stage] | None = None
     detail: bool = True
     robust: Any = None
+    contour: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "robust", as_robust(self.robust))

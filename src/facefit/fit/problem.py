@@ -28,7 +28,7 @@ from .inputs import (
 )
 from .parameters import ParameterLayout
 from .robust import as_robust
-from .terms import LandmarkTerm, PhotometricTerm, PriorTerm, ResidualTerm
+from .terms import ContourTerm, LandmarkTerm, PhotometricTerm, PriorTerm, ResidualTerm
 from .weights import FitWeights
 
 Array = Any
@@ -103,6 +103,8 @@ class FitProblem:
         :class:`~facefit.fit.robust.RobustOptions`: IRLS weights for the photometric samples,
         set by ``photometric_term.reweight`` (:func:`facefit.fit` does so before each
         photometric round).
+    contour : with a photo, add the contour term (:mod:`facefit.fit.terms.contour`): the
+        model's jaw silhouette against the photo's edges.
 
     The photometric samples lie in the model's face region (:mod:`facefit.model.regions`:
     what a 300-W annotator outlines), not on the forehead up to the hairline, the sides toward
@@ -113,14 +115,15 @@ class FitProblem:
     x0 : (n,) host float64 starting point: closed-form pose, zero coefficients, ambient light
         matched to the photo's brightness.
     layout : the :class:`ParameterLayout` of ``x``.
-    terms : the residual terms, in residual order: ``landmarks``, ``photometric`` (with a
-        photo), ``prior``, then the extra ones.
+    terms : the residual terms, in residual order: ``landmarks``, ``photometric`` and
+        ``contour`` (with a photo), ``prior``, then the extra ones.
     """
 
     def __init__(self, image: Any, landmarks: Any, model: Any = None, *,
                  weights: FitWeights | None = None, max_samples: int = 1200,
                  backend: Backend | None = None, landmark_weights: Any = None,
-                 terms: Sequence[TermSource] = (), robust: Any = None):
+                 terms: Sequence[TermSource] = (), robust: Any = None,
+                 contour: bool = False):
         self.backend = backend or get_backend()
         self.model = as_model(model)
         self.weights = weights or FitWeights()
@@ -133,15 +136,19 @@ class FitProblem:
         self.arrays = self.model.arrays(b)
         arrays = self.arrays
         w = self.weights
+        point_weights = as_point_weights(landmark_weights)
         built: list[ResidualTerm] = [LandmarkTerm(
-            arrays, self.layout, b.asarray(self.targets), w.landmarks, b,
-            as_point_weights(landmark_weights))]
+            arrays, self.layout, b.asarray(self.targets), w.landmarks, b, point_weights)]
         if self.image is not None:
             region = _face_triangles(self.model, b)
             samples = derived(arrays, ("photometric samples", max_samples),
                               lambda: _photometric_samples(arrays, max_samples, b, region))
             built.append(PhotometricTerm(arrays, self.layout, b.asarray(self.image), samples,
                                          w.photometric, b, as_robust(robust)))
+            if contour and w.contour > 0 and hasattr(arrays, "jaw_candidates"):
+                built.append(ContourTerm(arrays, self.layout, b.asarray(self.image),
+                                         b.asarray(self.targets), w.contour, b,
+                                         point_weights=point_weights))
         built.append(PriorTerm(self.layout, w.identity, w.expression, w.albedo, b))
         self.terms: list[ResidualTerm] = built
         for source in terms:
@@ -162,6 +169,11 @@ class FitProblem:
     def photometric_term(self) -> PhotometricTerm | None:
         """The built-in photometric term (None without a photo)."""
         return self.term("photometric")
+
+    @property
+    def contour_term(self) -> ContourTerm | None:
+        """The built-in contour term (None without a photo or with ``contour=False``)."""
+        return self.term("contour")
 
     @property
     def prior_term(self) -> PriorTerm:

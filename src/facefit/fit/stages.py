@@ -37,6 +37,8 @@ class Stage:
     ----------
     name : a label, written into the history (``"name/round"``).
     terms : names of the problem's terms it minimises; None: all of them (extra terms too).
+        The built-in terms that need a photo (``photometric``, ``contour``) are skipped where
+        the problem has none.
     free : parameter blocks (:data:`BLOCKS`) it optimises; the others stay fixed.
     rounds : outer rounds; each re-decides the discrete state first. A round after the first
         on the photo itself that takes at most one iteration ends the stage (converged).
@@ -98,9 +100,13 @@ def default_stages(rounds: int = 3, max_iterations: int | None = None) -> list[S
     fine = SolverOptions(max_iterations=per_round, relative_decrease=1e-4)
     coarse = SolverOptions(max_iterations=per_round, relative_decrease=1e-3)
     landmarks = ("landmarks", "prior")
+    # The jaw's outline in the photo (the contour term, where the problem has one) shapes the
+    # jaw from the shape stage on: the landmark stages settle identity, and the photometric
+    # stage barely moves the outline, whose pixels it does not compare.
     return [
         Stage("pose", landmarks, _POSE, 2, geometric),
-        Stage("shape", landmarks, ("identity", "expression", *_POSE), rounds, geometric),
+        Stage("shape", (*landmarks, "contour"), ("identity", "expression", *_POSE), rounds,
+              geometric),
         Stage("photometric", None, BLOCKS, rounds, fine, tuple(smoothing_schedule(rounds)),
               coarse, needs_photo=True),
     ]

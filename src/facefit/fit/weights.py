@@ -25,6 +25,8 @@ class FitWeights:
     landmarks : w_lan in ``(w_lan / L) * sum_l |(p_l - l_l) / d|^2`` (d: landmark box diagonal).
     photometric : w_con in ``(w_con / N_vis) * sum_v |albedo_v * shading_v - I(p_v)|^2``.
     identity, expression, albedo : prior weights on ``||z||^2`` of each coefficient block.
+    contour : w_cnt in ``(w_cnt / J) * sum_j (n_j . (p_j - t_j) / d)^2``, the jaw silhouette
+        against the photo's edges (:mod:`facefit.fit.terms.contour`).
     """
 
     landmarks: float = 20.0
@@ -32,6 +34,7 @@ class FitWeights:
     identity: float = 2e-4
     expression: float = 2e-4
     albedo: float = 2e-4
+    contour: float = 5.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -13,9 +13,11 @@ None: the backend's automatic strategy steps in), passed to ``FitProblem(terms=.
 """
 
 from .base import LastEvaluation, ResidualTerm, assemble_jacobian, image_plane
-from .landmarks import LandmarkTerm
+from .contour import ContourTerm
+from .landmarks import LandmarkTerm, point_jacobian_blocks
 from .photometric import PhotometricTerm, sh_basis_gradient
 from .prior import PriorTerm
 
-__all__ = ["LandmarkTerm", "LastEvaluation", "PhotometricTerm", "PriorTerm", "ResidualTerm",
-           "assemble_jacobian", "image_plane", "sh_basis_gradient"]
+__all__ = ["ContourTerm", "LandmarkTerm", "LastEvaluation", "PhotometricTerm", "PriorTerm",
+           "ResidualTerm", "assemble_jacobian", "image_plane", "point_jacobian_blocks",
+           "sh_basis_gradient"]

@@ -13,7 +13,35 @@ from .base import assemble_jacobian, image_plane
 
 Array = Any
 
-__all__ = ["LandmarkTerm"]
+__all__ = ["LandmarkTerm", "point_jacobian_blocks"]
+
+
+def point_jacobian_blocks(state: FaceState, vertices: VertexSet, x: Array) -> dict[str, Array]:
+    """d(projected point)/d(x) of each vertex of ``state`` by parameter block, unweighted.
+
+    Parameters
+    ----------
+    state : the model evaluated with a pose at the L vertices of ``vertices``.
+    vertices : the :class:`VertexSet` ``state`` was evaluated on.
+    x : (n,) the parameter vector (its dtype and device).
+
+    Returns
+    -------
+    dict of ``shape`` (L, 2, K), ``rotation`` (L, 2, 3), ``scale`` (L, 2, 1) and
+    ``translation`` (L, 2, 2), for :func:`.base.assemble_jacobian`.
+    """
+    xp = array_namespace(x)
+    pose, shape = state.pose, state.vertices  # (L, 3)
+    assert pose is not None
+    rotated_basis = pose.rotation @ vertices.shape_basis  # (L, 3, K)
+    d_shape = pose.scale * image_plane(rotated_basis)  # (L, 2, K)
+    turned = [shape @ xp.matrix_transpose(pose.d_rotation[k, ...]) for k in range(3)]
+    d_rot = xp.stack([image_plane(t[..., None])[..., 0] for t in turned], axis=-1)  # (L, 2, 3)
+    d_scale = image_plane(state.rotated[..., None])  # (L, 2, 1)
+    eye = xp.eye(2, dtype=x.dtype, device=x.device)
+    d_trans = xp.broadcast_to(eye, (shape.shape[0], 2, 2))
+    return {"shape": d_shape, "rotation": pose.scale * d_rot, "scale": d_scale,
+            "translation": d_trans}
 
 
 class LandmarkTerm:
@@ -77,23 +105,12 @@ class LandmarkTerm:
         return xp.reshape(self.row_weight[:, None] * (points - self.targets), (-1,))
 
     def jacobian(self, x: Array) -> Array:
-        xp = array_namespace(x)
         state = self.state(x)
-        pose, shape = state.pose, state.vertices  # (L, 3)
-        assert pose is not None
+        blocks = point_jacobian_blocks(state, self.vertices, x)
         w = self.row_weight[:, None, None]  # (L, 1, 1)
-        rotated_basis = pose.rotation @ self.vertices.shape_basis  # (L, 3, K)
-        d_shape = w * pose.scale * image_plane(rotated_basis)  # (L, 2, K)
-        turned = [shape @ xp.matrix_transpose(pose.d_rotation[k, ...]) for k in range(3)]
-        d_rot = xp.stack([image_plane(t[..., None])[..., 0] for t in turned],
-                         axis=-1)  # (L, 2, 3)
-        d_scale = image_plane(state.rotated[..., None])  # (L, 2, 1)
-        eye = xp.eye(2, dtype=x.dtype, device=x.device)
-        d_trans = xp.broadcast_to(eye, (shape.shape[0], 2, 2))
-        rows = 2 * shape.shape[0]
-        return assemble_jacobian(self.layout, rows, {
-            "shape": d_shape, "rotation": w * pose.scale * d_rot, "scale": w * d_scale,
-            "translation": w * d_trans}, like=x)
+        rows = 2 * state.vertices.shape[0]
+        return assemble_jacobian(self.layout, rows, {k: w * v for k, v in blocks.items()},
+                                 like=x)
 
     def fitted_points(self, x: Array) -> Array:
         """(68, 2) the landmarks the model places at ``x`` (NaN where it has no vertex)."""
