@@ -31,7 +31,7 @@ from ..sampling import bilinear_sample
 from .background import warp_background
 from .head import head_model, head_positions
 from .host import mirror_vertices
-from .mouth import draw_cavity, inner_lip_loop
+from .mouth import MouthInterior, inner_lip_loop
 from .profiling import HeadWarp
 from .quality import feather
 from .variations import PoseRanges, draw_expression, draw_rotation, sample_rng
@@ -159,6 +159,8 @@ class Synthesizer:
         facing = facing_weight(normals)
         weight = xp.where(seen, facing, xp.zeros_like(facing))[:, None]
         self.photo_weight = _ring_average(weight, self.triangles, blend_rings) * weight
+        self.mouth_interior = MouthInterior(model, self.params, self.photo, self.backend)
+        self.photo_weight = self.mouth_interior.texture_weight(self.photo_weight, points)
         self.source_points = points  # where each vertex lies in the photo
         self.shading = state.shading[0, ...]
         # The fitted albedo, gained per channel to the photo's colours where both are known.
@@ -235,6 +237,7 @@ class Synthesizer:
         landmarks = landmark_points(points, self._arrays.landmark_indices,
                                     self._arrays.jaw_candidates)
         mask = raster.mask()
+        opening = self.mouth_interior.opening(mask, points, depth)
         # Per vertex: where it was in the photo, its texture weight, the relighting ratio, and
         # the albedo fallback; interpolated per pixel, then the photo is sampled at full res.
         # The ratio is one grey factor, bounded: per-channel ratios of small shadings made
@@ -256,10 +259,9 @@ class Synthesizer:
             # The warped photo already holds the face where the photo saw it, so the rendered
             # face fades into it over a band inside its outline: no seam (the mask stays the
             # rendered face).
-            alpha = xp.astype(feather(mask, FEATHER_PIXELS), image.dtype)[..., None]
+            alpha = xp.astype(feather(mask | opening, FEATHER_PIXELS), image.dtype)[..., None]
             image = alpha * image + (1 - alpha) * background
-        if self.mouth is not None:
-            image = draw_cavity(image, mask, points, depth, self.mouth, self.lip_colour)
+        image = self.mouth_interior(image, raster, points, depth, params, opening)
         return Sample(image=to_numpy(image), landmarks=to_numpy(landmarks), params=params,
                       depth=to_numpy(raster.depth_image()), mask=to_numpy(mask),
                       index=index, seed=seed)
