@@ -147,7 +147,7 @@ def main(argv: list[str]) -> int:
         part_names=np.asarray(PART_NAMES), source_vertex=source_vertex.astype(np.int32))
     counts = np.bincount(part[source_vertex], minlength=len(PART_NAMES))
     print(f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB): {source_vertex.size} vertices "
-          f"({', '.join(f'{n} {c}' for n, c in zip(PART_NAMES, counts))}), "
+          f"({', '.join(f'{n} {c}' for n, c in zip(PART_NAMES, counts, strict=True))}), "
           f"{tri.shape[0]} triangles")
     return 0
 
