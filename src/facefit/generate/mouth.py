@@ -17,6 +17,7 @@ drawn when the opening is not seen (a closed mouth), so no teeth show on closed 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -35,7 +36,8 @@ from .quality import _dilate
 
 Array = Any
 
-__all__ = ["MOUTH_DEPTH", "TOOTH_COLOUR", "MouthInterior", "draw_cavity", "inner_lip_loop"]
+__all__ = ["MOUTH_DEPTH", "TOOTH_COLOUR", "MouthInterior", "MouthOpening", "draw_cavity",
+           "inner_lip_loop"]
 
 #: Teeth: off-white, a little yellow (linear [0, 1] RGB, before light and depth darkening).
 TOOTH_COLOUR = (0.95, 0.92, 0.84)
@@ -86,6 +88,39 @@ def inner_lip_loop(model: Any) -> Any:
         return None
     return mouth_loop(model.mean_shape, model.triangles, lips, corners)
 
+def _fan(points: Array, depth: Array, loop: Array, size: tuple[int, int]
+         ) -> tuple[Rasterization, Array]:
+    """The fan capping the lips' rim (to a point set back into the head), rasterized; and its
+    (L, 3) triangles (vertex L is the centre)."""
+    xp = array_namespace(points, depth, loop)
+    rim = xp.take(points, loop, axis=0)
+    rim_depth = xp.take(depth, loop)
+    width = xp.max(rim[:, 0]) - xp.min(rim[:, 0])
+    centre = xp.mean(rim, axis=0)[None, :]
+    centre_depth = xp.mean(rim_depth)[None] - MOUTH_DEPTH * width
+    count = loop.shape[0]
+    ids = xp.arange(count, dtype=xp.int64, device=points.device)
+    fan = xp.stack([ids, (ids + 1) % count, xp.full_like(ids, count)], axis=1)
+    raster = rasterize(xp.concat([rim, centre], axis=0), xp.concat([rim_depth, centre_depth],
+                                                                   axis=0),
+                       fan, size, cull_back=False)
+    return raster, fan
+
+
+def _cavity(image: Array, open_here: Array, raster: Rasterization, fan: Array,
+            lip_colour: Array) -> Array:
+    """``image`` with the fan's pixels ``open_here`` painted as a cavity: the lips' colour
+    darkened, most at the back."""
+    xp = array_namespace(image, fan)
+    count = fan.shape[0]
+    # Per fan vertex: 1 on the rim, 0 at the back; the cavity darkens toward the back.
+    rim_weight = xp.concat([xp.ones((count, 1), dtype=image.dtype, device=image.device),
+                            xp.zeros((1, 1), dtype=image.dtype, device=image.device)], axis=0)
+    near_rim = interpolate(rim_weight, fan, raster)  # (P, 1)
+    colour = lip_colour[None, :] * (0.2 + 0.3 * near_rim * near_rim)
+    return xp.where(open_here[..., None], raster.to_image(colour, image), image)
+
+
 def draw_cavity(image: Array, face_mask: Array, points: Array, depth: Array, loop: Array,
                 lip_colour: Array) -> Array:
     """``image`` with the mouth's opening drawn as a cavity where the face does not cover it.
@@ -102,27 +137,18 @@ def draw_cavity(image: Array, face_mask: Array, points: Array, depth: Array, loo
     -------
     (H, W, 3) image.
     """
-    xp = array_namespace(image, points, depth, loop)
-    rim = xp.take(points, loop, axis=0)
-    rim_depth = xp.take(depth, loop)
-    width = xp.max(rim[:, 0]) - xp.min(rim[:, 0])
-    centre = xp.mean(rim, axis=0)[None, :]
-    centre_depth = xp.mean(rim_depth)[None] - MOUTH_DEPTH * width
-    fan_points = xp.concat([rim, centre], axis=0)
-    fan_depth = xp.concat([rim_depth, centre_depth], axis=0)
-    count = loop.shape[0]
-    ids = xp.arange(count, dtype=xp.int64, device=points.device)
-    fan = xp.stack([ids, (ids + 1) % count, xp.full_like(ids, count)], axis=1)
-    raster = rasterize(fan_points, fan_depth, fan, (image.shape[0], image.shape[1]),
-                       cull_back=False)
-    # Per fan vertex: 1 on the rim, 0 at the back; the cavity darkens toward the back.
-    rim_weight = xp.concat([xp.ones((count, 1), dtype=image.dtype, device=image.device),
-                            xp.zeros((1, 1), dtype=image.dtype, device=image.device)], axis=0)
-    near_rim = interpolate(rim_weight, fan, raster)  # (P, 1)
-    colour = lip_colour[None, :] * (0.2 + 0.3 * near_rim * near_rim)
-    cavity = raster.to_image(colour, image)
-    open_here = raster.mask() & ~face_mask
-    return xp.where(open_here[..., None], cavity, image)
+    raster, fan = _fan(points, depth, loop, (image.shape[0], image.shape[1]))
+    return _cavity(image, raster.mask() & ~face_mask, raster, fan, lip_colour)
+
+
+@dataclass(frozen=True)
+class MouthOpening:
+    """Where a sample's mouth is open: ``mask`` (H, W) bool, the pixels seen through the lips'
+    opening; ``raster`` and ``fan``, the fan over the rim (None without a rim)."""
+
+    mask: Array
+    raster: Rasterization | None = None
+    fan: Array = None
 
 
 def _luminance(colour: Array) -> Array:
@@ -225,19 +251,21 @@ class MouthInterior:
         near = bilinear_sample(self.photo_opening, source_points)  # (V, 1)
         return weight * (1 - xp.clip(near, 0.0, 1.0))
 
-    def opening(self, face_mask: Array, points: Array, depth: Array) -> Array:
-        """(H, W) bool: the pixels seen through the lips' opening (none without a rim).
+    def opening(self, face_mask: Array, points: Array, depth: Array) -> MouthOpening:
+        """The pixels seen through the lips' opening (none without a rim), for
+        :meth:`__call__`.
 
         The face's compositing should count them as face: fading the lips into the warped
         photo there would blend in the photo's own mouth (its teeth, on a mouth the sample
         closes).
         """
         if self.loop is None:
-            return self.backend.xp.zeros_like(face_mask)
-        return _opening(face_mask, points, depth, self.loop)
+            return MouthOpening(self.backend.xp.zeros_like(face_mask))
+        raster, fan = _fan(points, depth, self.loop, (face_mask.shape[0], face_mask.shape[1]))
+        return MouthOpening(raster.mask() & ~face_mask, raster, fan)
 
     def __call__(self, image: Array, face: Rasterization, points: Array, depth: Array,
-                 params: FaceParams, opening: Array | None = None) -> Array:
+                 params: FaceParams, opening: MouthOpening | None = None) -> Array:
         """``image`` with the mouth's opening drawn, where it is seen.
 
         Parameters
@@ -252,17 +280,17 @@ class MouthInterior:
         -------
         (H, W, 3) image.
         """
-        if self.loop is None:
-            return image
         xp = self.backend.xp
         face_mask = face.mask()
-        image = draw_cavity(image, face_mask, points, depth, self.loop, self.lip_colour)
-        if self.geometry is None:
-            return image
         if opening is None:
-            opening = _opening(face_mask, points, depth, self.loop)
-        area = float(xp.sum(xp.astype(opening, xp.float64)))
+            opening = self.opening(face_mask, points, depth)
+        if opening.raster is None:
+            return image
+        area = float(xp.sum(xp.astype(opening.mask, xp.float64)))
         if area == 0:  # a closed mouth: nothing of the interior shows
+            return image
+        image = _cavity(image, opening.mask, opening.raster, opening.fan, self.lip_colour)
+        if self.geometry is None:
             return image
         rim_x = xp.take(points, self.loop, axis=0)[:, 0]
         width = float(xp.max(rim_x) - xp.min(rim_x))
@@ -277,20 +305,11 @@ class MouthInterior:
         inner = raster.depth_image(-math.inf)
         behind = face_mask & (inner > xp.where(face_mask, face.depth_image(0.0), inner)
                               + OCCLUSION_MM * scale)
-        show = raster.mask() & (opening | behind)
+        show = raster.mask() & (opening.mask | behind)
         return xp.where(show[..., None], drawn, image)
 
 
 def _opening(face_mask: Array, points: Array, depth: Array, loop: Array) -> Array:
     """(H, W) bool: pixels of the fan over the lips' rim that the face does not cover."""
-    xp = array_namespace(points, depth, loop)
-    rim = xp.take(points, loop, axis=0)
-    rim_depth = xp.take(depth, loop)
-    centre = xp.mean(rim, axis=0)[None, :]
-    count = loop.shape[0]
-    ids = xp.arange(count, dtype=xp.int64, device=points.device)
-    fan = xp.stack([ids, (ids + 1) % count, xp.full_like(ids, count)], axis=1)
-    raster = rasterize(xp.concat([rim, centre], axis=0),
-                       xp.concat([rim_depth, xp.mean(rim_depth)[None]], axis=0), fan,
-                       (face_mask.shape[0], face_mask.shape[1]), cull_back=False)
+    raster, _ = _fan(points, depth, loop, (face_mask.shape[0], face_mask.shape[1]))
     return raster.mask() & ~face_mask

@@ -259,7 +259,7 @@ class Synthesizer:
             # The warped photo already holds the face where the photo saw it, so the rendered
             # face fades into it over a band inside its outline: no seam (the mask stays the
             # rendered face).
-            alpha = xp.astype(feather(mask | opening, FEATHER_PIXELS), image.dtype)[..., None]
+            alpha = xp.astype(feather(mask | opening.mask, FEATHER_PIXELS), image.dtype)[..., None]
             image = alpha * image + (1 - alpha) * background
         image = self.mouth_interior(image, raster, points, depth, params, opening)
         return Sample(image=to_numpy(image), landmarks=to_numpy(landmarks), params=params,
