@@ -55,6 +55,9 @@ FALLOFF_MM = 12.0
 FALLOFF_OPENING = 0.6
 GAP_MM = 6.0
 SLIT_LIGHT = 0.35
+#: The colour of a closed mouth's slit, as a multiple of the lips' colour (fading out as the
+#: gap opens to GAP_MM).
+SLIT_SHADE = 0.6
 #: The least light anywhere inside an open mouth, as a fraction of the light at its front.
 DEEP_LIGHT = 0.12
 #: Per channel (R, G, B) multiple of the depth falloff.
@@ -294,8 +297,8 @@ class MouthInterior:
             return image
         rim_x = xp.take(points, self.loop, axis=0)[:, 0]
         width = float(xp.max(rim_x) - xp.min(rim_x))
-        mouth_points, mouth_depth, colours = self.colours(
-            params, area / max(width, 1.0) / float(params.scale))
+        gap = area / max(width, 1.0) / float(params.scale)
+        mouth_points, mouth_depth, colours = self.colours(params, gap)
         raster = rasterize(mouth_points, mouth_depth, self.triangles, face.size,
                            cull_back=False)
         drawn = raster.to_image(interpolate(colours, self.triangles, raster), image)
@@ -306,7 +309,10 @@ class MouthInterior:
         behind = face_mask & (inner > xp.where(face_mask, face.depth_image(0.0), inner)
                               + OCCLUSION_MM * scale)
         show = raster.mask() & (opening.mask | behind)
-        return xp.where(show[..., None], drawn, image)
+        image = xp.where(show[..., None], drawn, image)
+        # A slit between lips nearly closed is the lips' shaded line, not black dots.
+        floor = self.lip_colour * (SLIT_SHADE * (1 - min(1.0, gap / GAP_MM)))
+        return xp.where(opening.mask[..., None], xp.maximum(image, floor), image)
 
 
 def _opening(face_mask: Array, points: Array, depth: Array, loop: Array) -> Array:
