@@ -12,6 +12,12 @@ against the face: off-white teeth, gums and tongue in the photo's lip colour, a 
 all under the fitted SH light and darkened with depth behind the lips. Nothing of the photo is
 sampled inside the opening, so no photo pixels are ever stretched across it; and nothing is
 drawn when the opening is not seen (a closed mouth), so no teeth show on closed lips.
+
+Where the photo's mouth is open and the sample closes it, the photo's teeth must not come back
+on the lips: vertices whose photo position lies on or next to the photo's opening take no
+photo texture (:meth:`MouthInterior.texture_weight`; their photo pixels are part teeth), and the
+face's compositing counts the sample's opening as face (:meth:`MouthInterior.opening`), so the
+lips never fade into the warped photo's mouth.
 """
 
 from __future__ import annotations
