@@ -1,26 +1,78 @@
-"""A mouth interior for generated samples: a dark cavity in the lips' opening (issue 17).
+"""A mouth interior for generated samples: teeth, gums, tongue and a dark cavity (issue 17).
 
 The face mesh has a hole between the lips. Behind it a sample used to show the warped photo,
 whose closed lips or teeth were stretched into pillars when the new expression opened the
-mouth wider. Here the opening is capped by a fan of triangles from the inner lip rim to a point
-set back into the head, and drawn as a shaded cavity: dark at the back, a little lighter near
-the lips, in the photo's own lip colour darkened (a throat lit from the front). It is drawn
-wherever the opening is seen, so no photo pixels are ever stretched across it.
+mouth wider. Here the opening is found by capping it with a fan of triangles from the inner lip
+rim to a point set back into the head (:func:`draw_cavity`, which paints it as a shaded cavity:
+dark at the back, a little lighter near the lips, in the photo's lip colour darkened). For the
+default ICT model, :class:`MouthInterior` then draws the real mouth interior seen through the
+opening (:mod:`facefit.generate.mouth_model`: socket, gums, tongue, teeth, posed by
+:func:`facefit.forward.evaluate` with the sample's own coefficients and pose), z-buffered
+against the face: off-white teeth, gums and tongue in the photo's lip colour, a dark socket,
+all under the fitted SH light and darkened with depth behind the lips. Nothing of the photo is
+sampled inside the opening, so no photo pixels are ever stretched across it; and nothing is
+drawn when the opening is not seen (a closed mouth), so no teeth show on closed lips.
+
+Where the photo's mouth is open and the sample closes it, the photo's teeth must not come back
+on the lips: vertices whose photo position lies on or next to the photo's opening take no
+photo texture (:meth:`MouthInterior.texture_weight`; their photo pixels are part teeth), and the
+face's compositing counts the sample's opening as face (:meth:`MouthInterior.opening`), so the
+lips never fade into the warped photo's mouth.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from ..backends import array_namespace
+from ..backends import Backend, array_namespace, to_numpy
+from ..errors import FacefitError
+from ..lighting import sh_basis
+from ..params import FaceParams
+from ..render import pose_faces
 from ..render.interpolate import interpolate
-from ..render.rasterize import rasterize
+from ..render.rasterize import Rasterization, rasterize
+from ..sampling import bilinear_sample
+from .head import head_params
 from .host import hole_loop
+from .mouth_model import PARTS, mouth_model
+from .quality import _dilate
 
 Array = Any
 
-__all__ = ["MOUTH_DEPTH", "draw_cavity", "inner_lip_loop"]
+__all__ = ["MOUTH_DEPTH", "TOOTH_COLOUR", "MouthInterior", "MouthOpening", "draw_cavity",
+           "inner_lip_loop"]
+
+#: Teeth: off-white, a little yellow (linear [0, 1] RGB, before light and depth darkening).
+TOOTH_COLOUR = (0.95, 0.92, 0.84)
+#: Each part's colour as a multiple of the photo's lip colour (teeth: of TOOTH_COLOUR times
+#: the teeth's brightness): the socket is the cheeks' inner lining seen in shadow, the gums and
+#: tongue are the lips' tissue, the tongue a little lighter and pinker.
+PART_TINT = {"socket": (0.45, 0.4, 0.4), "gums": (1.0, 0.85, 0.85), "tongue": (1.1, 0.9, 0.9),
+             "upper teeth": (1.0, 1.0, 1.0), "lower teeth": (0.92, 0.92, 0.92)}
+#: Light falls off behind the lips as exp(-depth / falloff), falloff = FALLOFF_MM x
+#: min(1, gap / GAP_MM) + FALLOFF_OPENING x gap, with gap the mean opening between the lips (mm),
+#: and all of it is dimmed to SLIT_LIGHT where the gap closes (rising linearly to 1 at GAP_MM):
+#: a wide-open mouth lets the light in deeper (ambient occlusion, roughly), and lips nearly
+#: closed let almost none in (teeth seen through a slit are a dark line, not a white one).
+FALLOFF_MM = 12.0
+FALLOFF_OPENING = 0.6
+GAP_MM = 6.0
+SLIT_LIGHT = 0.35
+#: The colour of a closed mouth's slit, as a multiple of the lips' colour (fading out as the
+#: gap opens to GAP_MM).
+SLIT_SHADE = 0.6
+#: The least light anywhere inside an open mouth, as a fraction of the light at its front.
+DEEP_LIGHT = 0.12
+#: Per channel (R, G, B) multiple of the depth falloff.
+REDDEN = (0.7, 1.0, 1.2)
+#: Pixels within this many of the photo's own mouth opening give the face no texture.
+PHOTO_OPENING_MARGIN = 2
+#: A mouth pixel shows over a face pixel only when nearer by this much (mm): the lips' linings
+#: and the teeth nearly touch, and a blendshape's teeth a hair through the lip must not show.
+OCCLUSION_MM = 1.5
 
 #: How far the cavity's centre sits behind the lip rim, as a fraction of the rim's width.
 MOUTH_DEPTH = 0.6
@@ -45,6 +97,39 @@ def inner_lip_loop(model: Any) -> Any:
         return None
     return hole_loop(model.mean_shape, model.triangles, lips, corners)
 
+def _fan(points: Array, depth: Array, loop: Array, size: tuple[int, int]
+         ) -> tuple[Rasterization, Array]:
+    """The fan capping the lips' rim (to a point set back into the head), rasterized; and its
+    (L, 3) triangles (vertex L is the centre)."""
+    xp = array_namespace(points, depth, loop)
+    rim = xp.take(points, loop, axis=0)
+    rim_depth = xp.take(depth, loop)
+    width = xp.max(rim[:, 0]) - xp.min(rim[:, 0])
+    centre = xp.mean(rim, axis=0)[None, :]
+    centre_depth = xp.mean(rim_depth)[None] - MOUTH_DEPTH * width
+    count = loop.shape[0]
+    ids = xp.arange(count, dtype=xp.int64, device=points.device)
+    fan = xp.stack([ids, (ids + 1) % count, xp.full_like(ids, count)], axis=1)
+    raster = rasterize(xp.concat([rim, centre], axis=0), xp.concat([rim_depth, centre_depth],
+                                                                   axis=0),
+                       fan, size, cull_back=False)
+    return raster, fan
+
+
+def _cavity(image: Array, open_here: Array, raster: Rasterization, fan: Array,
+            lip_colour: Array) -> Array:
+    """``image`` with the fan's pixels ``open_here`` painted as a cavity: the lips' colour
+    darkened, most at the back."""
+    xp = array_namespace(image, fan)
+    count = fan.shape[0]
+    # Per fan vertex: 1 on the rim, 0 at the back; the cavity darkens toward the back.
+    rim_weight = xp.concat([xp.ones((count, 1), dtype=image.dtype, device=image.device),
+                            xp.zeros((1, 1), dtype=image.dtype, device=image.device)], axis=0)
+    near_rim = interpolate(rim_weight, fan, raster)  # (P, 1)
+    colour = lip_colour[None, :] * (0.2 + 0.3 * near_rim * near_rim)
+    return xp.where(open_here[..., None], raster.to_image(colour, image), image)
+
+
 def draw_cavity(image: Array, face_mask: Array, points: Array, depth: Array, loop: Array,
                 lip_colour: Array) -> Array:
     """``image`` with the mouth's opening drawn as a cavity where the face does not cover it.
@@ -61,24 +146,182 @@ def draw_cavity(image: Array, face_mask: Array, points: Array, depth: Array, loo
     -------
     (H, W, 3) image.
     """
-    xp = array_namespace(image, points, depth, loop)
-    rim = xp.take(points, loop, axis=0)
-    rim_depth = xp.take(depth, loop)
-    width = xp.max(rim[:, 0]) - xp.min(rim[:, 0])
-    centre = xp.mean(rim, axis=0)[None, :]
-    centre_depth = xp.mean(rim_depth)[None] - MOUTH_DEPTH * width
-    fan_points = xp.concat([rim, centre], axis=0)
-    fan_depth = xp.concat([rim_depth, centre_depth], axis=0)
-    count = loop.shape[0]
-    ids = xp.arange(count, dtype=xp.int64, device=points.device)
-    fan = xp.stack([ids, (ids + 1) % count, xp.full_like(ids, count)], axis=1)
-    raster = rasterize(fan_points, fan_depth, fan, (image.shape[0], image.shape[1]),
-                       cull_back=False)
-    # Per fan vertex: 1 on the rim, 0 at the back; the cavity darkens toward the back.
-    rim_weight = xp.concat([xp.ones((count, 1), dtype=image.dtype, device=image.device),
-                            xp.zeros((1, 1), dtype=image.dtype, device=image.device)], axis=0)
-    near_rim = interpolate(rim_weight, fan, raster)  # (P, 1)
-    colour = lip_colour[None, :] * (0.2 + 0.3 * near_rim * near_rim)
-    cavity = raster.to_image(colour, image)
-    open_here = raster.mask() & ~face_mask
-    return xp.where(open_here[..., None], cavity, image)
+    raster, fan = _fan(points, depth, loop, (image.shape[0], image.shape[1]))
+    return _cavity(image, raster.mask() & ~face_mask, raster, fan, lip_colour)
+
+
+@dataclass(frozen=True)
+class MouthOpening:
+    """Where a sample's mouth is open: ``mask`` (H, W) bool, the pixels seen through the lips'
+    opening; ``raster`` and ``fan``, the fan over the rim (None without a rim)."""
+
+    mask: Array
+    raster: Rasterization | None = None
+    fan: Array = None
+
+
+def _luminance(colour: Array) -> Array:
+    return 0.299 * colour[..., 0] + 0.587 * colour[..., 1] + 0.114 * colour[..., 2]
+
+
+class MouthInterior:
+    """Draws the opening between the lips of a fitted face's samples.
+
+    Built once per photo; called per sample with the sample's face render.
+
+    Parameters
+    ----------
+    model : the fitted :class:`facefit.MorphableModel`.
+    params : the fitted :class:`FaceParams` (its light lights the interior).
+    photo : (H, W, 3) photo in [0, 1] on ``backend``.
+    backend : where to compute.
+    """
+
+    def __init__(self, model: Any, params: FaceParams, photo: Array, backend: Backend):
+        self.backend = backend
+        self.model_name = str(model.name)
+        xp = backend.xp
+        loop = inner_lip_loop(model)
+        self.loop = None if loop is None else backend.asarray(loop)
+        fitted = pose_faces(model, [params], backend)
+        points = fitted.points[0, ...]
+        size = (int(photo.shape[0]), int(photo.shape[1]))
+        #: (H, W, 1) 1 on and next to the photo's own mouth opening, else 0.
+        self.photo_opening = xp.zeros((*size, 1), dtype=photo.dtype, device=photo.device)
+        if self.loop is not None:
+            face = rasterize(points, fitted.depth[0, ...], model.arrays(backend).triangles, size)
+            near = _dilate(_opening(face.mask(), points, fitted.depth[0, ...], self.loop),
+                           PHOTO_OPENING_MARGIN, xp)
+            self.photo_opening = xp.astype(near, photo.dtype)[..., None]
+        lips = to_numpy(model.landmark_indices)[48:60]
+        lips = backend.asarray(lips[lips >= 0])
+        #: (3,) the photo's lip colour, and the fitted shading there: the tissue's colour is
+        #: the photo's lips relit by the interior's own shading over theirs.
+        self.lip_colour = xp.mean(bilinear_sample(photo, xp.take(points, lips, axis=0)), axis=0)
+        self.lip_shading = xp.clip(xp.mean(xp.take(fitted.shading[0, ...], lips, axis=0)),
+                                   0.2, None)
+        self.geometry = mouth_model(model)
+        if self.geometry is None:
+            return
+        self.triangles = self.geometry.model.arrays(backend).triangles
+        self.rim = backend.asarray(self.geometry.rim_ids)
+        # Teeth are brighter than lips: 1.8 times the lips' luminance, kept to a plausible
+        # range (never paper-white: teeth are translucent and wet, seen in the lips' shade).
+        teeth_level = xp.clip(1.8 * _luminance(self.lip_colour), 0.4, 0.78)
+        tooth = backend.asarray(TOOTH_COLOUR) * teeth_level
+        base = []
+        for name in PARTS:
+            tint = backend.asarray(PART_TINT[name])
+            base.append(tint * (tooth if "teeth" in name else self.lip_colour))
+        table = xp.stack(base, axis=0)  # (parts, 3)
+        self.redden = backend.asarray(REDDEN)[None, :]
+        #: (V, 3) colour of each mouth vertex before light and depth.
+        self.base = xp.take(table, backend.asarray(self.geometry.part), axis=0)
+
+    def colours(self, params: FaceParams, gap: float) -> tuple[Array, Array, Array]:
+        """The posed interior of ``params``: (V, 2) image points, (V,) depth and (V, 3) colours;
+        ``gap`` is the mean opening between the lips in mm.
+
+        Colour = base colour x (SH shading over the lips' fitted shading, the normals turned
+        toward the camera: the linings are seen from inside) x exp(-depth behind the front of
+        the lips' rim / falloff), in model space (mm), so it does not change with the head's pose.
+        """
+        xp = self.backend.xp
+        if self.geometry is None:
+            raise FacefitError(f"model {self.model_name!r} has no mouth interior")
+        state = pose_faces(self.geometry.model, [head_params(params)], self.backend)
+        points, depth = state.points[0, ...], state.depth[0, ...]
+        normals = state.normals[0, ...]
+        normals = xp.where(normals[:, 2:3] < 0, -normals, normals)
+        shading = sh_basis(normals) @ state.light[0, ...]
+        relit = xp.clip(xp.mean(shading, axis=1, keepdims=True) / self.lip_shading, 0.35, 1.15)
+        vertices = state.vertices[0, ...]
+        rim = xp.take(vertices, self.rim, axis=0)  # the lips' inner rim
+        behind = xp.clip(xp.max(rim[:, 2]) - vertices[:, 2], 0.0, None)  # behind the lips' middle
+        openness = min(1.0, gap / GAP_MM)
+        falloff = FALLOFF_MM * max(openness, 0.05) + FALLOFF_OPENING * gap
+        # Per channel, blue falls off fastest: light deep in a mouth has bounced off red
+        # tissue (a grey darkening of off-white teeth reads as green next to pink gums).
+        deep = xp.exp(-behind[:, None] / falloff * self.redden)
+        # A little light reaches the back (bounced off the tongue and cheeks): dark red there,
+        # not a black hole.
+        light = (DEEP_LIGHT + (1 - DEEP_LIGHT) * deep) * (SLIT_LIGHT + (1 - SLIT_LIGHT) * openness)
+        return points, depth, xp.clip(self.base * relit * light, 0.0, 1.0)
+
+    def texture_weight(self, weight: Array, source_points: Array) -> Array:
+        """(V, 1) photo-texture weights ``weight`` set to 0 on vertices whose photo position
+        (``source_points``, (V, 2)) lies on or next to the photo's own mouth opening.
+
+        In a photo with an open mouth the lips' edge pixels there are part teeth; a sample that
+        closes the mouth brings those vertices together into the line between the lips, which
+        would then show the photo's teeth. They take the fitted albedo instead.
+        """
+        xp = self.backend.xp
+        near = bilinear_sample(self.photo_opening, source_points)  # (V, 1)
+        return weight * (1 - xp.clip(near, 0.0, 1.0))
+
+    def opening(self, face_mask: Array, points: Array, depth: Array) -> MouthOpening:
+        """The pixels seen through the lips' opening (none without a rim), for
+        :meth:`__call__`.
+
+        The face's compositing should count them as face: fading the lips into the warped
+        photo there would blend in the photo's own mouth (its teeth, on a mouth the sample
+        closes).
+        """
+        if self.loop is None:
+            return MouthOpening(self.backend.xp.zeros_like(face_mask))
+        raster, fan = _fan(points, depth, self.loop, (face_mask.shape[0], face_mask.shape[1]))
+        return MouthOpening(raster.mask() & ~face_mask, raster, fan)
+
+    def __call__(self, image: Array, face: Rasterization, points: Array, depth: Array,
+                 params: FaceParams, opening: MouthOpening | None = None) -> Array:
+        """``image`` with the mouth's opening drawn, where it is seen.
+
+        Parameters
+        ----------
+        image : (H, W, 3) sample so far (the face composited).
+        face : the sample's face :class:`Rasterization`.
+        points : (V, 2) the sample's projected face vertices; depth : (V,) their depth.
+        params : the sample's :class:`FaceParams`.
+        opening : :meth:`opening` of the sample, when already made.
+
+        Returns
+        -------
+        (H, W, 3) image.
+        """
+        xp = self.backend.xp
+        face_mask = face.mask()
+        if opening is None:
+            opening = self.opening(face_mask, points, depth)
+        if opening.raster is None:
+            return image
+        area = float(xp.sum(xp.astype(opening.mask, xp.float64)))
+        if area == 0:  # a closed mouth: nothing of the interior shows
+            return image
+        image = _cavity(image, opening.mask, opening.raster, opening.fan, self.lip_colour)
+        if self.geometry is None:
+            return image
+        rim_x = xp.take(points, self.loop, axis=0)[:, 0]
+        width = float(xp.max(rim_x) - xp.min(rim_x))
+        gap = area / max(width, 1.0) / float(params.scale)
+        mouth_points, mouth_depth, colours = self.colours(params, gap)
+        raster = rasterize(mouth_points, mouth_depth, self.triangles, face.size,
+                           cull_back=False)
+        drawn = raster.to_image(interpolate(colours, self.triangles, raster), image)
+        # z-buffered with the face: through the opening, or over a face pixel that lies
+        # behind it (the far lip's lining seen past the teeth) by more than OCCLUSION_MM.
+        scale = xp.asarray(float(params.scale), dtype=mouth_depth.dtype, device=image.device)
+        inner = raster.depth_image(-math.inf)
+        behind = face_mask & (inner > xp.where(face_mask, face.depth_image(0.0), inner)
+                              + OCCLUSION_MM * scale)
+        show = raster.mask() & (opening.mask | behind)
+        image = xp.where(show[..., None], drawn, image)
+        # A slit between lips nearly closed is the lips' shaded line, not black dots.
+        floor = self.lip_colour * (SLIT_SHADE * (1 - min(1.0, gap / GAP_MM)))
+        return xp.where(opening.mask[..., None], xp.maximum(image, floor), image)
+
+
+def _opening(face_mask: Array, points: Array, depth: Array, loop: Array) -> Array:
+    """(H, W) bool: pixels of the fan over the lips' rim that the face does not cover."""
+    raster, _ = _fan(points, depth, loop, (face_mask.shape[0], face_mask.shape[1]))
+    return raster.mask() & ~face_mask

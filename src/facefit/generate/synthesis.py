@@ -33,7 +33,7 @@ from .background import warp_background
 from .eyes import EyeCaps
 from .head import head_model, head_positions
 from .host import mirror_vertices
-from .mouth import draw_cavity, inner_lip_loop
+from .mouth import MouthInterior
 from .profiling import HeadWarp
 from .quality import feather, soften_outline
 from .variations import PoseRanges, draw_expression, draw_rotation, sample_rng
@@ -182,6 +182,8 @@ class Synthesizer:
         facing = facing_weight(normals)
         weight = xp.where(seen, facing, xp.zeros_like(facing))[:, None]
         self.photo_weight = _ring_average(weight, self.triangles, blend_rings) * weight
+        self.mouth_interior = MouthInterior(model, self.params, self.photo, self.backend)
+        self.photo_weight = self.mouth_interior.texture_weight(self.photo_weight, points)
         self.source_points = points  # where each vertex lies in the photo
         self.shading = state.shading[0, ...]
         # The fitted albedo, gained per channel to the photo's colours where both are known.
@@ -221,12 +223,6 @@ class Synthesizer:
                                      mirror, axis=0)
         self.mirror_shading = xp.take(self.shading, mirror, axis=0)
         self.outline = xp.nonzero(boundary_vertices(self.triangles, points.shape[0]))[0]
-        loop = inner_lip_loop(model)
-        self.mouth = None if loop is None else xp.asarray(loop, device=points.device)
-        lips = to_numpy(arrays.landmark_indices)[48:60]
-        lips = xp.asarray(lips[lips >= 0], device=points.device)
-        self.lip_colour = xp.mean(bilinear_sample(self.photo, xp.take(points, lips, axis=0)),
-                                  axis=0)
         # The whole head turns where the model has one (issue 17): the photo is warped by the
         # head's vertices and rings around it (facefit.generate.profiling).
         self.head = head_model(model)
@@ -277,6 +273,7 @@ class Synthesizer:
         landmarks = landmark_points(points, self._arrays.landmark_indices,
                                     self._arrays.jaw_candidates)
         mask = raster.mask()
+        opening = self.mouth_interior.opening(mask, points, depth)
         # The labels are the model's surface (as ff.render draws it): the caps are not in them.
         on_model = raster.triangle_image() < self.triangles.shape[0]
         face_mask = mask & on_model
@@ -312,10 +309,10 @@ class Synthesizer:
             # The warped photo already holds the face where the photo saw it, so the rendered
             # face fades into it over a band inside its outline: no seam (the mask stays the
             # rendered face).
-            alpha = xp.astype(feather(mask, FEATHER_PIXELS), image.dtype)[..., None]
+            alpha = xp.astype(feather(mask | opening.mask, FEATHER_PIXELS),
+                              image.dtype)[..., None]
             image = alpha * image + (1 - alpha) * background
-        if self.mouth is not None:
-            image = draw_cavity(image, mask, points, depth, self.mouth, self.lip_colour)
+        image = self.mouth_interior(image, raster, points, depth, params, opening)
         image = soften_outline(image, mask)
         return Sample(image=to_numpy(image), landmarks=to_numpy(landmarks), params=params,
                       depth=to_numpy(face_depth), mask=to_numpy(face_mask),
