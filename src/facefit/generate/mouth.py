@@ -9,9 +9,11 @@ default ICT model, :class:`MouthInterior` then draws the real mouth interior see
 opening (:mod:`facefit.generate.mouth_model`: socket, gums, tongue, teeth, posed by
 :func:`facefit.forward.evaluate` with the sample's own coefficients and pose), z-buffered
 against the face: off-white teeth, gums and tongue in the photo's lip colour, a dark socket,
-all under the fitted SH light and darkened with depth behind the lips. Nothing of the photo is
-sampled inside the opening, so no photo pixels are ever stretched across it; and nothing is
-drawn when the opening is not seen (a closed mouth), so no teeth show on closed lips.
+all under the fitted SH light and darkened with depth behind the lips. Where the photo itself
+showed the interior (a smile's teeth), those interior vertices carry the photo's colours, as the
+face's vertices carry its skin, and move with the jaw; nothing else of the photo is sampled
+inside the opening, so no photo pixels are ever stretched across it; and nothing is drawn when
+the opening is not seen (a closed mouth), so no teeth show on closed lips.
 
 Where the photo's mouth is open and the sample closes it, the photo's teeth must not come back
 on the lips: vertices whose photo position lies on or next to the photo's opening take no
@@ -73,6 +75,10 @@ PHOTO_OPENING_MARGIN = 2
 #: A mouth pixel shows over a face pixel only when nearer by this much (mm): the lips' linings
 #: and the teeth nearly touch, and a blendshape's teeth a hair through the lip must not show.
 OCCLUSION_MM = 1.5
+
+#: An interior vertex counts as seen by the photo when within this depth (mm) of the nearest
+#: interior surface at its pixel.
+SEEN_MM = 1.0
 
 #: How far the cavity's centre sits behind the lip rim, as a fraction of the rim's width.
 MOUTH_DEPTH = 0.6
@@ -188,10 +194,11 @@ class MouthInterior:
         size = (int(photo.shape[0]), int(photo.shape[1]))
         #: (H, W, 1) 1 on and next to the photo's own mouth opening, else 0.
         self.photo_opening = xp.zeros((*size, 1), dtype=photo.dtype, device=photo.device)
+        face_opening = None
         if self.loop is not None:
             face = rasterize(points, fitted.depth[0, ...], model.arrays(backend).triangles, size)
-            near = _dilate(_opening(face.mask(), points, fitted.depth[0, ...], self.loop),
-                           PHOTO_OPENING_MARGIN, xp)
+            face_opening = _opening(face.mask(), points, fitted.depth[0, ...], self.loop)
+            near = _dilate(face_opening, PHOTO_OPENING_MARGIN, xp)
             self.photo_opening = xp.astype(near, photo.dtype)[..., None]
         lips = to_numpy(model.landmark_indices)[48:60]
         lips = backend.asarray(lips[lips >= 0])
@@ -217,6 +224,33 @@ class MouthInterior:
         self.redden = backend.asarray(REDDEN)[None, :]
         #: (V, 3) colour of each mouth vertex before light and depth.
         self.base = xp.take(table, backend.asarray(self.geometry.part), axis=0)
+        self.photo = photo
+        self.source_points, self.photo_weight = self._seen_in_photo(params, face_opening, size)
+
+    def _seen_in_photo(self, params: FaceParams, face_opening: Array | None,
+                       size: tuple[int, int]) -> tuple[Array, Array]:
+        """(V, 2) where each interior vertex lies in the photo, and (V, 1) 1 where the photo
+        shows it: first in the interior's z-buffer, well inside the photo's own opening (its
+        teeth and tongue, which a sample then carries with the jaw, as the face carries the
+        skin), else 0 (the interior's own colours)."""
+        xp = self.backend.xp
+        assert self.geometry is not None
+        state = pose_faces(self.geometry.model, [head_params(params)], self.backend)
+        points, depth = state.points[0, ...], state.depth[0, ...]
+        weight = xp.zeros((points.shape[0], 1), dtype=points.dtype, device=points.device)
+        if face_opening is None or not bool(xp.any(face_opening)):
+            return points, weight
+        # A pixel away from the lips: the rim's pixels mix lip and teeth.
+        inside = ~_dilate(~face_opening, 1, xp)
+        raster = rasterize(points, depth, self.triangles, size, cull_back=False)
+        nearest = raster.depth_image(-math.inf)
+        nearest = xp.where(xp.isfinite(nearest), nearest, xp.min(depth))
+        shown: Array = bilinear_sample(xp.astype(inside, points.dtype)[..., None], points)
+        front: Array = bilinear_sample(nearest[..., None], points)
+        shown, front = shown[:, 0], front[:, 0]
+        tolerance = SEEN_MM * float(params.scale)
+        seen = (shown > 0.5) & (depth >= front - tolerance)
+        return points, xp.astype(seen, points.dtype)[:, None]
 
     def colours(self, params: FaceParams, gap: float) -> tuple[Array, Array, Array]:
         """The posed interior of ``params``: (V, 2) image points, (V,) depth and (V, 3) colours;
@@ -307,7 +341,14 @@ class MouthInterior:
         mouth_points, mouth_depth, colours = self.colours(params, gap)
         raster = rasterize(mouth_points, mouth_depth, self.triangles, face.size,
                            cull_back=False)
-        drawn = raster.to_image(interpolate(colours, self.triangles, raster), image)
+        # Where the photo showed the interior (its own teeth), its colours; elsewhere the
+        # interior's shaded ones.
+        per_pixel = interpolate(xp.concat([self.source_points, self.photo_weight, colours],
+                                          axis=1), self.triangles, raster)
+        weight = per_pixel[:, 2:3]
+        photo_colour = bilinear_sample(self.photo, per_pixel[:, 0:2])
+        drawn = raster.to_image(weight * photo_colour + (1 - weight) * per_pixel[:, 3:6],
+                                image)
         # z-buffered with the face: through the opening, or over a face pixel that lies
         # behind it (the far lip's lining seen past the teeth) by more than OCCLUSION_MM.
         scale = xp.asarray(float(params.scale), dtype=mouth_depth.dtype, device=image.device)
