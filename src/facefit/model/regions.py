@@ -59,7 +59,8 @@ def _adjacency(triangles: Any, n_vertices: int) -> tuple[Any, Any]:
                             tris[:, 0]])
     second = np.concatenate([tris[:, 1], tris[:, 2], tris[:, 0], tris[:, 0], tris[:, 1],
                              tris[:, 2]])
-    pairs = np.unique(first * n_vertices + second)
+    pairs = np.sort(first * n_vertices + second)  # distinct by a sort (see _sorted_distinct)
+    pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])]
     source, target = pairs // n_vertices, pairs % n_vertices
     starts = np.searchsorted(source, np.arange(n_vertices + 1))
     return starts, target
