@@ -103,5 +103,5 @@ def whole_mesh(arrays: Any, layout: ParameterLayout, x: Array) -> FaceState:
     for the last plain ``x`` only, see :class:`LastEvaluation`), so the shape is evaluated once
     per freeze instead of once per term.
     """
-    last = derived(arrays, "whole-mesh evaluation", LastEvaluation)
+    last = derived(arrays, ("whole-mesh evaluation", layout), LastEvaluation)
     return last.get(x, lambda v: evaluate(arrays, layout.coefficients_of(v), layout.pose_of(v)))
