@@ -53,8 +53,10 @@ DEFINE_MATMUL(matmul_float, float)
 
 /* Built twice on x86-64 with GCC or Clang (AVX2 and baseline), chosen at load time by the CPU:
  * AVX2 has no fused multiply-add (FMA is a separate target) and contraction is off, so both
- * clones round every product and sum exactly as the scalar loop does. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__linux__)
+ * clones round every product and sum exactly as the scalar loop does. Elsewhere (another
+ * compiler, CPU or C library) the plain loop is built alone. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__linux__) \
+    && defined(__GLIBC__) /* target_clones needs the loader's ifunc: glibc, not musl */
 #define FACEFIT_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define FACEFIT_CLONES
