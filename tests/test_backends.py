@@ -378,6 +378,14 @@ def test_gathered_matmul_equals_batched_matmul_on_the_gathered_stack(backend):
     """The native loop reads the gathered rows in place, in the same order of sums: the same
     bits as the batched product of the copy; complex input (a complex step) takes the copy."""
     rng = np.random.default_rng(7)
+    for rows in (2, 4):  # the native loop's general path (three rows: below)
+        a, b = rng.normal(size=(40, rows, 5 * 3)), rng.normal(size=(25, 3, 17))
+        index = rng.integers(0, 25, size=(40, 5))
+        got = to_numpy(gathered_matmul(backend.asarray(a), backend.asarray(index),
+                                       backend.asarray(b)))
+        expected = to_numpy(batched_matmul(backend.asarray(a),
+                                           backend.asarray(b[index].reshape(40, 15, 17))))
+        assert got.tobytes() == expected.tobytes()
     a, b = rng.normal(size=(40, 3, 5 * 3)), rng.normal(size=(25, 3, 17))
     index = rng.integers(0, 25, size=(40, 5))
     stack = b[index].reshape(40, 15, 17)

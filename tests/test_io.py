@@ -60,6 +60,8 @@ def test_png_round_trip_is_exact_for_uint8(tmp_path: Path, pixels: np.ndarray) -
     np.testing.assert_array_equal(np.rint(back * 255.0).astype(np.uint8), pixels)
     write_image(path, pixels / 255.0)  # floats are rounded to the same bytes
     np.testing.assert_array_equal(read_image(path), pixels / 255.0)
+    write_image(path, pixels, compress_level=1, run_length=True)  # the fit outputs' setting
+    np.testing.assert_array_equal(read_image(path), pixels / 255.0)
     assert _leftovers(tmp_path) == []
 
 

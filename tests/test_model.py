@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import zipfile
 from importlib.resources import files
 
 import numpy as np
@@ -31,6 +32,8 @@ def test_default_model_loads_with_no_arguments_and_is_small(model):
     assert model.triangles.min() >= 0 and model.triangles.max() < model.n_vertices
     path = files("facefit") / "data" / "ict_face_model.npz"
     assert os.path.getsize(str(path)) < 10e6
+    with zipfile.ZipFile(str(path)) as archive:  # stored: a cold start does not inflate it
+        assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_STORED}
     assert (files("facefit") / "data" / "ICT_FACE_MODEL_LICENSE.txt").is_file()
     start = time.perf_counter()
     from facefit.model.formats import load_npz
@@ -90,6 +93,20 @@ def test_complex_step_through_shape_gives_the_basis_column(model, backend64):
 def test_wrong_coefficient_count_is_a_model_error(model):
     with pytest.raises(ff.ModelError, match="identity needs 100 coefficients"):
         model.shape(np.zeros(99))
+
+
+def test_npz_stored_uncompressed_reads_the_same_arrays(tmp_path):
+    from facefit.model.formats.npz import save_npz
+
+    small = _small_model()
+    for compress in (True, False):
+        save_npz(small, tmp_path / f"{compress}.npz", quantise=True, compress=compress)
+    with zipfile.ZipFile(tmp_path / "False.npz") as archive:
+        assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_STORED}
+    packed, stored = (ff.load_model(tmp_path / f"{c}.npz") for c in (True, False))
+    for name in ("mean_shape", "identity_basis", "expression_basis", "albedo_basis",
+                 "triangles", "landmark_indices"):
+        np.testing.assert_array_equal(getattr(stored, name), getattr(packed, name))
 
 
 def test_npz_round_trip(model, tmp_path):

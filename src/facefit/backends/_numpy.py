@@ -203,8 +203,11 @@ def interpolate_into(attributes: Any, triangles: Any, pixels: Any, pixel_triangl
     return image
 
 
-#: NumPy submodules that NumPy itself loads only on first use, and facefit never uses.
-_UNUSED_NUMPY_SUBMODULES = ("numpy.f2py", "numpy.testing", "numpy.ma")
+#: NumPy submodules that NumPy itself loads only on first use, and facefit's fit never uses
+#: (numpy.random serves tests and generation, which load it on first use as before).
+_UNUSED_NUMPY_SUBMODULES = ("numpy.f2py", "numpy.testing", "numpy.ma", "numpy.random",
+                            "numpy.polynomial", "numpy.char", "numpy.typing",
+                            "numpy.ctypeslib")
 
 
 def _defer_unused_numpy_submodules() -> None:
@@ -213,9 +216,10 @@ def _defer_unused_numpy_submodules() -> None:
     array-api-compat's NumPy namespace copies NumPy's namespace with ``hasattr(numpy, name)``
     for every name in ``dir(numpy)``, which imports every submodule NumPy loads lazily:
     numpy.f2py (hundreds of regular expressions), numpy.testing (unittest) and numpy.ma took
-    0.3 s of a cold ``facefit fit``. Registered as :class:`importlib.util.LazyLoader` modules
-    (and as NumPy's attributes, as an import would), they are the same modules to anyone who
-    uses them, executed at first use.
+    0.3 s of a cold ``facefit fit``; numpy.random, numpy.polynomial, numpy.char, numpy.typing
+    and numpy.ctypeslib another 40-50 ms of its first fit. Registered as
+    :class:`importlib.util.LazyLoader` modules (and as NumPy's attributes, as an import
+    would), they are the same modules to anyone who uses them, executed at first use.
     """
     for full in _UNUSED_NUMPY_SUBMODULES:
         short = full.rsplit(".", 1)[1]

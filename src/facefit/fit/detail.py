@@ -116,19 +116,24 @@ def albedo_detail(problem: Any, x: Array, **options: Any) -> Array:
     """
     arrays, layout, backend = problem.arrays, problem.layout, problem.backend
     xp = backend.xp
-    state = evaluate(arrays, layout.coefficients_of(x), layout.pose_of(x))
     photo = backend.asarray(problem.image)
     n_vertices = arrays.mean_shape.shape[0]
-    raster = rasterize(state.points, state.depth, arrays.triangles,
-                       (photo.shape[0], photo.shape[1]))
-    seen = visible_vertices(state.points, state.depth, state.normals, raster, footprint="all")
+    term = problem.photometric_term
+    if term is not None:
+        # The fit's last freeze decided visibility at this very x: reuse its rasterisation.
+        state, seen = term.mesh_visibility(x)
+    else:
+        state = evaluate(arrays, layout.coefficients_of(x), layout.pose_of(x))
+        raster = rasterize(state.points, state.depth, arrays.triangles,
+                           (photo.shape[0], photo.shape[1]))
+        seen = visible_vertices(state.points, state.depth, state.normals, raster,
+                                footprint="all")
     inner = ~derived(arrays, "boundary vertices",
                      lambda: boundary_vertices(arrays.triangles, n_vertices))
     facing = facing_weight(state.normals)
     weight = xp.where(seen & inner, facing, xp.zeros_like(facing))
     edges = derived(arrays, "mesh edges", lambda: mesh_edges(arrays.triangles, n_vertices))
     observed = bilinear_sample(photo, state.points)
-    term = problem.photometric_term
     if term is not None and term.robust is not None and math.isfinite(term.robust_sigma2):
         # A robust fit's outliers (glasses, hands, hair) are not skin: the detail gives them
         # the fit's IRLS weight at every vertex (same loss and scale), so it fills them in

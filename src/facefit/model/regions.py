@@ -59,7 +59,8 @@ def _adjacency(triangles: Any, n_vertices: int) -> tuple[Any, Any]:
                             tris[:, 0]])
     second = np.concatenate([tris[:, 1], tris[:, 2], tris[:, 0], tris[:, 0], tris[:, 1],
                              tris[:, 2]])
-    pairs = np.unique(first * n_vertices + second)
+    pairs = np.sort(first * n_vertices + second)  # distinct by a sort (see _sorted_distinct)
+    pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])]
     source, target = pairs // n_vertices, pairs % n_vertices
     starts = np.searchsorted(source, np.arange(n_vertices + 1))
     return starts, target
@@ -112,14 +113,19 @@ def _flood(seed: int, blocked: Any, graph: tuple[Any, Any]) -> Any:
     reached[seed] = True
     frontier = np.array([seed])
     counts = np.diff(starts)
+    # Each layer's neighbours are marked in a (V,) mask, not deduplicated with np.unique:
+    # a sort per layer made this flood most of the face region's first-fit cost.
+    marked = np.zeros(blocked.shape[0], dtype=bool)
     while frontier.size:
         spans = np.repeat(starts[frontier], counts[frontier]) + (
             np.arange(int(counts[frontier].sum()))
             - np.repeat(np.cumsum(counts[frontier]) - counts[frontier], counts[frontier]))
-        nxt = np.unique(neighbours[spans])
-        nxt = nxt[~reached[nxt] & ~blocked[nxt]]
-        reached[nxt] = True
-        frontier = nxt
+        marked[:] = False
+        marked[neighbours[spans]] = True
+        marked &= ~reached
+        marked &= ~blocked
+        frontier = np.flatnonzero(marked)
+        reached[frontier] = True
     return reached
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 from ...backends import array_namespace, is_plain_value
+from ...forward import FaceState, derived, evaluate
 from ..parameters import ParameterLayout
 
 Array = Any
 
-__all__ = ["LastEvaluation", "ResidualTerm", "assemble_jacobian", "image_plane"]
+__all__ = ["LastEvaluation", "ResidualTerm", "assemble_jacobian", "image_plane", "whole_mesh"]
 
 
 @runtime_checkable
@@ -91,3 +92,16 @@ class LastEvaluation:
 
     def clear(self) -> None:
         self._last = None
+
+
+def whole_mesh(arrays: Any, layout: ParameterLayout, x: Array) -> FaceState:
+    """The whole mesh evaluated at ``x`` (every coefficient block and the pose), shared.
+
+    Freezing a problem's discrete state asks each term to decide at the same ``x`` (jaw
+    landmark marching, sample visibility, a contour's silhouette), and each needs the whole
+    mesh posed there; they share this one lazy :class:`FaceState` (one per model arrays, kept
+    for the last plain ``x`` only, see :class:`LastEvaluation`), so the shape is evaluated once
+    per freeze instead of once per term.
+    """
+    last = derived(arrays, ("whole-mesh evaluation", layout), LastEvaluation)
+    return last.get(x, lambda v: evaluate(arrays, layout.coefficients_of(v), layout.pose_of(v)))

@@ -9,7 +9,7 @@ from ...backends import Backend, array_namespace
 from ...forward import Coefficients, FaceState, VertexSet, evaluate
 from ...render.landmarks import landmark_vertices
 from ..parameters import ParameterLayout
-from .base import assemble_jacobian, image_plane
+from .base import assemble_jacobian, image_plane, whole_mesh
 
 Array = Any
 
@@ -89,8 +89,7 @@ class LandmarkTerm:
 
     def update(self, x: Array) -> None:
         """Landmark marching: each jaw landmark takes the silhouette vertex of its line at ``x``."""
-        whole = evaluate(self.arrays, Coefficients(x[self.layout.shape]),
-                         self.layout.pose_of(x))
+        whole = whole_mesh(self.arrays, self.layout, x)
         self._use(landmark_vertices(whole.points, self.arrays.landmark_indices,
                                     self.arrays.jaw_candidates))
 

@@ -13,7 +13,7 @@ from ...render.visibility import visible_vertices
 from ...sampling import bilinear_sample, gaussian_blur
 from ..parameters import ParameterLayout
 from ..topology import sample_vertex_set
-from .base import LastEvaluation, assemble_jacobian, image_plane
+from .base import LastEvaluation, assemble_jacobian, image_plane, whole_mesh
 
 Array = Any
 
@@ -85,6 +85,7 @@ class PhotometricTerm:
         self.image, self.origin, self.smoothing = image, (0, 0), 0.0
         self.vertices = sample_vertex_set(arrays, samples, backend)
         self._last = LastEvaluation()
+        self._visibility = LastEvaluation()
         self.visible = xp.ones(samples.shape, dtype=backend.dtype, device=samples.device)
         self.robust = robust
         self.robust_weights = xp.ones(samples.shape, dtype=backend.dtype, device=samples.device)
@@ -118,14 +119,24 @@ class PhotometricTerm:
         self.robust_weights = robust_weights(squared, self.robust_sigma2, self.robust.loss)
         self._scale_rows()
 
-    def update(self, x: Array) -> None:
-        """Re-decide which samples are visible at the real point ``x``."""
-        xp = self.backend.xp
-        whole = evaluate(self.arrays, self.layout.coefficients_of(x), self.layout.pose_of(x))
+    def mesh_visibility(self, x: Array) -> tuple[FaceState, Array]:
+        """The whole mesh at the real point ``x`` (:func:`.base.whole_mesh`) and which of its
+        vertices the photo sees there, (V,) bool (in the image, front-facing, unoccluded over
+        the whole bilinear footprint). Kept for the last ``x``: the albedo detail after the fit
+        asks at the point of the final freeze, and reuses its rasterisation."""
+        return self._visibility.get(x, self._decide_visibility)
+
+    def _decide_visibility(self, x: Array) -> tuple[FaceState, Array]:
+        whole = whole_mesh(self.arrays, self.layout, x)
         points, depth = whole.points, whole.depth
         raster = rasterize(points, depth, self.arrays.triangles,
                            (self.photo.shape[0], self.photo.shape[1]))
-        visible = visible_vertices(points, depth, whole.normals, raster, footprint="all")
+        return whole, visible_vertices(points, depth, whole.normals, raster, footprint="all")
+
+    def update(self, x: Array) -> None:
+        """Re-decide which samples are visible at the real point ``x``."""
+        xp = self.backend.xp
+        visible = self.mesh_visibility(x)[1]
         self.visible = xp.astype(xp.take(visible, self.samples), self.backend.dtype)
         self._scale_rows()
 
