@@ -56,6 +56,10 @@ UNBOUNDED = (1.0, (0.0, float("inf")))
 MIRROR_SHADING_SPREAD = 0.15
 #: Mesh rings over which the photo's tone is spread to where it did not see the face.
 TONE_RINGS = 30
+#: Mesh rings from the outline beyond which a fold (facing away from the camera, or within
+#: FOLD_MM behind the nearest surface) still takes the photo's colour.
+FOLD_RINGS = 12
+FOLD_MM = 12.0
 #: Mesh rings from the outline over which relighting fades in.
 RELIGHT_RINGS = 8
 #: Width of the band inside the face's outline over which the render fades into the warp.
@@ -181,6 +185,17 @@ class Synthesizer:
         # faded over a few rings so the photo and albedo meet without a seam.
         facing = facing_weight(normals)
         weight = xp.where(seen, facing, xp.zeros_like(facing))[:, None]
+        # Folds inside the face (the nostrils, the creases at the eyes and lips) face away from
+        # the camera or lie just behind their rim, and a new expression can open them: the
+        # photo's colour where they project (a dark nostril) is truer than the albedo's (a pink
+        # ring). Only a few mm behind what hides them (the cheek behind a turned nose is
+        # deeper, and the nose's colour there would be a ghost), and not near the outline, where
+        # surface facing away is the silhouette's, mixed with the background.
+        upright = xp.concat([normals[:, :2], xp.ones_like(normals[:, 2:])], axis=1)
+        in_front = visible_vertices(points, depth, upright, raster,
+                                    tolerance=FOLD_MM * float(self.params.scale))
+        inner = _ring_distance(self.triangles, points.shape[0], FOLD_RINGS, points.dtype) >= 1
+        weight = xp.where((in_front & inner)[:, None], xp.ones_like(weight), weight)
         self.photo_weight = _ring_average(weight, self.triangles, blend_rings) * weight
         self.mouth_interior = MouthInterior(model, self.params, self.photo, self.backend)
         self.photo_weight = self.mouth_interior.texture_weight(self.photo_weight, points)
