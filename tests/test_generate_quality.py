@@ -82,8 +82,8 @@ def test_bad_shapes_raise_and_an_empty_mask_gives_nan():
 @pytest.mark.parametrize("yaw", [-45.0, 0.0, 30.0])
 def test_samples_outline_is_not_much_harder_than_the_photos(yaw):
     """Loose bound (the benchmark holds the target, benchmarks/realism.py): a generated face's
-    outline edge ratio is at most 1.5 times the real photo's with the fitted mask (the code
-    before issue 17 gave 1.4-1.9 times on this photo)."""
+    outline edge ratio is at most 1.25 times the real photo's with the fitted mask (the code
+    before issue 17 gave 1.4-1.9 times on this photo; with the outline antialiased 0.7-1.0)."""
     model = ff.load_model()
     photo = ff.read_image(ASTRONAUT)
     with ff.use_backend("numpy"):
@@ -96,4 +96,4 @@ def test_samples_outline_is_not_much_harder_than_the_photos(yaw):
             sample = synth(synth.pose(expression, np.radians([5.0 * index, yaw, 0.0])))
             ratios.append(outline_edge_ratio(sample.image, sample.mask))
     assert 1.0 < real < 3.0
-    assert statistics.median(ratios) < 1.5 * real, (ratios, real)
+    assert statistics.median(ratios) < 1.25 * real, (ratios, real)
