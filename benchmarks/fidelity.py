@@ -106,12 +106,16 @@ def _picture(out: Path, photo: Any, mask: Any, allowed: Any, outline: Any, given
     pixels = np.asarray(image).copy()
     pixels[edge] = (255, 230, 0)
     image = Image.fromarray(pixels)
-    draw = ImageDraw.Draw(image)
+    _draw_points(ImageDraw.Draw(image), given, jaw)
+    image.save(out)
+
+
+def _draw_points(draw: Any, given: Any, jaw: Any) -> None:
+    """The annotated points (white) and the fitted jaw (magenta), on a PIL ``draw``."""
     for x, y in given[~np.isnan(given).any(axis=1)]:
         draw.ellipse((x - 1.5, y - 1.5, x + 1.5, y + 1.5), fill=(255, 255, 255))
     for x, y in jaw[fd.JAW][~np.isnan(jaw[fd.JAW]).any(axis=1)]:
         draw.ellipse((x - 1.5, y - 1.5, x + 1.5, y + 1.5), fill=(255, 0, 255))
-    image.save(out)
 
 
 def _points_over(out: Path, image: Any, given: Any, jaw: Any) -> None:
@@ -119,11 +123,7 @@ def _points_over(out: Path, image: Any, given: Any, jaw: Any) -> None:
     from PIL import Image, ImageDraw
 
     picture = Image.fromarray((np.clip(image, 0, 1) * 255).round().astype(np.uint8))
-    draw = ImageDraw.Draw(picture)
-    for x, y in given[~np.isnan(given).any(axis=1)]:
-        draw.ellipse((x - 1.5, y - 1.5, x + 1.5, y + 1.5), fill=(255, 255, 255))
-    for x, y in jaw[fd.JAW][~np.isnan(jaw[fd.JAW]).any(axis=1)]:
-        draw.ellipse((x - 1.5, y - 1.5, x + 1.5, y + 1.5), fill=(255, 0, 255))
+    _draw_points(ImageDraw.Draw(picture), given, jaw)
     picture.save(out)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 from ...backends import array_namespace, is_plain_value
-from ...forward import FaceState, derived, evaluate
+from ...forward import Coefficients, FaceState, derived, evaluate
 from ..parameters import ParameterLayout
 
 Array = Any
@@ -92,6 +92,12 @@ class LastEvaluation:
 
     def clear(self) -> None:
         self._last = None
+
+
+def shape_at(vertices: Any, layout: ParameterLayout, x: Array) -> FaceState:
+    """The shape and pose of ``x`` evaluated at a :class:`facefit.forward.VertexSet`
+    ``vertices`` (the landmark or contour vertices of a geometric term: no colour blocks)."""
+    return evaluate(vertices, Coefficients(x[layout.shape]), layout.pose_of(x))
 
 
 def whole_mesh(arrays: Any, layout: ParameterLayout, x: Array) -> FaceState:

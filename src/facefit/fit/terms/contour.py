@@ -17,11 +17,11 @@ import math
 from typing import Any, cast
 
 from ...backends import Backend, array_namespace, real_part
-from ...forward import Coefficients, FaceState, VertexSet, evaluate
+from ...forward import FaceState, VertexSet
 from ...render.landmarks import landmark_vertices
 from ...sampling import bilinear_sample, gaussian_blur
 from ..parameters import ParameterLayout
-from .base import assemble_jacobian
+from .base import assemble_jacobian, shape_at, whole_mesh
 from .landmarks import point_jacobian_blocks
 
 Array = Any
@@ -135,9 +135,7 @@ class ContourTerm:
         if not self.active:
             return
         x = real_part(x, xp)
-        whole = evaluate(self.arrays, Coefficients(x[self.layout.shape]),
-                         self.layout.pose_of(x))
-        points = whole.points
+        points = whole_mesh(self.arrays, self.layout, x).points
         marks = landmark_vertices(points, self.arrays.landmark_indices,
                                   self.arrays.jaw_candidates)
         safe_marks = xp.where(marks >= 0, marks, xp.zeros_like(marks))
@@ -196,8 +194,7 @@ class ContourTerm:
     # -- the smooth part --------------------------------------------------------------------
     def state(self, x: Array) -> FaceState:
         """The model evaluated at the contour vertices, at ``x``."""
-        return evaluate(self.vertices, Coefficients(x[self.layout.shape]),
-                        self.layout.pose_of(x))
+        return shape_at(self.vertices, self.layout, x)
 
     def residuals(self, x: Array) -> Array:
         xp = array_namespace(x)

@@ -6,10 +6,10 @@ import math
 from typing import Any
 
 from ...backends import Backend, array_namespace
-from ...forward import Coefficients, FaceState, VertexSet, evaluate
+from ...forward import FaceState, VertexSet
 from ...render.landmarks import landmark_vertices
 from ..parameters import ParameterLayout
-from .base import assemble_jacobian, image_plane, whole_mesh
+from .base import assemble_jacobian, image_plane, shape_at, whole_mesh
 
 Array = Any
 
@@ -95,8 +95,7 @@ class LandmarkTerm:
 
     def state(self, x: Array) -> FaceState:
         """The model evaluated at the landmark vertices, at ``x``."""
-        return evaluate(self.vertices, Coefficients(x[self.layout.shape]),
-                        self.layout.pose_of(x))
+        return shape_at(self.vertices, self.layout, x)
 
     def residuals(self, x: Array) -> Array:
         xp = array_namespace(x)
