@@ -2,14 +2,18 @@
 
 Each sample is photo-realistic where the photo saw the face: a pixel of the new face takes the
 photo's colour at the same point of the surface (the fitted pose tells where that point was in
-the photo), relit from the fitted lighting's shading in the fitted pose to its shading in the
-new pose. Where the photo did not see the surface (turned away, hidden, grazing), the fitted
-albedo under the new shading takes over, with a per-channel gain matched to the photo, blended
-over a few rings of the mesh so there is no seam. The face is composited over the photo warped
-to follow the face (:mod:`facefit.generate.background`), so no old face shows and no holes open.
+the photo), gently relit from the fitted lighting's shading in the fitted pose to its shading in
+the new pose; the eyes, holes in the mesh, are capped and textured the same way
+(:mod:`facefit.generate.eyes`). Where the photo did not see the surface (turned away, hidden,
+grazing), the mirrored side's skin takes over where it was lit alike, else the fitted albedo
+under the new shading in the photo's local tone, blended over a few rings of the mesh so there
+is no seam. The face is composited over the photo warped by the whole head
+(:mod:`facefit.generate.profiling`), so no old face shows and no holes open, with its outline
+antialiased; an opened mouth shows the mouth interior (:mod:`facefit.generate.mouth`).
 
 Labels are exact: the sample's :class:`FaceParams`, its 68 landmarks (jaw by landmark
-marching), depth map and face mask all come from the same render of the same geometry.
+marching), depth map and face mask all come from the same render of the same geometry (the
+model's surface, as :func:`facefit.render` draws it).
 """
 
 from __future__ import annotations
