@@ -51,6 +51,19 @@ def test_the_head_starts_with_the_face_model_vertices(model, head):
     assert head.rigid[:model.n_vertices].max() == 0.0 and head.rigid.sum() > 500
 
 
+def test_the_neck_twists_gradually(model, head):
+    """The neck's turn fades over nearly half its height: a steep fade (over 15%) cut a turned
+    neck off the collar along a straight line."""
+    height = head.model.mean_shape[:, 1]
+    chin = height[model.landmark_indices[8]]
+    neck = (np.arange(height.shape[0]) >= model.n_vertices) & (height < chin)
+    turning = neck & (head.follow > 0.0) & (head.follow < 1.0)
+    span = np.ptp(height[turning]) / (chin - height.min())
+    assert span > 0.4
+    order = np.argsort(height[neck])
+    assert np.all(np.diff(head.follow[neck][order]) >= 0)  # more turn the higher up
+
+
 def test_other_models_have_no_head(surrey_model):
     assert head_model(surrey_model) is None
 

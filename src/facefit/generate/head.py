@@ -24,6 +24,10 @@ __all__ = ["HEAD_FILE", "HeadGeometry", "head_model", "head_params", "head_posit
 
 HEAD_FILE = "ict_head.npz"
 
+#: Height (from the neck's base, as a fraction of the base-to-chin height) below which the neck
+#: stays with the body; above it the neck turns more and more with the head.
+NECK_STILL = 0.55
+
 
 class HeadGeometry:
     """A head model and, per vertex, how it moves with the head (host arrays).
@@ -32,7 +36,7 @@ class HeadGeometry:
     ----------
     model : the head :class:`MorphableModel` (face vertices first).
     n_face : number of face vertices at its start (the face model's).
-    follow : (V,) 1 on the head, falling to 0 at the base of the neck (the body does not turn).
+    follow : (V,) 1 on the head, falling to 0 down the neck (the body does not turn).
     rigid : (V,) 1 on the skull above the chin outside the face (expressions barely move it).
     min_facing : (V,) least normal component toward the camera, in the photo, for a vertex to
         anchor the warp (0 on the face, 0.35 on ears and sides, 0.5 on the skull).
@@ -44,9 +48,12 @@ class HeadGeometry:
         height = model.mean_shape[:, 1]
         chin = float(height[model.landmark_indices[8]])
         bottom = float(height.min())
-        # The neck twists: its top turns with the head, and from 15% of the way down to its base
-        # it stays with the body (a collar or the shoulders often start right there).
-        follow = np.clip(((height - bottom) / (chin - bottom) - 0.85) / 0.15, 0.0, 1.0)
+        # The neck twists: its top turns with the head, less and less down to 45% of the way
+        # to its base, below which it stays with the body. A steeper twist (to 15% of the way
+        # down) cut a turned neck off the collar along a straight line, with a slab of
+        # stretched skin above it; over this height a collar turns a little with the neck.
+        follow = np.clip(((height - bottom) / (chin - bottom) - NECK_STILL) / (1 - NECK_STILL),
+                         0.0, 1.0)
         follow[:n_face] = 1.0
         self.follow = follow
         skull = np.zeros(height.shape[0], bool)
