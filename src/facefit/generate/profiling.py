@@ -144,6 +144,7 @@ class HeadWarp:
         self._mesh = xp.asarray(self.mesh, device=self._device)
         self._seen = xp.asarray(self.seen, device=self._device)
         self._source_2d = xp.asarray(planar, dtype=self._dtype, device=self._device)
+        self._source_areas = xp.clip(_areas(self._source_2d, self._mesh), 1e-6, None)
         self._anchors = xp.asarray(self.anchors, dtype=self._dtype, device=self._device)
         self._ring_follow = xp.asarray(self.ring_follow, dtype=self._dtype, device=self._device)
         rigid = self.follow >= 1.0 if self.rigid is None else self.rigid
@@ -177,8 +178,7 @@ class HeadWarp:
         # from a frontal photo), a thin strip of the photo is stretched over it, and its
         # texture becomes streaks radiating from the face. Blurring by the stretch keeps the
         # strip's colours and drops the streaks.
-        stretch = xp.take(_areas(vertices[:, 0:2], self._mesh)
-                          / xp.clip(_areas(self._source_2d, self._mesh), 1e-6, None),
+        stretch = xp.take(_areas(vertices[:, 0:2], self._mesh) / self._source_areas,
                           raster.triangles)
         smooth = xp.clip((stretch - STRETCH[0]) / (STRETCH[1] - STRETCH[0]), 0.0, 1.0)[:, None]
         if bool(xp.any(smooth > 0)):

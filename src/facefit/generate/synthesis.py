@@ -54,8 +54,6 @@ RELIGHT = (0.3, (0.9, 1.1))
 #: Colour distance (RMS over channels) from the fitted face's colour at which the photo's colour
 #: at a vertex counts half as skin: hair, brows and shadows past it are not lent to the other side.
 SKIN_DISTANCE = 0.08
-#: The exact ratio of new over fitted shading (no exponent, no bounds).
-UNBOUNDED = (1.0, (0.0, float("inf")))
 #: Log-ratio of shadings at which the mirrored side's colour is lent at 1/e weight.
 MIRROR_SHADING_SPREAD = 0.15
 #: Mesh rings over which the photo's tone is spread to where it did not see the face.
@@ -64,7 +62,8 @@ TONE_RINGS = 30
 #: FOLD_MM behind the nearest surface) still takes the photo's colour.
 FOLD_RINGS = 12
 FOLD_MM = 12.0
-#: Mesh rings from the outline over which relighting fades in.
+#: Mesh rings from the outline over which relighting fades in (at most FOLD_RINGS: both are
+#: read from one count).
 RELIGHT_RINGS = 8
 #: Width of the band inside the face's outline over which the render fades into the warp.
 FEATHER_PIXELS = 8
@@ -112,14 +111,19 @@ def _ring_average(values: Array, triangles: Array, rounds: int) -> Array:
     return values
 
 
-def _grey_ratio(new: Array, old: Array, relight: tuple[float, tuple[float, float]]) -> Array:
-    """(V, 1) relighting ratio: grey new over grey old shading, to the power and within the
-    bounds of ``relight`` (per-channel ratios of small shadings made purple and yellow-green
-    blotches)."""
+def _grey_ratio(new: Array, old: Array) -> Array:
+    """(V, 1) grey new over grey old shading (one factor: per-channel ratios of small shadings
+    made purple and yellow-green blotches), both kept off zero."""
     xp = array_namespace(new, old)
-    strength, (low, high) = relight
-    ratio = (xp.clip(xp.mean(new, axis=1, keepdims=True), 0.05, None)
-             / xp.clip(xp.mean(old, axis=1, keepdims=True), 0.05, None))
+    return (xp.clip(xp.mean(new, axis=1, keepdims=True), 0.05, None)
+            / xp.clip(xp.mean(old, axis=1, keepdims=True), 0.05, None))
+
+
+def _relight(ratio: Array) -> Array:
+    """The share of a shading ``ratio`` that relighting applies: :data:`RELIGHT`'s power, within
+    its bounds."""
+    xp = array_namespace(ratio)
+    strength, (low, high) = RELIGHT
     return xp.clip(ratio ** strength, low, high)
 
 
@@ -198,7 +202,10 @@ class Synthesizer:
         upright = xp.concat([normals[:, :2], xp.ones_like(normals[:, 2:])], axis=1)
         in_front = visible_vertices(points, depth, upright, raster,
                                     tolerance=FOLD_MM * float(self.params.scale))
-        inner = _ring_distance(self.triangles, points.shape[0], FOLD_RINGS, points.dtype) >= 1
+        # Rings from the outline, counted once for the folds (FOLD_RINGS) and the relighting's
+        # fade (RELIGHT_RINGS, fewer).
+        rings = _ring_distance(self.triangles, points.shape[0], FOLD_RINGS, points.dtype)
+        inner = rings >= 1
         weight = xp.where((in_front & inner)[:, None], xp.ones_like(weight), weight)
         self.photo_weight = _ring_average(weight, self.triangles, blend_rings) * weight
         self.mouth_interior = MouthInterior(model, self.params, self.photo, self.backend)
@@ -229,8 +236,7 @@ class Synthesizer:
         self.albedo = xp.clip(gained * local, 0.0, 1.0)
         # Relighting fades out toward the outline (0 there, full after RELIGHT_RINGS rings), so
         # the face meets the warped, unrelit photo around it without a change of tone.
-        self.interior = _ring_distance(self.triangles, points.shape[0], RELIGHT_RINGS,
-                                       points.dtype)[:, None]
+        self.interior = xp.clip(xp.round(rings * FOLD_RINGS) / RELIGHT_RINGS, 0.0, 1.0)[:, None]
         # Where the photo did not see the surface, the mirrored vertex (the face is nearly
         # symmetric) lends its photo colour before the albedo does: a revealed cheek gets the
         # other cheek's skin, not flat colour. Only skin is lent: where the photo's colour is far
@@ -301,13 +307,12 @@ class Synthesizer:
         # the albedo fallback; interpolated per pixel, then the photo is sampled at full res.
         # The ratio is one grey factor, bounded: per-channel ratios of small shadings made
         # purple and yellow-green blotches.
-        ratio = 1 + self.interior * (_grey_ratio(new_shading, self.shading, RELIGHT) - 1)
-        mirror_ratio = 1 + self.interior * (_grey_ratio(new_shading, self.mirror_shading, RELIGHT)
-                                            - 1)
+        ratio = 1 + self.interior * (_relight(_grey_ratio(new_shading, self.shading)) - 1)
+        mirror_shading_ratio = _grey_ratio(new_shading, self.mirror_shading)
+        mirror_ratio = 1 + self.interior * (_relight(mirror_shading_ratio) - 1)
         # The other side lends its colour only where it was lit about as this side is now: a
         # face lit from one side has a dark side whose skin, brightened, turns orange.
-        lit_alike = xp.exp(-(xp.log(_grey_ratio(new_shading, self.mirror_shading, UNBOUNDED))
-                             / MIRROR_SHADING_SPREAD) ** 2)
+        lit_alike = xp.exp(-(xp.log(mirror_shading_ratio) / MIRROR_SHADING_SPREAD) ** 2)
         attributes = xp.concat([self.source_points, self.photo_weight, ratio,
                                 self.mirror_points, self.mirror_weight * lit_alike, mirror_ratio,
                                 self.albedo * new_shading], axis=1)

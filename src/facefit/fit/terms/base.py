@@ -10,7 +10,8 @@ from ..parameters import ParameterLayout
 
 Array = Any
 
-__all__ = ["LastEvaluation", "ResidualTerm", "assemble_jacobian", "image_plane", "whole_mesh"]
+__all__ = ["LastEvaluation", "ResidualTerm", "assemble_jacobian", "image_plane", "shape_at",
+           "whole_mesh"]
 
 
 @runtime_checkable
