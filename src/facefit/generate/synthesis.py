@@ -108,10 +108,14 @@ def _relight(ratio: Array) -> Array:
     return xp.clip(ratio ** strength, low, high)
 
 
-def _ring_distance(triangles: Array, n_vertices: int, rings: int, dtype: Any) -> Array:
-    """(V,) mesh rings from the outline, divided by ``rings`` and capped at 1."""
+def _ring_distance(triangles: Array, n_vertices: int, rings: int, dtype: Any,
+                   inside: Array | None = None) -> Array:
+    """(V,) mesh rings from the outline, divided by ``rings`` and capped at 1; boundary
+    vertices marked in ``inside`` (V,) bool (a capped hole's rim) are not on the outline."""
     xp = array_namespace(triangles)
     reached = boundary_vertices(triangles, n_vertices)
+    if inside is not None:
+        reached = reached & ~inside
     distance = xp.zeros((n_vertices,), dtype=dtype, device=triangles.device)
     corners = xp.reshape(triangles, (-1,))
     for _ in range(rings):
@@ -176,8 +180,13 @@ class Synthesizer:
         in_front = visible_vertices(points, depth, upright, raster,
                                     tolerance=FOLD_MM * float(self.params.scale))
         # Rings from the outline, counted once for the folds (FOLD_RINGS) and the relighting's
-        # fade (RELIGHT_RINGS, fewer).
-        rings = _ring_distance(self.triangles, points.shape[0], FOLD_RINGS, points.dtype)
+        # fade (RELIGHT_RINGS, fewer). Counted on the mesh with its eye holes capped: the lids'
+        # margins are inside the face, not on an outline (counted from the eye holes, they took
+        # the albedo's skin colour beside caps showing the photo's eye, a stair-stepped seam, and
+        # a small face's eyes lost their lash line).
+        self.eye_caps = EyeCaps(model, self.triangles, self.backend)
+        rings = _ring_distance(self.triangles, points.shape[0], FOLD_RINGS, points.dtype,
+                               inside=self.eye_caps.on_rim)
         inner = rings >= 1
         weight = xp.where((in_front & inner)[:, None], xp.ones_like(weight), weight)
         self.photo_weight = ring_average(weight, self.triangles, blend_rings) * weight
@@ -240,7 +249,6 @@ class Synthesizer:
                                       (bilinear_sample(self.photo, head.points[0, ...]),
                                        head.shading[0, ...]))
         self._arrays = arrays
-        self.eye_caps = EyeCaps(model, self.triangles, self.backend)
         self._anchor_ids = arrays.landmark_indices[arrays.landmark_indices >= 0]
         self._shape = state.coefficients.shape[0, ...]
 
