@@ -21,6 +21,10 @@ the nose, a side of the head turning away) the nearest surface wins, and triangl
 (a surface seen from behind) are culled. A mesh whose boundary is fixed covers every pixel
 with at least one unflipped triangle, so culling opens no holes.
 
+Where the turn stretches a triangle (the side of a head seen edge-on in the photo, turned into
+view), its texture is blurred; a caller can pass a stand-in drawn there instead (the synthesiser
+passes the head model's own surface in the face's skin, :mod:`facefit.generate.head_skin`).
+
 Inputs are plain arrays (positions and depths in image space), so this does not depend on how
 the head is posed.
 """
