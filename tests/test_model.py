@@ -14,7 +14,8 @@ from hypothesis.extra import numpy as hnp
 
 import facefit as ff
 from facefit.backends import to_numpy
-from facefit.model import MorphableModel, jaw_candidates
+from facefit.model import MorphableModel, jaw_candidates, respace_jaw
+from facefit.model.contours import JAW_END_DROP
 
 from .conftest import assert_close, floats
 
@@ -169,6 +170,39 @@ def test_bad_model_files_name_the_file(tmp_path):
     truncated.write_bytes(truncated.read_bytes()[:200])
     with pytest.raises(ff.ModelError, match=r"cut\.npz"):
         ff.load_model(truncated)
+
+
+def _frontal_arc(points):
+    """Cumulative frontal (x, y) length along a polyline of (N, 3) points."""
+    return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points[:, :2], axis=0),
+                                                           axis=1))])
+
+
+def test_respace_jaw_spaces_a_dense_jaw_evenly_below_the_eyes():
+    # A U-shaped jaw of 2001 vertices (a half ellipse, ends at y = 0) and two eye corners at
+    # y = 5, 100 apart; the given jaw vertices are bunched toward the chin on purpose.
+    t = np.linspace(-np.pi / 2, np.pi / 2, 2001)
+    curve = np.stack([60 * np.sin(t), -80 * np.cos(t), 0 * t], axis=1)
+    vertices = np.concatenate([curve, [[-50.0, 5.0, 0.0], [50.0, 5.0, 0.0]]])
+    bunched = np.round(1000 + 1000 * np.sign(np.linspace(-1, 1, 17))
+                       * np.abs(np.linspace(-1, 1, 17)) ** 0.6).astype(int)
+    marks = np.full(68, -1)
+    marks[:17], marks[36], marks[45] = bunched, 2001, 2002
+    marks[17:36] = np.arange(19)  # the other points: any vertices, left as they are
+    out = respace_jaw(vertices, marks, end_drop=0.1)
+    np.testing.assert_array_equal(out[17:], marks[17:])
+    assert out[8] == marks[8] == 1000
+    jaw = vertices[out[:17]]
+    np.testing.assert_allclose(jaw[[0, 16], 1], 5 - 0.1 * 100, atol=0.5)  # ends 10 below
+    # Even along the (old) polyline: on this dense curve, even along the curve itself.
+    gaps = np.diff(_frontal_arc(jaw))
+    np.testing.assert_allclose(gaps, gaps.mean(), rtol=0.06)
+    assert not np.allclose(np.diff(_frontal_arc(vertices[bunched])), gaps.mean(), rtol=0.06)
+    # Missing jaw or eye-corner vertices: nothing to measure, the input comes back.
+    for missing in (3, 36):
+        holed = marks.copy()
+        holed[missing] = -1
+        np.testing.assert_array_equal(respace_jaw(vertices, holed), holed)
 
 
 def test_jaw_candidates_end_at_their_landmark(model):
