@@ -205,6 +205,24 @@ def test_respace_jaw_spaces_a_dense_jaw_evenly_below_the_eyes():
         np.testing.assert_array_equal(respace_jaw(vertices, holed), holed)
 
 
+def test_default_model_jaw_is_respaced(model, shared_data):
+    # The shipped jaw vertices are ICT's respaced (tools/convert_ict.py); the rest are ICT's.
+    import json
+
+    ict = np.asarray(json.loads((shared_data / "ict-face-model" / "vertex_indices.json")
+                                .read_text())["idx_to_landmark_verts"])
+    lm = model.landmark_indices
+    np.testing.assert_array_equal(lm[17:], ict[17:])
+    np.testing.assert_array_equal(lm, respace_jaw(model.mean_shape, ict))
+    np.testing.assert_array_equal(lm, respace_jaw(model.mean_shape, lm))  # a fixed point
+    v = model.mean_shape
+    eye_y, eye_distance = v[lm[[36, 45]], 1].mean(), np.linalg.norm(v[lm[36]] - v[lm[45]])
+    assert abs(v[lm[0], 1] - (eye_y - JAW_END_DROP * eye_distance)) < 2.0  # mm: mesh spacing
+    gaps = np.diff(_frontal_arc(v[lm[:17]]))
+    old_gaps = np.diff(_frontal_arc(v[ict[:17]]))
+    assert gaps.std() / gaps.mean() < 0.5 * old_gaps.std() / old_gaps.mean()
+
+
 def test_jaw_candidates_end_at_their_landmark(model):
     lines = model.jaw_candidates
     lm, v = model.landmark_indices, model.mean_shape
