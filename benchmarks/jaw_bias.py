@@ -12,11 +12,12 @@ jaw line's outward normal (``out``: + outside the annotated outline; the cheeks 
 0-5 and 11-16) and along its tangent (``|along|``: a point slid along the outline), the chin
 (6-10) height error, the lip-to-chin length (57 -> 8) annotated and fitted, and the pose.
 
-``--ict-jaw`` measures with the ICT model's own jaw vertices (``vertex_indices.json`` in
-``../shared/data/ict-face-model``) instead of the shipped, respaced ones
-(:func:`facefit.model.respace_jaw`). ``--pictures DIR`` writes ``NAME.jaw.png``: the photo,
-the annotated jaw (green), the leave-jaw-out jaw (magenta) joined to it, the full fit's
-(cyan).
+``--ict-jaw`` fits and measures with the ICT model's own jaw vertices (``vertex_indices.json``
+in ``../shared/data/ict-face-model``) instead of the shipped, respaced ones
+(:func:`facefit.model.respace_jaw`); the image-space spacing of the marched points
+(:func:`facefit.render.landmarks.jaw_spacing`) applies either way. ``--pictures DIR`` writes
+``NAME.jaw.png``: the photo, the annotated jaw (green), the leave-jaw-out jaw (magenta)
+joined to it, the full fit's (cyan).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import zipfile
@@ -118,6 +119,11 @@ def test_npz_round_trip(model, tmp_path):
                  "albedo_basis", "triangles", "landmark_indices", "jaw_candidates"):
         np.testing.assert_array_equal(getattr(again, name), getattr(small, name))
     assert again.metadata == small.metadata and again.name == small.name
+    assert again.outline_indices is None  # optional: a model without one keeps none
+    outlined = dataclasses.replace(small, outline_indices=np.arange(17) + 5)
+    outlined.save(tmp_path / "outlined.npz")
+    np.testing.assert_array_equal(ff.load_model(tmp_path / "outlined.npz").outline_indices,
+                                  np.arange(17) + 5)
 
 
 def _small_model():
@@ -139,6 +145,8 @@ def _small_model():
     ({"triangles": np.full((2, 3), 99)}, "triangle indices"),
     ({"landmark_indices": np.zeros(67)}, "expected 68 landmark indices"),
     ({"albedo_basis": np.full((30, 3, 3), np.nan)}, "non-finite"),
+    ({"outline_indices": np.arange(16)}, "expected 17 outline indices"),
+    ({"outline_indices": np.full(17, 30)}, "outline indices must lie"),
 ])
 def test_inconsistent_arrays_raise_model_error(change, match):
     fields = {k: getattr(_small_model(), k) for k in (
@@ -221,6 +229,13 @@ def test_default_model_jaw_is_respaced(model, shared_data):
     gaps = np.diff(_frontal_arc(v[lm[:17]]))
     old_gaps = np.diff(_frontal_arc(v[ict[:17]]))
     assert gaps.std() / gaps.mean() < 0.5 * old_gaps.std() / old_gaps.mean()
+    # The face region is still cut along ICT's own jaw line (model.outline_indices).
+    from facefit.model.regions import face_region, region_labels
+
+    np.testing.assert_array_equal(model.outline_indices, ict[:17])
+    np.testing.assert_array_equal(face_region(model)["labels"],
+                                  region_labels(v, model.triangles, ict))
+    assert not np.array_equal(region_labels(v, model.triangles, lm), face_region(model)["labels"])
 
 
 def test_jaw_candidates_end_at_their_landmark(model):

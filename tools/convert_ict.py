@@ -30,6 +30,8 @@ Choices, and why:
   corners, where 300-W's points 0 and 16 sit below them; fits to them bent the jaw.
   :func:`facefit.model.respace_jaw` moves them along ICT's own jaw line to even spacing, with
   the ends 0.05 eye-corner distances below the eye corners (issue 18, benchmarks/README.md).
+  ICT's own jaw vertices stay as the model's ``outline_indices``: the face region is cut
+  along them, as it was built and measured.
 - Storage: bases as int16 with a per-component scale (error < 0.5 micrometre for identity).
 """
 
@@ -100,6 +102,7 @@ def main(argv: list[str]) -> int:
     indices = json.loads((source / "vertex_indices.json").read_text())
     landmarks = np.asarray(indices["idx_to_landmark_verts"], dtype=np.int64)
     assert landmarks.shape == (68,) and landmarks.max() < NARROW_VERTICES
+    outline = landmarks[:17].copy()  # ICT's jaw line: the face region is cut along it
     landmarks = respace_jaw(mean, landmarks)  # ICT's jaw vertices to the 300-W spacing
     triangles = facing_front(mean, triangles)  # normals out of the face, toward the camera
     albedo_mean, albedo_basis, albedo_std = build_albedo(triangles, NARROW_VERTICES,
@@ -111,7 +114,7 @@ def main(argv: list[str]) -> int:
         expression_std=np.full(expression.shape[2], EXPRESSION_STD),
         albedo_mean=albedo_mean, albedo_basis=albedo_basis, albedo_std=albedo_std,
         triangles=triangles, landmark_indices=landmarks,
-        jaw_candidates=jaw_candidates(mean, landmarks),
+        jaw_candidates=jaw_candidates(mean, landmarks), outline_indices=outline,
         metadata={
             "source": "ICT-FaceKit FaceXModel (commit da5f95a6), narrow face area",
             "licence": "MIT (see ICT_FACE_MODEL_LICENSE.txt)",
