@@ -106,9 +106,13 @@ class LandmarkTerm:
         if self.jaw_weights is None:
             return rows
         xp = array_namespace(rows)
-        tail = (1,) * (rows.ndim - 1)
-        weights = xp.reshape(self.jaw_weights, (17, 17, *tail))
-        jaw = xp.sum(weights * rows[None, :17, ...], axis=1)
+        if xp.isdtype(rows.dtype, "complex floating"):  # complex step: no real @ complex
+            tail = (1,) * (rows.ndim - 1)
+            weights = xp.reshape(self.jaw_weights, (17, 17, *tail))
+            jaw = xp.sum(weights * rows[None, :17, ...], axis=1)
+        else:  # one (17, 17) @ (17, everything else) product
+            flat = xp.reshape(rows[:17, ...], (17, -1))
+            jaw = xp.reshape(self.jaw_weights @ flat, rows[:17, ...].shape)
         return xp.concat([jaw, rows[17:, ...]], axis=0)
 
     def state(self, x: Array) -> FaceState:
