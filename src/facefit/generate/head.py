@@ -103,6 +103,7 @@ def _head_for(face_id: int, face: MorphableModel) -> HeadGeometry | None:
         albedo_std=np.ones(1),
         triangles=data["triangles"].astype(np.int64),
         landmark_indices=face.landmark_indices, jaw_candidates=face.jaw_candidates,
+        outline_indices=face.outline_indices,
         metadata={"source": "ICT-FaceKit head_shapes.npz via tools/convert_ict_head.py"})
     return HeadGeometry(model, first, data["region"])
 
