@@ -483,3 +483,24 @@ def test_the_lids_around_the_capped_eyes_take_the_photos_colour(fitted):
     assert rim.sum() > 40
     weight = to_numpy(synth.photo_weight)[:, 0]
     assert weight[rim].mean() > 0.9, weight[rim].mean()
+
+
+@pytest.mark.parametrize("yaw", [-30.0, 30.0])
+def test_a_revealed_cheek_does_not_fade_into_what_lay_beside_the_face(fitted, yaw):
+    """Everything outside the fitted face is painted green in the photo. Turned 30 degrees, the
+    revealed cheek lies where the warp holds what was beside the face (green here, background or
+    the side of the head in a real photo); the render fades into the warp only where the warp
+    drew the face, so no green shows 3 pixels or more inside the outline (with an 8-pixel fade
+    into the warp everywhere, 30-60 pixels did: a washed-out revealed cheek)."""
+    from facefit.generate.quality import _dilate, _erode
+
+    face = to_numpy(fitted.result.render(region="all").mask)
+    green = np.array(fitted.photo, copy=True)
+    green[~_dilate(face, 2, np)] = [0.0, 1.0, 0.0]
+    with ff.use_backend("numpy"):
+        synth = Synthesizer(fitted.model, fitted.result.params, green)
+        sample = synth(synth.pose(np.zeros(fitted.model.n_expression),
+                                  np.radians([0.0, yaw, 0.0])))
+    inside = sample.image[_erode(sample.mask, 3, np)]
+    greenness = inside[:, 1] - (inside[:, 0] + inside[:, 2]) / 2
+    assert (greenness > 0.1).sum() == 0, (greenness > 0.1).sum()
