@@ -109,16 +109,27 @@ def test_labels_agree_with_the_rendered_geometry(fitted):
         assert np.isfinite(sample.depth[sample.mask]).all()
 
 
-def test_fitting_a_sample_recovers_its_landmarks_and_expression(fitted):
-    """Over the three samples (yaw -40, -14 and 33 degrees): landmarks to 5% of the eyes'
-    distance, and the expression closer than drawn presets are, on average. One sample alone
-    is too close to call: with presets (both sides together) chance is near the error of a
-    photometric refit of a head turned by 40 degrees (1.73-2.02 against 1.84 for the first)."""
-    errors, chances = [], []
+def test_fitting_a_sample_recovers_its_landmarks(fitted):
+    """Over the three samples (yaw -40, -14 and 33 degrees): a refit of each sample from its own
+    image and labels places the landmarks within 5% of the eyes' distance."""
     for sample in fitted.samples:
         with ff.use_backend("numpy"):
             refit = ff.fit(sample.image, sample.landmarks, fitted.model)
         assert _nme(to_numpy(refit.landmarks), sample.landmarks) < 0.05
+
+
+@pytest.mark.xfail(reason="a refit does not recover a sample's expression better than chance: "
+                          "over 12 astronaut samples (seed 7) the refit's expression error is "
+                          "2.07 (2.15 with issue 17's and 18's latest changes) against 1.94 for "
+                          "drawn presets and 1.37 for a neutral face, on 19aceca as now; the "
+                          "3-sample average passed by luck")
+def test_fitting_a_sample_recovers_its_expression(fitted):
+    """The refit's expression is closer to the sample's than drawn presets are, on average over
+    the three samples."""
+    errors, chances = [], []
+    for sample in fitted.samples:
+        with ff.use_backend("numpy"):
+            refit = ff.fit(sample.image, sample.landmarks, fitted.model)
         truth = sample.params.expression
         errors.append(np.linalg.norm(refit.params.expression - truth))
         rng = np.random.default_rng(0)
