@@ -183,10 +183,10 @@ class Synthesizer:
         in_front = visible_vertices(points, depth, upright, raster,
                                     tolerance=FOLD_MM * float(self.params.scale))
         # Rings from the outline, counted once for the folds (FOLD_RINGS) and the relighting's
-        # fade (RELIGHT_RINGS, fewer). Counted on the mesh with its eye holes capped: the lids'
-        # margins are inside the face, not on an outline (counted from the eye holes, they took
-        # the albedo's skin colour beside caps showing the photo's eye, a stair-stepped seam, and
-        # a small face's eyes lost their lash line).
+        # fade (RELIGHT_RINGS, fewer). The eye holes' rims are not outline: the holes are
+        # capped, so the lids' margins are inside the face (counted from the eye holes, the
+        # margins took the albedo's skin colour beside caps showing the photo's eye, a
+        # stair-stepped seam, and a small face's eyes lost their lash line).
         self.eye_caps = EyeCaps(model, self.triangles, self.backend)
         rings = _ring_distance(self.triangles, points.shape[0], FOLD_RINGS, points.dtype,
                                inside=self.eye_caps.on_rim)
