@@ -35,8 +35,19 @@ def array_namespace(*arrays: Any) -> Any:
     """The array-API namespace of ``arrays`` (array-api-compat's wrapper for numpy/torch/cupy).
 
     Python scalars and None are ignored, as in :func:`array_api_compat.array_namespace`.
+    Plain NumPy arrays take a shortcut to the namespace array-api-compat gave for them before
+    (its checks cost a few microseconds, and a fit asks thousands of times).
     """
-    return array_api_compat.array_namespace(*arrays)
+    global _numpy_namespace
+    if _numpy_namespace is not None and all(type(a) is np.ndarray for a in arrays) and arrays:
+        return _numpy_namespace
+    namespace = array_api_compat.array_namespace(*arrays)
+    if _numpy_namespace is None and arrays and all(type(a) is np.ndarray for a in arrays):
+        _numpy_namespace = namespace
+    return namespace
+
+
+_numpy_namespace: Any = None  # array-api-compat's namespace for NumPy arrays, once seen
 
 
 def to_numpy(x: Any) -> np.ndarray:

@@ -282,8 +282,8 @@ def _run_stage(problem: FitProblem, stage: Stage, x: Any, options: FitOptions,
             photometric.smooth(blur, x)
             photometric.reweight(x)  # IRLS weights for this round (robust fits only)
         report = levenberg_marquardt(
-            lambda v: problem.residual_vector(v, terms),
-            lambda v: problem.jacobian_matrix(v, options.jacobian, terms),
+            lambda v: problem.residual_vector(v, terms, reduced=True),
+            lambda v: problem.jacobian_matrix(v, options.jacobian, terms, reduced=True),
             x, active, stage.options(round_index), stage=f"{stage.name}/{round_index}",
             damping=damping, gram_threads=gram_threads)
         history.extend(report.history)

@@ -71,6 +71,16 @@ def _face_triangles(model: Any, backend: Backend) -> Array | None:
     return face_region(model, backend)["triangles"]
 
 
+def _residual_function(term: ResidualTerm, reduced: bool) -> Callable[[Array], Array]:
+    """``term.residuals``, or with ``reduced`` its ``reduced_residuals`` where it has them."""
+    return getattr(term, "reduced_residuals", term.residuals) if reduced else term.residuals
+
+
+def _jacobian_function(term: ResidualTerm, reduced: bool) -> Callable[[Array], Array | None]:
+    """``term.jacobian``, or with ``reduced`` its ``reduced_jacobian`` where it has one."""
+    return getattr(term, "reduced_jacobian", term.jacobian) if reduced else term.jacobian
+
+
 def _as_term(source: Any, problem: FitProblem) -> ResidualTerm:
     is_term = isinstance(source, ResidualTerm) and not isinstance(source, type)
     term = source if is_term else source(problem)
@@ -236,22 +246,33 @@ class FitProblem:
         for term in terms or self.terms:
             term.update(x_b)
 
-    def residual_vector(self, x: Any, terms: Sequence[ResidualTerm] | None = None) -> Any:
-        """Stacked residuals of ``terms`` (all by default) as a backend array."""
+    def residual_vector(self, x: Any, terms: Sequence[ResidualTerm] | None = None, *,
+                        reduced: bool = False) -> Any:
+        """Stacked residuals of ``terms`` (all by default) as a backend array.
+
+        ``reduced`` leaves out the rows that the terms' frozen state makes zero (a term's
+        ``reduced_residuals``, where it has one: the photometric samples the photo does not
+        see): the same energy and normal equations from fewer rows, which is what ``fit``'s
+        solver works on.
+        """
         xp = self.backend.xp
-        return xp.concat([t.residuals(x) for t in (terms or self.terms)])
+        return xp.concat([_residual_function(t, reduced)(x) for t in (terms or self.terms)])
 
     def jacobian_matrix(self, x: Any, strategy: str = "analytic",
-                        terms: Sequence[ResidualTerm] | None = None) -> Any:
-        """Stacked Jacobian of ``terms`` as a backend array (see :meth:`jacobian`)."""
+                        terms: Sequence[ResidualTerm] | None = None, *,
+                        reduced: bool = False) -> Any:
+        """Stacked Jacobian of ``terms`` as a backend array (see :meth:`jacobian`); with
+        ``reduced``, of :meth:`residual_vector`'s reduced rows."""
         xp = self.backend.xp
         check_jacobian(strategy, self.backend)
         blocks = []
         for term in terms or self.terms:
-            block = term.jacobian(x) if strategy == "analytic" else None
+            block = None
+            if strategy == "analytic":
+                block = _jacobian_function(term, reduced)(x)
             if block is None:  # no analytic form (or not asked for): the backend's automatic one
                 automatic = self.backend.automatic_jacobian if strategy == "analytic" else strategy
-                block = self.backend.jacobian(term.residuals, x, automatic)
+                block = self.backend.jacobian(_residual_function(term, reduced), x, automatic)
             blocks.append(block)
         return xp.concat(blocks, axis=0)
 

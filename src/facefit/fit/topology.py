@@ -9,17 +9,17 @@ sample set and kept with the model's arrays.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from ..backends import Backend
+from ..backends import Backend, array_namespace
 from ..forward import VertexSet, derived, shape_basis
 
 Array = Any
 
-__all__ = ["SampleRings", "sample_vertex_set"]
+__all__ = ["SampleRings", "sample_subset", "sample_vertex_set"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +47,29 @@ def sample_vertex_set(arrays: Any, samples: Array, backend: Backend) -> VertexSe
     built once per model, backend and sample set."""
     key = ("photometric rings", tuple(int(v) for v in backend.to_numpy(samples)))
     return derived(arrays, key, lambda: _ring_topology(arrays, samples, backend))
+
+
+def sample_subset(vertex_set: VertexSet, rows: Array) -> VertexSet:
+    """The samples ``rows`` (N',) of a :func:`sample_vertex_set` (indices into its N samples)
+    as a vertex set of their own: it reads the same U vertices (their rows are not copied)
+    and outputs those N' samples with their rings, in the order of ``rows``.
+
+    The photometric term evaluates and differentiates only the samples the photo sees (see
+    :meth:`facefit.fit.terms.PhotometricTerm.reduced_jacobian`); each sample's quantities are
+    computed by the same per-sample arithmetic as in the whole set, so they are the same bits.
+    """
+    xp = array_namespace(rows)
+    rings = vertex_set.rings
+    assert rings is not None and vertex_set.output is not None
+    subset = SampleRings(
+        ring_size=rings.ring_size,
+        face_corners=xp.take(rings.face_corners, rows, axis=0),
+        face_valid=xp.take(rings.face_valid, rows, axis=0),
+        ring_local=xp.take(rings.ring_local, rows, axis=0),
+        corner_to_ring=xp.take(rings.corner_to_ring, rows, axis=0))
+    return replace(vertex_set, albedo_mean=xp.take(vertex_set.albedo_mean, rows, axis=0),
+                   albedo_basis=xp.take(vertex_set.albedo_basis, rows, axis=0),
+                   output=xp.take(vertex_set.output, rows, axis=0), rings=subset)
 
 
 def _ring_topology(arrays: Any, samples: Array, backend: Backend) -> VertexSet:

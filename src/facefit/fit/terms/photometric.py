@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from ...backends import Backend, array_namespace, gathered_matmul
 from ...forward import FaceState, evaluate
 from ...lighting import SH_CONSTANTS
@@ -12,7 +14,7 @@ from ...render.rasterize import rasterize
 from ...render.visibility import visible_vertices
 from ...sampling import bilinear_sample, gaussian_blur
 from ..parameters import ParameterLayout
-from ..topology import sample_vertex_set
+from ..topology import sample_subset, sample_vertex_set
 from .base import LastEvaluation, assemble_jacobian, image_plane, whole_mesh
 
 Array = Any
@@ -60,6 +62,12 @@ class PhotometricTerm:
     :meth:`update` and then frozen. The model is evaluated on the samples and their one-rings
     only (:func:`facefit.fit.topology.sample_vertex_set`).
 
+    The rows of samples the photo does not see are zero while the state is frozen;
+    :meth:`reduced_residuals` and :meth:`reduced_jacobian` leave them out (``fit``'s solver
+    works on those: on the shared photos a third of the samples are unseen, and the Jacobian,
+    ``J^T J`` and the trial evaluations shrink with them), and :meth:`residuals` and
+    :meth:`jacobian` put them back as zeros.
+
     Parameters
     ----------
     arrays : the model's backend arrays.
@@ -85,6 +93,7 @@ class PhotometricTerm:
         self.image, self.origin, self.smoothing = image, (0, 0), 0.0
         self.vertices = sample_vertex_set(arrays, samples, backend)
         self._last = LastEvaluation()
+        self._seen_last = LastEvaluation()
         self._visibility = LastEvaluation()
         self.visible = xp.ones(samples.shape, dtype=backend.dtype, device=samples.device)
         self.robust = robust
@@ -100,6 +109,25 @@ class PhotometricTerm:
         weights = self.visible * self.robust_weights
         total = max(float(xp.sum(weights)), 1e-12)
         self.row_scale = xp.sqrt(weights * (self.weight / total))
+        self._select_rows()
+
+    def _select_rows(self) -> None:
+        """The samples whose rows can be non-zero (row scale > 0; host work once per freeze):
+        ``seen`` (N',) their indices, ``seen_vertices`` their vertex set, ``seen_scale`` their
+        row scales, and where each of the 3N residuals sits among the 3N' reduced ones (the
+        zero row 3N' past their end for an unseen sample)."""
+        b, xp = self.backend, self.backend.xp
+        kept = b.to_numpy(self.row_scale) > 0
+        seen = np.flatnonzero(kept)
+        position = np.full(kept.shape, seen.size, dtype=np.int64)
+        position[seen] = np.arange(seen.size)
+        rows = 3 * position[:, None] + np.arange(3)[None, :]
+        rows[~kept] = 3 * seen.size
+        self.seen = b.asarray(seen.astype(np.int64))
+        self.seen_vertices = sample_subset(self.vertices, self.seen)
+        self.seen_scale = xp.take(self.row_scale, self.seen)
+        self._full_rows = b.asarray(rows.reshape(-1))
+        self._seen_last.clear()
 
     def reweight(self, x: Array) -> None:
         """IRLS: set each sample's weight ``rho'(s)`` from its squared colour residual ``s``
@@ -190,16 +218,35 @@ class PhotometricTerm:
         state = self.state(x)
         return state.colours, self._sample(state.points), self.visible
 
-    def residuals(self, x: Array) -> Array:
-        xp = array_namespace(x)
-        state = self.state(x)
-        observed = self._sample(state.points)
-        return xp.reshape(self.row_scale[:, None] * (state.colours - observed), (-1,))
+    def seen_state(self, x: Array) -> FaceState:
+        """The seen samples (see :meth:`reduced_residuals`) evaluated at ``x``, shared by the
+        reduced residuals and Jacobian at one point."""
+        return self._seen_last.get(x, lambda v: evaluate(
+            self.seen_vertices, self.layout.coefficients_of(v), self.layout.pose_of(v)))
 
-    def _normal_coefficients(self, corners: Array) -> Array:
+    def reduced_residuals(self, x: Array) -> Array:
+        """(3N',) the residuals of the N' samples the frozen state sees (``seen``), the rows
+        of :meth:`residuals` that are not zero by the frozen visibility, in their order."""
+        xp = array_namespace(x)
+        state = self.seen_state(x)
+        observed = self._sample(state.points)
+        return xp.reshape(self.seen_scale[:, None] * (state.colours - observed), (-1,))
+
+    def _with_unseen(self, reduced: Array) -> Array:
+        """3N rows from the 3N' reduced ones: the unseen samples' rows are zeros."""
+        xp = array_namespace(reduced)
+        zero = xp.zeros((1, *reduced.shape[1:]), dtype=reduced.dtype, device=reduced.device)
+        return xp.take(xp.concat([reduced, zero], axis=0), self._full_rows, axis=0)
+
+    def residuals(self, x: Array) -> Array:
+        return self._with_unseen(self.reduced_residuals(x))
+
+    def jacobian(self, x: Array) -> Array:
+        return self._with_unseen(self.reduced_jacobian(x))
+
+    def _normal_coefficients(self, corners: Array, rings: Any) -> Array:
         """The skew blocks ``d m / d ring positions`` of each sample, (N, 3, 3R)."""
         xp = array_namespace(corners)
-        rings = self.vertices.rings
         n_samples = rings.face_corners.shape[0]
         valid = rings.face_valid[..., None]  # (N, D, 1)
         c0, c1, c2 = corners[:, :, 0, :], corners[:, :, 1, :], corners[:, :, 2, :]
@@ -214,14 +261,17 @@ class PhotometricTerm:
                          xp.stack([-wy, wx, zero], axis=-1)], axis=1)  # (N, 3, R, 3)
         return xp.reshape(skew, (n_samples, 3, 3 * rings.ring_size))
 
-    def jacobian(self, x: Array) -> Array:
+    def reduced_jacobian(self, x: Array) -> Array:
+        """(3N', n) the Jacobian of :meth:`reduced_residuals`: the rows of :meth:`jacobian`
+        that are not zero by the frozen visibility."""
         xp = array_namespace(x)
         layout = self.layout
-        state = self.state(x)
+        state = self.seen_state(x)
         pose = state.pose  # of this very x (the state is only reused for an equal x)
         assert pose is not None
         rotation, scale = pose.rotation, pose.scale
-        n_samples = self.samples.shape[0]
+        vertices = self.seen_vertices
+        n_samples = vertices.albedo_mean.shape[0]
         _, gradient = self._sample(state.points, gradient=True)  # (N, 3, 2)
         albedo, shading, light = state.albedo, state.shading, state.light
         # d shading_c / d camera normal: (N, 3 channels, 3)
@@ -231,7 +281,7 @@ class PhotometricTerm:
         # Shape coefficients, through the normals (colour) and the projection (image sample):
         # one coefficient block per ring vertex, times the ring's basis rows.
         corners, _, length = state.ring_normals
-        skew = self._normal_coefficients(corners)
+        skew = self._normal_coefficients(corners, vertices.rings)
         unit = state.model_normals
         eye3 = xp.eye(3, dtype=x.dtype, device=x.device)
         tangent = (eye3[None, ...] - unit[:, :, None] * unit[:, None, :]) / length[:, None, None]
@@ -240,12 +290,12 @@ class PhotometricTerm:
         projection = scale * image_plane(rotation[None, :, :])  # (1, 2, 3): d point / d S_v
         own = -(gradient @ projection)  # (N, 3, 3): through the image sample at the vertex
         coefficients = xp.concat([coefficients[:, :, :3] + own, coefficients[:, :, 3:]], axis=2)
-        s = self.row_scale[:, None, None]
+        s = self.seen_scale[:, None, None]
         # (N, 3, K), row-scaled: the ring's basis rows are gathered from the (U, 3, K) rows
-        d_shape = gathered_matmul(s * coefficients, self.vertices.rings.ring_local,
-                                  self.vertices.shape_basis)
+        d_shape = gathered_matmul(s * coefficients, vertices.rings.ring_local,
+                                  vertices.shape_basis)
 
-        d_albedo = shading[..., None] * self.vertices.albedo_basis  # (N, 3, K_alb)
+        d_albedo = shading[..., None] * vertices.albedo_basis  # (N, 3, K_alb)
         # Light: d colour_c / d light[k, c'] = albedo_c * basis_k * [c == c'].
         eye = xp.eye(3, dtype=x.dtype, device=x.device)
         d_light = (albedo[:, :, None, None] * state.sh_basis[:, None, :, None]
