@@ -19,7 +19,7 @@ from ..forward import VertexSet, derived, shape_basis
 
 Array = Any
 
-__all__ = ["SampleRings", "sample_subset", "sample_vertex_set"]
+__all__ = ["SampleRings", "kept_rows", "sample_subset", "sample_vertex_set"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +47,29 @@ def sample_vertex_set(arrays: Any, samples: Array, backend: Backend) -> VertexSe
     built once per model, backend and sample set."""
     key = ("photometric rings", tuple(int(v) for v in backend.to_numpy(samples)))
     return derived(arrays, key, lambda: _ring_topology(arrays, samples, backend))
+
+
+def kept_rows(kept: Any, width: int) -> tuple[Any, Any]:
+    """Host bookkeeping of a term that keeps only some samples' rows (``width`` rows each).
+
+    Parameters
+    ----------
+    kept : (N,) host bool, the samples kept.
+    width : residual rows per sample.
+
+    Returns
+    -------
+    seen : (N',) int64 indices of the kept samples.
+    rows : (N * width,) int64, for each full row its row among the N' * width kept ones, or
+        ``N' * width`` (one past them, a zero row) for a sample left out.
+    """
+    kept = np.asarray(kept, dtype=bool)
+    seen = np.flatnonzero(kept).astype(np.int64)
+    position = np.full(kept.shape, seen.size, dtype=np.int64)
+    position[seen] = np.arange(seen.size)
+    rows = width * position[:, None] + np.arange(width)[None, :]
+    rows[~kept] = width * seen.size
+    return seen, rows.reshape(-1)
 
 
 def sample_subset(vertex_set: VertexSet, rows: Array) -> VertexSet:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from ...backends import Backend, array_namespace, gathered_matmul
 from ...forward import FaceState, evaluate
 from ...lighting import SH_CONSTANTS
@@ -14,7 +12,7 @@ from ...render.rasterize import rasterize
 from ...render.visibility import visible_vertices
 from ...sampling import bilinear_sample, gaussian_blur
 from ..parameters import ParameterLayout
-from ..topology import sample_subset, sample_vertex_set
+from ..topology import kept_rows, sample_subset, sample_vertex_set
 from .base import LastEvaluation, assemble_jacobian, image_plane, whole_mesh
 
 Array = Any
@@ -117,16 +115,11 @@ class PhotometricTerm:
         row scales, and where each of the 3N residuals sits among the 3N' reduced ones (the
         zero row 3N' past their end for an unseen sample)."""
         b, xp = self.backend, self.backend.xp
-        kept = b.to_numpy(self.row_scale) > 0
-        seen = np.flatnonzero(kept)
-        position = np.full(kept.shape, seen.size, dtype=np.int64)
-        position[seen] = np.arange(seen.size)
-        rows = 3 * position[:, None] + np.arange(3)[None, :]
-        rows[~kept] = 3 * seen.size
-        self.seen = b.asarray(seen.astype(np.int64))
+        seen, rows = kept_rows(b.to_numpy(self.row_scale) > 0, 3)
+        self.seen = b.asarray(seen)
         self.seen_vertices = sample_subset(self.vertices, self.seen)
         self.seen_scale = xp.take(self.row_scale, self.seen)
-        self._full_rows = b.asarray(rows.reshape(-1))
+        self._full_rows = b.asarray(rows)
         self._seen_last.clear()
 
     def reweight(self, x: Array) -> None:
