@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ...backends import Backend, array_namespace, gathered_matmul
+from ...backends import Backend, array_namespace, batched_matmul, gathered_matmul
 from ...forward import FaceState, evaluate
+from ...geometry import cross
 from ...lighting import SH_CONSTANTS
 from ...render.rasterize import rasterize
 from ...render.visibility import visible_vertices
@@ -252,8 +253,9 @@ class PhotometricTerm:
     def jacobian(self, x: Array) -> Array:
         return self._with_unseen(self.reduced_jacobian(x))
 
-    def _normal_coefficients(self, corners: Array, rings: Any) -> Array:
-        """The skew blocks ``d m / d ring positions`` of each sample, (N, 3, 3R)."""
+    def _ring_weights(self, corners: Array, rings: Any) -> Array:
+        """(N, R, 3) ``w_r``: the unnormalised normal ``m`` of each sample moves with its ring
+        vertex ``r`` as ``d m = w_r x d S_r`` (summed over the incident triangles)."""
         xp = array_namespace(corners)
         n_samples = rings.face_corners.shape[0]
         valid = rings.face_valid[..., None]  # (N, D, 1)
@@ -261,13 +263,7 @@ class PhotometricTerm:
         # w for corner k is S_(k+2) - S_(k+1); stacked as (N, 3D, 3) then summed into ring slots
         w = xp.stack([c2 - c1, c0 - c2, c1 - c0], axis=2) * valid[..., None]  # (N, D, 3, 3)
         w = xp.reshape(w, (n_samples, -1, 3))
-        ring_w = rings.corner_to_ring @ w  # (N, R, 3)
-        wx, wy, wz = ring_w[..., 0], ring_w[..., 1], ring_w[..., 2]
-        zero = xp.zeros_like(wx)
-        skew = xp.stack([xp.stack([zero, -wz, wy], axis=-1),
-                         xp.stack([wz, zero, -wx], axis=-1),
-                         xp.stack([-wy, wx, zero], axis=-1)], axis=1)  # (N, 3, R, 3)
-        return xp.reshape(skew, (n_samples, 3, 3 * rings.ring_size))
+        return batched_matmul(rings.corner_to_ring, w)  # (N, R, 3)
 
     def reduced_jacobian(self, x: Array) -> Array:
         """(3N', n) the Jacobian of :meth:`reduced_residuals`: the rows of :meth:`jacobian`
@@ -289,12 +285,14 @@ class PhotometricTerm:
         # Shape coefficients, through the normals (colour) and the projection (image sample):
         # one coefficient block per ring vertex, times the ring's basis rows.
         corners, _, length = state.ring_normals
-        skew = self._normal_coefficients(corners, vertices.rings)
+        ring_weights = self._ring_weights(corners, vertices.rings)  # (N, R, 3)
         unit = state.model_normals
         eye3 = xp.eye(3, dtype=x.dtype, device=x.device)
         tangent = (eye3[None, ...] - unit[:, :, None] * unit[:, None, :]) / length[:, None, None]
         colour_rows = d_colour_d_normal @ rotation @ tangent  # (N, 3, 3): d colour / d m
-        coefficients = colour_rows @ skew  # (N, 3, 3R)
+        # d colour_i / d S_r = c_i^T [w_r]_x = (c_i x w_r)^T for each colour row c_i
+        coefficients = xp.reshape(cross(colour_rows[:, :, None, :], ring_weights[:, None, :, :]),
+                                  (n_samples, 3, 3 * vertices.rings.ring_size))  # (N, 3, 3R)
         projection = scale * image_plane(rotation[None, :, :])  # (1, 2, 3): d point / d S_v
         own = -(gradient @ projection)  # (N, 3, 3): through the image sample at the vertex
         coefficients = xp.concat([coefficients[:, :, :3] + own, coefficients[:, :, 3:]], axis=2)
