@@ -32,14 +32,17 @@ class SampleRings:
     face_corners : (N, D, 3) local ids of the corners of each sample's incident triangles.
     face_valid : (N, D) 1.0 for a real incident triangle, 0.0 for padding.
     ring_local : (N, R) local ids of each sample's ring vertices (padding: 0, zero weight).
-    corner_to_ring : (N, R, 3D) one-hot map from (incident triangle, corner) to ring slot.
+    ring_edges : (N, R, R) the signed edge counts ``A`` with ``w_r = sum_q A[r, q] S_q``
+        over the ring positions ``S_q``: ``w_r`` sums ``S_(k+2) - S_(k+1)`` over the incident
+        triangles where ring vertex ``r`` is corner ``k``, and the unnormalised normal moves
+        as ``d m = sum_r w_r x d S_r``.
     """
 
     ring_size: int
     face_corners: Array
     face_valid: Array
     ring_local: Array
-    corner_to_ring: Array
+    ring_edges: Array
 
 
 def sample_vertex_set(arrays: Any, samples: Array, backend: Backend) -> VertexSet:
@@ -89,7 +92,7 @@ def sample_subset(vertex_set: VertexSet, rows: Array) -> VertexSet:
         face_corners=xp.take(rings.face_corners, rows, axis=0),
         face_valid=xp.take(rings.face_valid, rows, axis=0),
         ring_local=xp.take(rings.ring_local, rows, axis=0),
-        corner_to_ring=xp.take(rings.corner_to_ring, rows, axis=0))
+        ring_edges=xp.take(rings.ring_edges, rows, axis=0))
     return replace(vertex_set, albedo_mean=xp.take(vertex_set.albedo_mean, rows, axis=0),
                    albedo_basis=xp.take(vertex_set.albedo_basis, rows, axis=0),
                    output=xp.take(vertex_set.output, rows, axis=0), rings=subset)
@@ -148,10 +151,12 @@ def _ring_topology(arrays: Any, samples: Array, backend: Backend) -> VertexSet:
     hit_rows, hit_columns = np.nonzero(first)
     rings[hit_rows, first_slot[hit_rows, hit_columns]] = sequence[hit_rows, hit_columns]
     slots = slot[:, 1:].reshape(count, degree, 3)
-    mapping = np.zeros((count, ring_size, 3 * degree))
+    edges = np.zeros((count, ring_size, ring_size))
     i_idx, d_idx = np.nonzero(face_valid)
     for k in range(3):
-        mapping[i_idx, slots[i_idx, d_idx, k], d_idx * 3 + k] = 1.0
+        corner = slots[i_idx, d_idx, k]
+        np.add.at(edges, (i_idx, corner, slots[i_idx, d_idx, (k + 2) % 3]), 1.0)
+        np.add.at(edges, (i_idx, corner, slots[i_idx, d_idx, (k + 1) % 3]), -1.0)
     # The vertices the term reads (samples and their one-rings), and local ids into them.
     used, local = np.unique(np.concatenate([samples, corner_ids.reshape(-1)]),
                             return_inverse=True)
@@ -164,7 +169,7 @@ def _ring_topology(arrays: Any, samples: Array, backend: Backend) -> VertexSet:
         face_corners=backend.asarray(local[count:].reshape(corner_ids.shape)),
         face_valid=backend.asarray(face_valid.astype(np.float64)),
         ring_local=backend.asarray(ring_local),
-        corner_to_ring=backend.asarray(mapping))
+        ring_edges=backend.asarray(edges))
     sample_ids = backend.asarray(samples)
     return VertexSet(
         mean_shape=xp.take(arrays.mean_shape, used_ids, axis=0),  # (U, 3)

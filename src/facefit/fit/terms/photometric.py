@@ -253,17 +253,13 @@ class PhotometricTerm:
     def jacobian(self, x: Array) -> Array:
         return self._with_unseen(self.reduced_jacobian(x))
 
-    def _ring_weights(self, corners: Array, rings: Any) -> Array:
+    def _ring_weights(self, state: FaceState, rings: Any) -> Array:
         """(N, R, 3) ``w_r``: the unnormalised normal ``m`` of each sample moves with its ring
-        vertex ``r`` as ``d m = w_r x d S_r`` (summed over the incident triangles)."""
-        xp = array_namespace(corners)
-        n_samples = rings.face_corners.shape[0]
-        valid = rings.face_valid[..., None]  # (N, D, 1)
-        c0, c1, c2 = corners[:, :, 0, :], corners[:, :, 1, :], corners[:, :, 2, :]
-        # w for corner k is S_(k+2) - S_(k+1); stacked as (N, 3D, 3) then summed into ring slots
-        w = xp.stack([c2 - c1, c0 - c2, c1 - c0], axis=2) * valid[..., None]  # (N, D, 3, 3)
-        w = xp.reshape(w, (n_samples, -1, 3))
-        return batched_matmul(rings.corner_to_ring, w)  # (N, R, 3)
+        vertex ``r`` as ``d m = w_r x d S_r`` (see ``SampleRings.ring_edges``)."""
+        xp = array_namespace(state.read_shape)
+        positions = xp.take(state.read_shape, xp.reshape(rings.ring_local, (-1,)), axis=0)
+        positions = xp.reshape(positions, (*rings.ring_local.shape, 3))  # (N, R, 3)
+        return batched_matmul(rings.ring_edges, positions)
 
     def reduced_jacobian(self, x: Array) -> Array:
         """(3N', n) the Jacobian of :meth:`reduced_residuals`: the rows of :meth:`jacobian`
@@ -284,8 +280,8 @@ class PhotometricTerm:
 
         # Shape coefficients, through the normals (colour) and the projection (image sample):
         # one coefficient block per ring vertex, times the ring's basis rows.
-        corners, _, length = state.ring_normals
-        ring_weights = self._ring_weights(corners, vertices.rings)  # (N, R, 3)
+        _, _, length = state.ring_normals
+        ring_weights = self._ring_weights(state, vertices.rings)  # (N, R, 3)
         unit = state.model_normals
         eye3 = xp.eye(3, dtype=x.dtype, device=x.device)
         tangent = (eye3[None, ...] - unit[:, :, None] * unit[:, None, :]) / length[:, None, None]
