@@ -148,6 +148,28 @@ def test_reduced_rows_leave_out_exactly_the_unseen_samples(backend64):
                      err_msg=f"reduced rows vs {strategy}")
 
 
+def test_normal_equations_sum_the_terms(backend64):
+    """fit's solver takes J^T J and J^T r term by term (FitProblem.normal_equations), the
+    prior's rows straight onto the diagonal: the same as from the stacked Jacobian, for
+    every strategy and with or without the unseen photometric rows."""
+    params, image, landmarks = _scene(12)
+    problem = FitProblem(image, landmarks, MODEL)
+    x = backend64.asarray(problem.layout.pack(params))
+    problem.freeze(x)
+    for reduced in (False, True):
+        r = problem.residual_vector(x, reduced=reduced)
+        for strategy in ("analytic", *backend64.jacobian_strategies):
+            jac = to_numpy(problem.jacobian_matrix(x, strategy, reduced=reduced))
+            normal, gradient = problem.normal_equations(x, r, strategy, reduced=reduced)
+            expected = jac.T @ jac
+            assert_close(normal, expected, rtol=1e-8 if strategy != "analytic" else 1e-12,
+                         scale=float(np.abs(expected).max()), err_msg=strategy)
+            assert_close(gradient, jac.T @ to_numpy(r), rtol=1e-8,
+                         scale=float(np.abs(jac.T @ to_numpy(r)).max()), err_msg=strategy)
+    with pytest.raises(ff.FitError, match="residuals"):
+        problem.normal_equations(x, problem.residual_vector(x)[:-1])
+
+
 def test_whole_problem_jacobian_by_name(backend64):
     params, image, landmarks = _scene(3)
     problem = FitProblem(image, landmarks, MODEL)
