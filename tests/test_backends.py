@@ -403,6 +403,26 @@ def test_gathered_matmul_equals_batched_matmul_on_the_gathered_stack(backend):
     assert_close(to_numpy(step).imag / 1e-20, a @ stack, dtype=backend.dtype_name, scale=15.0)
 
 
+def test_gathered_matmul_into_a_column_block(backend):
+    """With ``out``, the product lands in its columns ``column ..`` (in place on the native
+    path, by assignment elsewhere) with the same bits, and nothing else of ``out`` changes."""
+    rng = np.random.default_rng(8)
+    for rows in (3, 2):
+        a, b = rng.normal(size=(40, rows, 5 * 3)), rng.normal(size=(25, 3, 17))
+        a[:10, :, 6:] = 0.0
+        index = rng.integers(0, 25, size=(40, 5))
+        plain = to_numpy(gathered_matmul(backend.asarray(a), backend.asarray(index),
+                                         backend.asarray(b)))
+        out = backend.asarray(rng.normal(size=(40, rows, 30)))
+        fill = to_numpy(out).copy()
+        got = gathered_matmul(backend.asarray(a), backend.asarray(index), backend.asarray(b),
+                              out=out, column=6)
+        host = to_numpy(got)
+        assert host[:, :, 6:23].tobytes() == plain.tobytes()
+        assert np.array_equal(host[:, :, :6], fill[:, :, :6])
+        assert np.array_equal(host[:, :, 23:], fill[:, :, 23:])
+
+
 def test_batched_matmul_uses_the_native_loop_where_built(backend):
     """numpy and plain torch CPU tensors run the C loop (when built); it must agree with ``@``
     on non-contiguous input too, and complex input (a complex step) takes ``@``."""

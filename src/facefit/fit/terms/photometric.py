@@ -14,7 +14,7 @@ from ...render.visibility import visible_vertices
 from ...sampling import bilinear_sample, gaussian_blur
 from ..parameters import ParameterLayout
 from ..topology import kept_rows, sample_subset, sample_vertex_set
-from .base import LastEvaluation, assemble_jacobian, image_plane, whole_mesh
+from .base import LastEvaluation, image_plane, whole_mesh
 
 Array = Any
 
@@ -293,15 +293,18 @@ class PhotometricTerm:
         own = -(gradient @ projection)  # (N, 3, 3): through the image sample at the vertex
         coefficients = xp.concat([coefficients[:, :, :3] + own, coefficients[:, :, 3:]], axis=2)
         s = self.seen_scale[:, None, None]
+        # The rows are written into one (N, 3, n) buffer, block by block, and the shape block
+        # by the gathered product itself: no per-block arrays stacked afterwards.
+        out = xp.zeros((n_samples, 3, layout.size), dtype=x.dtype, device=x.device)
         # (N, 3, K), row-scaled: the ring's basis rows are gathered from the (U, 3, K) rows
-        d_shape = gathered_matmul(s * coefficients, vertices.rings.ring_local,
-                                  vertices.shape_basis)
-
-        d_albedo = shading[..., None] * vertices.albedo_basis  # (N, 3, K_alb)
-        # Light: d colour_c / d light[k, c'] = albedo_c * basis_k * [c == c'].
-        eye = xp.eye(3, dtype=x.dtype, device=x.device)
-        d_light = (albedo[:, :, None, None] * state.sh_basis[:, None, :, None]
-                   * eye[None, :, None, :])  # (N, 3, 9, 3)
+        gathered_matmul(s * coefficients, vertices.rings.ring_local, vertices.shape_basis,
+                        out=out, column=layout.shape.start)
+        out[:, :, layout.albedo] = s * (shading[..., None] * vertices.albedo_basis)
+        # Light: d colour_c / d light[k, c'] = albedo_c * basis_k * [c == c'], at column
+        # 3k + c' of the (9, 3) block.
+        for c in range(3):
+            out[:, c, layout.light.start + c:layout.light.stop:3] = \
+                s[:, 0, :] * (albedo[:, c:c + 1] * state.sh_basis)
         d_rot = []
         for k in range(3):
             turned_normal = unit @ xp.matrix_transpose(pose.d_rotation[k, ...])  # (N, 3)
@@ -309,11 +312,8 @@ class PhotometricTerm:
             colour = (d_colour_d_normal @ turned_normal[..., None])[..., 0]
             image = (gradient @ (scale * image_plane(turned_point[..., None])))[..., 0]
             d_rot.append(colour - image)
-        d_scale = -(gradient @ image_plane(state.rotated[..., None]))  # (N, 3, 1)
-        d_trans = -gradient  # (N, 3, 2)
-        rows = 3 * n_samples
-        return assemble_jacobian(layout, rows, {
-            "shape": d_shape, "albedo": s * d_albedo,
-            "light": s * xp.reshape(d_light, (n_samples, 3, 27)),
-            "rotation": s * xp.stack(d_rot, axis=-1), "scale": s * d_scale,
-            "translation": s * d_trans}, like=x)
+        out[:, :, layout.rotation] = s * xp.stack(d_rot, axis=-1)
+        out[:, :, layout.scale] = (s * -(gradient @ image_plane(state.rotated[..., None])))[
+            ..., 0]  # (N, 3)
+        out[:, :, layout.translation] = s * -gradient  # (N, 3, 2)
+        return xp.reshape(out, (3 * n_samples, layout.size))
