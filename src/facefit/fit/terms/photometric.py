@@ -195,7 +195,12 @@ class PhotometricTerm:
         top, left, bottom, right = 0, 0, height, width
         if x is not None:
             xp = self.backend.xp
-            points = self.state(self.backend.asarray(x)).points
+            x = self.backend.asarray(x)
+            # The freeze just before a round rasterized the whole mesh at this x: its points
+            # at the samples are the samples' own (the same bits), without evaluating them.
+            kept = self._visibility.cached(x)
+            points = self.state(x).points if kept is None else xp.take(
+                kept[0].points, self.samples, axis=0)
             low = [float(v) for v in xp.min(points, axis=0)]
             high = [float(v) for v in xp.max(points, axis=0)]
             margin = [0.25 * (high[k] - low[k]) + 3 * sigma + 2 for k in range(2)]
@@ -246,6 +251,15 @@ class PhotometricTerm:
         xp = array_namespace(reduced)
         zero = xp.zeros((1, *reduced.shape[1:]), dtype=reduced.dtype, device=reduced.device)
         return xp.take(xp.concat([reduced, zero], axis=0), self._full_rows, axis=0)
+
+    def seen_colours(self, x: Array) -> tuple[Array, Array, Array]:
+        """:meth:`colours` of the seen samples alone (``seen``; the others have weight 0):
+        ``(model, observed, row weight)``, (N', 3), (N', 3) and (N',), from the state the
+        reduced residuals share."""
+        xp = array_namespace(x)
+        state = self.seen_state(x)
+        return (state.colours, self._sample(state.points),
+                xp.take(self.visible * self.robust_weights, self.seen))
 
     def residuals(self, x: Array) -> Array:
         return self._with_unseen(self.reduced_residuals(x))
