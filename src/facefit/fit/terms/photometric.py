@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ...backends import Backend, array_namespace, batched_matmul, gathered_matmul
+from ...backends import Backend, array_namespace, gathered_matmul
 from ...forward import FaceState, evaluate
 from ...geometry import cross
 from ...lighting import SH_CONSTANTS
@@ -267,14 +267,6 @@ class PhotometricTerm:
     def jacobian(self, x: Array) -> Array:
         return self._with_unseen(self.reduced_jacobian(x))
 
-    def _ring_weights(self, state: FaceState, rings: Any) -> Array:
-        """(N, R, 3) ``w_r``: the unnormalised normal ``m`` of each sample moves with its ring
-        vertex ``r`` as ``d m = w_r x d S_r`` (see ``SampleRings.ring_edges``)."""
-        xp = array_namespace(state.read_shape)
-        positions = xp.take(state.read_shape, xp.reshape(rings.ring_local, (-1,)), axis=0)
-        positions = xp.reshape(positions, (*rings.ring_local.shape, 3))  # (N, R, 3)
-        return batched_matmul(rings.ring_edges, positions)
-
     def reduced_jacobian(self, x: Array) -> Array:
         """(3N', n) the Jacobian of :meth:`reduced_residuals`: the rows of :meth:`jacobian`
         that are not zero by the frozen visibility."""
@@ -294,8 +286,7 @@ class PhotometricTerm:
 
         # Shape coefficients, through the normals (colour) and the projection (image sample):
         # one coefficient block per ring vertex, times the ring's basis rows.
-        _, _, length = state.ring_normals
-        ring_weights = self._ring_weights(state, vertices.rings)  # (N, R, 3)
+        ring_weights, _, length = state.ring_normals  # (N, R, 3), (N, 3), (N,)
         unit = state.model_normals
         eye3 = xp.eye(3, dtype=x.dtype, device=x.device)
         tangent = (eye3[None, ...] - unit[:, :, None] * unit[:, None, :]) / length[:, None, None]
