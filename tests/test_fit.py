@@ -52,6 +52,13 @@ def test_inactive_parameters_stay_fixed(backend64):
     assert x[1] == 0.0 and abs(x[0] - 1) < 1e-6 and abs(x[2] - 3) < 1e-6
 
 
+def _normal(a, r, columns):
+    from facefit.backends import array_namespace
+
+    sub = a if columns is None else array_namespace(a).take(a, columns, axis=1)
+    return sub.T @ sub, sub.T @ r
+
+
 def test_normal_equations_replace_the_jacobian(backend64):
     """Given (J^T J, J^T r) directly, LM takes the same steps: the same solution, and the
     inactive parameters stay fixed."""
@@ -67,7 +74,8 @@ def test_normal_equations_replace_the_jacobian(backend64):
         start = backend64.asarray(np.full(5, 0.5))
         given = levenberg_marquardt(lambda x: xa @ x - xb, unused, start,
                                     backend64.asarray(active), options,
-                                    normal_equations=lambda x, r: (xa.T @ xa, xa.T @ r))
+                                    normal_equations=lambda x, r, columns: _normal(xa, r,
+                                                                                   columns))
         plain = levenberg_marquardt(lambda x: xa @ x - xb, lambda x: xa, start,
                                     backend64.asarray(active), options)
         np.testing.assert_allclose(to_numpy(given.x), to_numpy(plain.x), atol=1e-12)

@@ -166,6 +166,15 @@ def test_normal_equations_sum_the_terms(backend64):
                          scale=float(np.abs(expected).max()), err_msg=strategy)
             assert_close(gradient, jac.T @ to_numpy(r), rtol=1e-8,
                          scale=float(np.abs(jac.T @ to_numpy(r)).max()), err_msg=strategy)
+    r = problem.residual_vector(x, reduced=True)
+    jac = to_numpy(problem.jacobian_matrix(x, reduced=True))
+    columns = np.array([0, 3, 5, problem.layout.size - 4, problem.layout.size - 1])
+    normal, gradient = problem.normal_equations(x, r, reduced=True,
+                                                columns=backend64.asarray(columns))
+    sub = jac[:, columns]
+    assert_close(normal, sub.T @ sub, rtol=1e-12, scale=float(np.abs(sub.T @ sub).max()))
+    assert_close(gradient, sub.T @ to_numpy(r), rtol=1e-12,
+                 scale=float(np.abs(sub.T @ to_numpy(r)).max()))
     with pytest.raises(ff.FitError, match="residuals"):
         problem.normal_equations(x, problem.residual_vector(x)[:-1])
 

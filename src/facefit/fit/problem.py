@@ -286,10 +286,11 @@ class FitProblem:
 
     def normal_equations(self, x: Any, r: Any, strategy: str = "analytic",
                          terms: Sequence[ResidualTerm] | None = None, *, reduced: bool = False,
-                         threads: int | None = None) -> tuple[Any, Any]:
-        """``(J^T J, J^T r)``, (n, n) and (n,), of :meth:`jacobian_matrix` at ``x`` with the
+                         threads: int | None = None, columns: Any = None) -> tuple[Any, Any]:
+        """``(J^T J, J^T r)``, (k, k) and (k,), of :meth:`jacobian_matrix` at ``x`` with the
         residuals ``r`` there (:meth:`residual_vector` with the same ``terms`` and
-        ``reduced``), summed term by term instead of from the stacked Jacobian.
+        ``reduced``), summed term by term instead of from the stacked Jacobian, over the
+        parameters ``columns`` (a (k,) index array; None: all n).
 
         A term whose Jacobian has one entry per row (``jacobian_columns``, the prior: a
         scaled identity on the coefficients) adds to the diagonal and the gradient directly;
@@ -299,32 +300,43 @@ class FitProblem:
         xp = self.backend.xp
         check_jacobian(strategy, self.backend)
         n = self.layout.size
+        k = n if columns is None else columns.shape[0]
         normal: Any = None
         gradient: Any = None
+        sparse: Any = None  # the one-entry-per-row terms' J^T r, over all n
         diagonal = xp.zeros((n,), dtype=r.dtype, device=r.device)
         offset = 0
         for term in terms or self.terms:
-            columns = getattr(term, "jacobian_columns", None) if strategy == "analytic" else None
-            if columns is not None:
-                ids, values = columns(x)
+            one_per_row = getattr(term, "jacobian_columns", None) if strategy == "analytic" \
+                else None
+            if one_per_row is not None:
+                ids, values = one_per_row(x)
                 part = _residual_part(r, offset, ids.shape[0])
                 diagonal = diagonal + scatter_add(ids, values * values, n)
                 step = scatter_add(ids, values * part, n)
+                sparse = step if sparse is None else sparse + step
                 offset += ids.shape[0]
-            else:
-                block = self.jacobian_matrix(x, strategy, [term], reduced=reduced)
-                part = _residual_part(r, offset, block.shape[0])
-                offset += block.shape[0]
-                product = gram(block, threads)
-                normal = product if normal is None else normal + product
-                step = xp.matrix_transpose(block) @ part
+                continue
+            block = self.jacobian_matrix(x, strategy, [term], reduced=reduced)
+            part = _residual_part(r, offset, block.shape[0])
+            offset += block.shape[0]
+            if columns is not None:  # the solver's active parameters only
+                block = xp.take(block, columns, axis=1)
+            product = gram(block, threads)
+            normal = product if normal is None else normal + product
+            step = xp.matrix_transpose(block) @ part
             gradient = step if gradient is None else gradient + step
         if offset != r.shape[0]:
             raise FitError(f"normal_equations: r has {r.shape[0]} residuals, the terms {offset}")
-        eye = xp.eye(n, dtype=r.dtype, device=r.device)
+        if columns is not None:
+            diagonal = xp.take(diagonal, columns)
+            sparse = xp.take(sparse, columns) if sparse is not None else None
+        eye = xp.eye(k, dtype=r.dtype, device=r.device)
         normal = eye * diagonal[None, :] if normal is None else normal + eye * diagonal[None, :]
+        if sparse is not None:
+            gradient = sparse if gradient is None else gradient + sparse
         if gradient is None:
-            gradient = xp.zeros((n,), dtype=r.dtype, device=r.device)
+            gradient = xp.zeros((k,), dtype=r.dtype, device=r.device)
         return normal, gradient
 
     def residuals(self, x: Any) -> Any:
