@@ -68,12 +68,7 @@ DEFINE_MATMUL(matmul_float, float)
 #endif
 
 /* Each element of out[s] sums its terms in the order of j, as matmul does; with three rows
- * (the photometric Jacobian's colour channels) a row of b is read once for all three, and the
- * columns are taken in blocks of GATHERED_BLOCK whose sums stay in registers over all j
- * (stored once, instead of loaded and stored again for every j: the loop was bound by
- * those stores). Padding slots (all weights zero) are skipped. */
-#define GATHERED_BLOCK 16
-#define GATHERED_INNER 64 /* the register-blocked path takes up to this many columns of a */
+ * (the photometric Jacobian's colour channels) a row of b is read once for all three. */
 #define DEFINE_GATHERED(NAME, T)                                                              \
     FACEFIT_CLONES                                                                            \
     static void NAME(const T *a, const long long *index, const T *b, T *out, Py_ssize_t count,\
@@ -84,54 +79,6 @@ DEFINE_MATMUL(matmul_float, float)
         for (Py_ssize_t s = 0; s < count; ++s) {                                              \
             const T *as = a + s * rows * inner;                                               \
             T *os = out + s * rows * stride;                                                  \
-            if (rows == 3 && inner <= GATHERED_INNER) {                                       \
-                /* the non-zero columns of a, with their rows of b */                         \
-                const T *brows[GATHERED_INNER];                                               \
-                T w0[GATHERED_INNER], w1[GATHERED_INNER], w2[GATHERED_INNER];                 \
-                Py_ssize_t m = 0;                                                             \
-                for (Py_ssize_t j = 0; j < inner; ++j) {                                      \
-                    const T x0 = as[j], x1 = as[inner + j], x2 = as[2 * inner + j];           \
-                    if (x0 == 0 && x1 == 0 && x2 == 0)                                        \
-                        continue; /* a padding slot: adding zeros changes no bit */           \
-                    const Py_ssize_t r = j / width, c = j - r * width;                        \
-                    brows[m] = b + ((Py_ssize_t)index[s * slots + r] * width + c) * columns;  \
-                    w0[m] = x0;                                                               \
-                    w1[m] = x1;                                                               \
-                    w2[m] = x2;                                                               \
-                    ++m;                                                                      \
-                }                                                                             \
-                Py_ssize_t k0 = 0;                                                            \
-                for (; k0 + GATHERED_BLOCK <= columns; k0 += GATHERED_BLOCK) {                \
-                    T s0[GATHERED_BLOCK] = {0}, s1[GATHERED_BLOCK] = {0},                     \
-                      s2[GATHERED_BLOCK] = {0};                                               \
-                    for (Py_ssize_t j = 0; j < m; ++j) {                                      \
-                        const T *v = brows[j] + k0;                                           \
-                        for (Py_ssize_t k = 0; k < GATHERED_BLOCK; ++k) {                     \
-                            s0[k] += w0[j] * v[k];                                            \
-                            s1[k] += w1[j] * v[k];                                            \
-                            s2[k] += w2[j] * v[k];                                            \
-                        }                                                                     \
-                    }                                                                         \
-                    for (Py_ssize_t k = 0; k < GATHERED_BLOCK; ++k) {                         \
-                        os[k0 + k] = s0[k];                                                   \
-                        os[stride + k0 + k] = s1[k];                                          \
-                        os[2 * stride + k0 + k] = s2[k];                                      \
-                    }                                                                         \
-                }                                                                             \
-                for (Py_ssize_t k = k0; k < columns; ++k) {                                   \
-                    T t0 = 0, t1 = 0, t2 = 0;                                                 \
-                    for (Py_ssize_t j = 0; j < m; ++j) {                                      \
-                        const T v = brows[j][k];                                              \
-                        t0 += w0[j] * v;                                                      \
-                        t1 += w1[j] * v;                                                      \
-                        t2 += w2[j] * v;                                                      \
-                    }                                                                         \
-                    os[k] = t0;                                                               \
-                    os[stride + k] = t1;                                                      \
-                    os[2 * stride + k] = t2;                                                  \
-                }                                                                             \
-                continue;                                                                     \
-            }                                                                                 \
             for (Py_ssize_t q = 0; q < rows; ++q)                                             \
                 memset(os + q * stride, 0, sizeof(T) * (size_t)columns);                      \
             for (Py_ssize_t r = 0; r < slots; ++r) {                                          \
@@ -139,6 +86,19 @@ DEFINE_MATMUL(matmul_float, float)
                 for (Py_ssize_t c = 0; c < width; ++c) {                                      \
                     const Py_ssize_t j = r * width + c;                                       \
                     const T *brow = block + c * columns;                                      \
+                    if (rows == 3) {                                                          \
+                        const T w0 = as[j], w1 = as[inner + j], w2 = as[2 * inner + j];       \
+                        if (w0 == 0 && w1 == 0 && w2 == 0)                                    \
+                            continue; /* a padding slot: adding zeros changes no bit */       \
+                        T *o0 = os, *o1 = os + stride, *o2 = os + 2 * stride;                 \
+                        for (Py_ssize_t k = 0; k < columns; ++k) {                            \
+                            const T v = brow[k];                                              \
+                            o0[k] += w0 * v;                                                  \
+                            o1[k] += w1 * v;                                                  \
+                            o2[k] += w2 * v;                                                  \
+                        }                                                                     \
+                        continue;                                                             \
+                    }                                                                         \
                     for (Py_ssize_t q = 0; q < rows; ++q) {                                   \
                         const T w = as[q * inner + j];                                        \
                         if (w == 0)                                                           \
