@@ -300,13 +300,16 @@ class PhotometricTerm:
         s = self.seen_scale[:, None, None]
         # The rows are written into one (N, 3, n) buffer, block by block, and the shape block
         # by the gathered product itself: no per-block arrays stacked afterwards.
-        out = xp.zeros((n_samples, 3, layout.size), dtype=x.dtype, device=x.device)
+        # Every column is written below (the light block's zeros explicitly): no need to clear
+        # the whole buffer first.
+        out = xp.empty((n_samples, 3, layout.size), dtype=x.dtype, device=x.device)
         # (N, 3, K), row-scaled: the ring's basis rows are gathered from the (U, 3, K) rows
         gathered_matmul(s * coefficients, vertices.rings.ring_local, vertices.shape_basis,
                         out=out, column=layout.shape.start)
         out[:, :, layout.albedo] = s * (shading[..., None] * vertices.albedo_basis)
         # Light: d colour_c / d light[k, c'] = albedo_c * basis_k * [c == c'], at column
         # 3k + c' of the (9, 3) block.
+        out[:, :, layout.light] = xp.zeros((n_samples, 3, 27), dtype=x.dtype, device=x.device)
         for c in range(3):
             out[:, c, layout.light.start + c:layout.light.stop:3] = \
                 s[:, 0, :] * (albedo[:, c:c + 1] * state.sh_basis)
