@@ -1,12 +1,13 @@
 """Benchmark: how real generated samples look, by measures (issue 17).
 
-Run: ``python benchmarks/realism.py [--samples 12] [--memory 100] [--out DIR] [--json FILE]``.
+Run: ``python benchmarks/realism.py [PHOTO ...] [--samples 12] [--memory 100] [--out DIR]
+[--json FILE]``.
 
 For every photo with landmarks here (the shipped sample, which is ``astronaut``; grace_hopper;
-the 300-W photo image_0010), the photo is fitted once, then ``--samples`` samples are made: two
-at the yaw extremes within +-45 degrees that the default reveal limit allows (-45 and +45 for a
-frontal photo; pitch and roll 0), the rest drawn from the default pose ranges. Per photo it
-reports:
+the 300-W photo image_0010), and every ``PHOTO`` given (with a ``.pts`` beside it), the photo
+is fitted once, then ``--samples`` samples are made: two at the yaw extremes within +-45
+degrees that the default reveal limit allows (-45 and +45 for a frontal photo; pitch and roll
+0), the rest drawn from the default pose ranges. Per photo it reports:
 
 - the outline edge ratio (:mod:`facefit.generate.quality`) of each sample, its median, and the
   median over the real photo's own ratio (with the fitted face's mask); target <= 1.2; also
@@ -152,6 +153,7 @@ def memory_run(path: Path, model, count: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("photos", nargs="*", help="more photos, each with a .pts beside it")
     parser.add_argument("--samples", type=int, default=12)
     parser.add_argument("--memory", type=int, default=100, help="samples of the memory run "
                         "(0 skips it)")
@@ -162,8 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     model = load_model()
-    rows = [run_photo(name, path, model, args.samples, out) for name, path in PHOTOS.items()
-            if path.exists()]
+    photos = {name: path for name, path in PHOTOS.items() if path.exists()}
+    photos.update({Path(p).stem: Path(p) for p in args.photos})
+    rows = [run_photo(name, path, model, args.samples, out) for name, path in photos.items()]
     report = {"machine": machine(), "load": os.getloadavg(), "photos": rows}
     for row in rows:
         print(f"{row['photo']:28s} ratio real {row['real_ratio']:.3f} samples median "

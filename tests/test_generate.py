@@ -411,6 +411,9 @@ def test_eye_caps_fill_each_eye_hole_with_the_mean_of_its_rim(backend):
         first += rim.shape[0] + 1
     assert extended.shape[0] == first == to_numpy(caps.is_cap).shape[0]
     assert to_numpy(caps.is_cap)[:, 0].sum() == first - model.n_vertices
+    on_rim = np.zeros(model.n_vertices, bool)
+    on_rim[np.concatenate(rims)] = True
+    np.testing.assert_array_equal(to_numpy(caps.on_rim), on_rim)
 
 
 def test_samples_show_the_photos_eyes_where_the_mesh_has_holes(shared_data):
@@ -468,3 +471,15 @@ def test_folds_inside_the_face_take_the_photos_colour(fitted):
     near = np.min(np.linalg.norm(mean[:, None, :] - nostrils[None], axis=2), axis=1) < 8.0
     weight = to_numpy(synth.photo_weight)[:, 0]
     assert near.sum() > 20 and (weight[near] == 0).mean() < 0.25, (weight[near] == 0).mean()
+
+
+def test_the_lids_around_the_capped_eyes_take_the_photos_colour(fitted):
+    """The eye holes are capped, so their rims are inside the face, not on its outline: the lids'
+    margins take the photo's colour (photo weight near 1), like the caps beside them. Counted as
+    outline, every rim vertex had weight 0 and showed the albedo's skin colour next to the cap's
+    photo eye (a stair-stepped seam; a small face lost its lash line)."""
+    synth = fitted.synth
+    rim = to_numpy(synth.eye_caps.on_rim)
+    assert rim.sum() > 40
+    weight = to_numpy(synth.photo_weight)[:, 0]
+    assert weight[rim].mean() > 0.9, weight[rim].mean()

@@ -13,6 +13,7 @@ from facefit.geometry import (
     boundary_vertices,
     cross,
     face_normals,
+    ring_average,
     rotation_angles,
     rotation_matrix,
     rotation_matrix_derivatives,
@@ -168,3 +169,18 @@ def test_boundary_vertices_of_a_grid_are_its_rim(backend):
     expected = np.ones((5, 5), bool)
     expected[1:-1, 1:-1] = False
     np.testing.assert_array_equal(rim, expected)
+
+
+def test_ring_average_averages_over_triangle_fans(backend):
+    """One round replaces each vertex's value by the mean of its triangles' means (weighted by
+    how many triangles it is in); a vertex in no triangle keeps its value; 0 rounds is the
+    identity; many rounds converge to one value on a connected mesh."""
+    triangles = np.array([[0, 1, 2], [1, 3, 2]])
+    values = np.array([[3.0], [0.0], [0.0], [6.0], [9.0]])  # vertex 4 is in no triangle
+    xp_values, xp_triangles = backend.asarray(values), backend.asarray(triangles)
+    once = to_numpy(ring_average(xp_values, xp_triangles, 1))[:, 0]
+    expected = [1.0, (1.0 + 2.0) / 2, (1.0 + 2.0) / 2, 2.0, 9.0]
+    assert_close(once, expected, dtype=backend.dtype_name)
+    assert_close(ring_average(xp_values, xp_triangles, 0), values, dtype=backend.dtype_name)
+    many = to_numpy(ring_average(xp_values, xp_triangles, 200))[:, 0]
+    assert np.ptp(many[:4]) < 1e-3 and many[4] == 9.0

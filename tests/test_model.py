@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import zipfile
@@ -14,7 +15,8 @@ from hypothesis.extra import numpy as hnp
 
 import facefit as ff
 from facefit.backends import to_numpy
-from facefit.model import MorphableModel, jaw_candidates
+from facefit.model import MorphableModel, jaw_candidates, respace_jaw
+from facefit.model.contours import JAW_END_DROP
 
 from .conftest import assert_close, floats
 
@@ -117,6 +119,11 @@ def test_npz_round_trip(model, tmp_path):
                  "albedo_basis", "triangles", "landmark_indices", "jaw_candidates"):
         np.testing.assert_array_equal(getattr(again, name), getattr(small, name))
     assert again.metadata == small.metadata and again.name == small.name
+    assert again.outline_indices is None  # optional: a model without one keeps none
+    outlined = dataclasses.replace(small, outline_indices=np.arange(17) + 5)
+    outlined.save(tmp_path / "outlined.npz")
+    np.testing.assert_array_equal(ff.load_model(tmp_path / "outlined.npz").outline_indices,
+                                  np.arange(17) + 5)
 
 
 def _small_model():
@@ -138,6 +145,8 @@ def _small_model():
     ({"triangles": np.full((2, 3), 99)}, "triangle indices"),
     ({"landmark_indices": np.zeros(67)}, "expected 68 landmark indices"),
     ({"albedo_basis": np.full((30, 3, 3), np.nan)}, "non-finite"),
+    ({"outline_indices": np.arange(16)}, "expected 17 outline indices"),
+    ({"outline_indices": np.full(17, 30)}, "outline indices must lie"),
 ])
 def test_inconsistent_arrays_raise_model_error(change, match):
     fields = {k: getattr(_small_model(), k) for k in (
@@ -169,6 +178,64 @@ def test_bad_model_files_name_the_file(tmp_path):
     truncated.write_bytes(truncated.read_bytes()[:200])
     with pytest.raises(ff.ModelError, match=r"cut\.npz"):
         ff.load_model(truncated)
+
+
+def _frontal_arc(points):
+    """Cumulative frontal (x, y) length along a polyline of (N, 3) points."""
+    return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points[:, :2], axis=0),
+                                                           axis=1))])
+
+
+def test_respace_jaw_spaces_a_dense_jaw_evenly_below_the_eyes():
+    # A U-shaped jaw of 2001 vertices (a half ellipse, ends at y = 0) and two eye corners at
+    # y = 5, 100 apart; the given jaw vertices are bunched toward the chin on purpose.
+    t = np.linspace(-np.pi / 2, np.pi / 2, 2001)
+    curve = np.stack([60 * np.sin(t), -80 * np.cos(t), 0 * t], axis=1)
+    vertices = np.concatenate([curve, [[-50.0, 5.0, 0.0], [50.0, 5.0, 0.0]]])
+    bunched = np.round(1000 + 1000 * np.sign(np.linspace(-1, 1, 17))
+                       * np.abs(np.linspace(-1, 1, 17)) ** 0.6).astype(int)
+    marks = np.full(68, -1)
+    marks[:17], marks[36], marks[45] = bunched, 2001, 2002
+    marks[17:36] = np.arange(19)  # the other points: any vertices, left as they are
+    out = respace_jaw(vertices, marks, end_drop=0.1)
+    np.testing.assert_array_equal(out[17:], marks[17:])
+    assert out[8] == marks[8] == 1000
+    jaw = vertices[out[:17]]
+    np.testing.assert_allclose(jaw[[0, 16], 1], 5 - 0.1 * 100, atol=0.5)  # ends 10 below
+    # Even along the (old) polyline: on this dense curve, even along the curve itself.
+    gaps = np.diff(_frontal_arc(jaw))
+    np.testing.assert_allclose(gaps, gaps.mean(), rtol=0.06)
+    assert not np.allclose(np.diff(_frontal_arc(vertices[bunched])), gaps.mean(), rtol=0.06)
+    # Missing jaw or eye-corner vertices: nothing to measure, the input comes back.
+    for missing in (3, 36):
+        holed = marks.copy()
+        holed[missing] = -1
+        np.testing.assert_array_equal(respace_jaw(vertices, holed), holed)
+
+
+def test_default_model_jaw_is_respaced(model, shared_data):
+    # The shipped jaw vertices are ICT's respaced (tools/convert_ict.py); the rest are ICT's.
+    import json
+
+    ict = np.asarray(json.loads((shared_data / "ict-face-model" / "vertex_indices.json")
+                                .read_text())["idx_to_landmark_verts"])
+    lm = model.landmark_indices
+    np.testing.assert_array_equal(lm[17:], ict[17:])
+    np.testing.assert_array_equal(lm, respace_jaw(model.mean_shape, ict))
+    np.testing.assert_array_equal(lm, respace_jaw(model.mean_shape, lm))  # a fixed point
+    v = model.mean_shape
+    eye_y, eye_distance = v[lm[[36, 45]], 1].mean(), np.linalg.norm(v[lm[36]] - v[lm[45]])
+    assert abs(v[lm[0], 1] - (eye_y - JAW_END_DROP * eye_distance)) < 2.0  # mm: mesh spacing
+    gaps = np.diff(_frontal_arc(v[lm[:17]]))
+    old_gaps = np.diff(_frontal_arc(v[ict[:17]]))
+    assert gaps.std() / gaps.mean() < 0.5 * old_gaps.std() / old_gaps.mean()
+    # The face region is still cut along ICT's own jaw line (model.outline_indices).
+    from facefit.model.regions import face_region, region_labels
+
+    np.testing.assert_array_equal(model.outline_indices, ict[:17])
+    np.testing.assert_array_equal(face_region(model)["labels"],
+                                  region_labels(v, model.triangles, ict))
+    assert not np.array_equal(region_labels(v, model.triangles, lm), face_region(model)["labels"])
 
 
 def test_jaw_candidates_end_at_their_landmark(model):

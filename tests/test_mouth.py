@@ -134,6 +134,17 @@ def test_an_opened_mouth_shows_teeth_inside_it_and_nowhere_else(model, backend):
     assert out[opening].mean(axis=-1).min() < 0.5 * out[teeth].mean()
 
 
+def test_a_greyscale_photos_mouth_is_grey(model, backend):
+    """In a black-and-white photo the interior is drawn grey (pink gums and yellowish teeth
+    were a painted-on mouth on einstein); a colour photo's keeps its colour."""
+    params = _params(model, _weights(model, jawOpen=1.0, mouthUpperUp=0.5))
+    grey, _, opening = _draw(model, params, backend, photo_level=(0.45, 0.45, 0.45))
+    colour, _, _ = _draw(model, params, backend)
+    spread = np.ptp(grey[opening], axis=-1)
+    assert opening.sum() > 500 and spread.max() < 1e-4
+    assert np.ptp(colour[opening], axis=-1).mean() > 0.03
+
+
 @pytest.mark.parametrize("weights", [{}, {"mouthPress": 0.6}], ids=["neutral", "pressed"])
 def test_a_closed_mouth_draws_no_interior(model, backend, weights):
     params = _params(model, _weights(model, **weights))

@@ -8,7 +8,8 @@ import pytest
 import facefit as ff
 from facefit.backends import to_numpy
 from facefit.errors import FacefitError
-from facefit.generate.head import head_model, head_params, head_positions
+from facefit.generate.head import head_model, head_params, head_positions, head_state
+from facefit.generate.head_skin import HeadSkin
 from facefit.generate.mouth import draw_cavity, inner_lip_loop
 from facefit.generate.profiling import BINS, HeadWarp, rigid_map
 from facefit.params import FaceParams
@@ -129,6 +130,97 @@ def test_a_turned_head_covers_every_pixel_once_and_keeps_the_far_background(mode
     assert moved[inside].all()
     assert_close(image[~moved], photo[~moved], dtype=backend.dtype_name, scale=1.0)
     assert np.abs(image - photo)[moved].mean() > 0.05  # the head did move
+
+
+def _skin(head, backend, face_albedo):
+    n_face = head.n_face
+    return HeadSkin(head.model.arrays(backend).triangles, backend.asarray(face_albedo),
+                    backend.asarray(np.ones(n_face)), backend.asarray(head.skin))
+
+
+def test_head_skin_spreads_the_faces_colour_to_the_ears(model, head, backend):
+    """The ears and sides take the colour of the face beside them: with the face's left half
+    red and its right half blue, the left ear is red and the right ear blue; everywhere the
+    colour is a mix of the face's (the back of the head, which no ring reaches from the face,
+    takes the face's mean)."""
+    x = model.mean_shape[:, 0]
+    red, blue = np.array([0.8, 0.2, 0.2]), np.array([0.2, 0.2, 0.8])
+    face_albedo = np.where((x < 0)[:, None], red, blue)
+    skin = _skin(head, backend, face_albedo)
+    albedo = to_numpy(skin.albedo)
+    mean = head.model.mean_shape
+    ears = (np.abs(mean[:, 0]) > 75) & (np.arange(mean.shape[0]) >= head.n_face)
+    left, right = albedo[ears & (mean[:, 0] < 0)], albedo[ears & (mean[:, 0] > 0)]
+    assert left[:, 0].mean() > 0.6 and left[:, 2].mean() < 0.4
+    assert right[:, 2].mean() > 0.6 and right[:, 0].mean() < 0.4
+    tol = 1e-4 if backend.dtype_name == "float32" else 1e-9
+    assert np.all(albedo >= 0.2 - tol) and np.all(albedo <= 0.8 + tol)
+    assert np.all(np.abs(albedo[:, 1] - 0.2) < tol)
+
+
+def test_head_skin_draws_albedo_times_shading_and_no_skin_on_the_skull(model, head, backend):
+    colour = np.array([0.6, 0.45, 0.35])
+    skin = _skin(head, backend, np.tile(colour, (head.n_face, 1)))
+    params = _params(model, 60.0)
+    state = head_state(head, params, backend)
+    shading = backend.asarray(np.full((head.model.n_vertices, 3), 0.5))
+    image, weight = skin(state.points[0, ...], state.depth[0, ...], shading, (256, 256))
+    image, weight = to_numpy(image), to_numpy(weight)[..., 0]
+    drawn = image.max(axis=-1) > 0
+    assert drawn.sum() > 2000
+    # Barycentric weights carry the rounding of pixel coordinates (about 256 here).
+    assert_close(image[drawn], np.broadcast_to(0.5 * colour, image[drawn].shape),
+                 dtype=backend.dtype_name, atol_scale=256)
+    assert np.all(weight[~drawn] == 0) and weight.max() <= 1 + 1e-6
+    # Turned 60 degrees, the back of the skull (under hair: no skin) shows behind the ear.
+    assert (drawn & (weight < 0.5)).sum() > 50 and (weight > 0.99).sum() > 2000
+
+
+def test_head_skin_is_not_skin_where_the_photo_shows_something_else(model, head, backend):
+    """Where the photo's colour at a vertex is the face's skin (its albedo times its shading in
+    the photo), the surface stays skin; where it is far from it (background or hair where the
+    model's ear lies over them), it is not."""
+    colour = np.array([0.6, 0.45, 0.35])
+    n = head.model.n_vertices
+    shading = np.full((n, 3), 0.9)
+    alike = HeadSkin(head.model.arrays(backend).triangles,
+                     backend.asarray(np.tile(colour, (head.n_face, 1))),
+                     backend.asarray(np.ones(head.n_face)), backend.asarray(head.skin),
+                     (backend.asarray(np.tile(0.9 * colour, (n, 1))), backend.asarray(shading)))
+    green = np.where((head.model.mean_shape[:, 0] > 0)[:, None], [0.1, 0.8, 0.2], 0.9 * colour)
+    unlike = HeadSkin(head.model.arrays(backend).triangles,
+                      backend.asarray(np.tile(colour, (head.n_face, 1))),
+                      backend.asarray(np.ones(head.n_face)), backend.asarray(head.skin),
+                      (backend.asarray(green), backend.asarray(shading)))
+    assert_close(alike.skin[:, 0], head.skin, dtype=backend.dtype_name)
+    x = head.model.mean_shape[:, 0]
+    skin = to_numpy(unlike.skin)[:, 0]
+    assert skin[(x > 20) & (head.skin > 0.5)].max() < 0.05
+    assert_close(skin[x < -40], head.skin[x < -40], dtype=backend.dtype_name)
+
+
+def test_the_warp_draws_the_stand_in_only_where_it_is_stretched(model, head, backend):
+    """Turned 45 degrees, the strip of a frontal photo that saw the side of the head edge-on is
+    stretched; there the stand-in is drawn (in full where the stretch passes 5x), elsewhere the
+    warp is unchanged, and a zero weight changes nothing."""
+    rng = np.random.default_rng(4)
+    photo = rng.uniform(size=(256, 256, 3))
+    params = _params(model)
+    warp = _warp(head, photo, params, backend)
+    turned = head_positions(head, _params(model, 45.0), backend)
+    plain, _ = warp(turned)
+    grey = backend.asarray(np.full((256, 256, 3), 0.5))
+    ones = backend.asarray(np.ones((256, 256, 1)))
+    zeros = backend.asarray(np.zeros((256, 256, 1)))
+    with_grey, _ = warp(turned, stand_in=(grey, ones))
+    unchanged, _ = warp(turned, stand_in=(grey, zeros))
+    plain, with_grey, unchanged = to_numpy(plain), to_numpy(with_grey), to_numpy(unchanged)
+    assert_close(unchanged, plain, dtype=backend.dtype_name, scale=1.0)
+    changed = np.abs(with_grey - plain).max(axis=-1) > 1e-6
+    assert 100 < changed.sum() < 0.9 * changed.size
+    tol = 1e-4 if backend.dtype_name == "float32" else 1e-9
+    assert np.all(np.abs(with_grey - 0.5) <= np.abs(plain - 0.5) + tol)
+    assert (np.abs(with_grey - 0.5).max(axis=-1) < tol).sum() > 20
 
 
 def test_the_warp_checks_its_inputs(model, head):

@@ -13,6 +13,7 @@ import facefit as ff
 from facefit.backends import to_numpy
 from facefit.params import FaceParams
 from facefit.render import render, render_batch
+from facefit.render.landmarks import jaw_spacing, landmark_vertices, space_jaw
 
 from .conftest import assert_close
 from .synthetic import make_model
@@ -90,8 +91,11 @@ def test_yaw_moves_jaw_landmarks_to_the_silhouette(backend64):
         params.scale *= 0.7  # keep the whole face inside the image
         out = render(MODEL, params, SIZE).to_numpy()
         mask = out["mask"]
+        # The marched vertices (the landmarks then slide along their polyline: jaw_spacing).
+        marched = out["points"][landmark_vertices(out["points"], MODEL.landmark_indices,
+                                                  MODEL.jaw_candidates)]
         for k in list(range(0, 6)) + list(range(11, 17)):  # the side lines of the jaw
-            x, y = out["landmarks"][k]
+            x, y = marched[k]
             row = mask[round(float(y))]
             columns = np.flatnonzero(row)
             edge = columns.min() if k < 8 else columns.max()
@@ -121,6 +125,54 @@ def test_marching_from_the_candidates_alone_equals_the_whole_mesh(backend64):
         single = to_numpy(landmark_vertices(picked[0, ...], arrays.landmark_indices, lines,
                                             candidates_only=True))
         assert np.array_equal(single, expected[0])
+
+
+def _arc(points):
+    return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_jaw_spacing_spaces_points_evenly_along_their_outline(backend64, seed):
+    # 17 points at random places on a U (bunched anywhere), ends and chin at fixed places.
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.uniform(0, np.pi, 17))
+    t[0], t[8], t[16] = 0.0, np.pi / 2, np.pi
+    jaw = np.stack([-60 * np.cos(t), 80 * np.sin(t) + rng.normal(0, 3, 17)], axis=1)
+    weights = to_numpy(jaw_spacing(backend64.asarray(jaw)))
+    assert weights.shape == (17, 17)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+    assert ((weights != 0).sum(axis=1) <= 2).all() and (weights >= 0).all()
+    spaced = weights @ jaw
+    np.testing.assert_allclose(spaced[[0, 8, 16]], jaw[[0, 8, 16]], atol=1e-9)
+    # Each output point lies on the input polyline at k/8 of its side's length.
+    arc = _arc(jaw)
+    for side, (a, b) in enumerate(((0, 8), (8, 16))):
+        for j, k in enumerate(range(a, b + 1)):
+            place = arc[a] + (arc[b] - arc[a]) * j / 8
+            expected = [np.interp(place, arc, jaw[:, 0]), np.interp(place, arc, jaw[:, 1])]
+            np.testing.assert_allclose(spaced[k], expected, atol=1e-9, err_msg=f"{side} {k}")
+    # A batch gives each face its own weights; evenly spaced points come back unchanged.
+    batch = to_numpy(jaw_spacing(backend64.asarray(np.stack([jaw, 2 * jaw[::-1]]))))
+    np.testing.assert_allclose(batch[0], weights, atol=1e-12)
+    even = np.linspace(0, np.pi, 17)  # equal chords on a circle: nothing to move
+    circle = np.stack([-70 * np.cos(even), 70 * np.sin(even)], axis=1)
+    again = to_numpy(jaw_spacing(backend64.asarray(circle))) @ circle
+    np.testing.assert_allclose(again, circle, atol=1e-9)
+
+
+def test_jaw_spacing_copes_with_coincident_points_and_complex_steps():
+    jaw = np.stack([np.linspace(-1, 1, 17), np.zeros(17)], axis=1)
+    jaw[3] = jaw[2]  # a zero-length segment
+    weights = jaw_spacing(jaw)
+    assert np.isfinite(weights).all()
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+    # Complex step: the weights come from the real part; the imaginary part is carried.
+    points = np.random.default_rng(0).normal(size=(68, 2)) + 1e-30j * np.ones((68, 2))
+    spaced = space_jaw(points, jaw_spacing(points[:17]))
+    np.testing.assert_allclose(spaced.real[:17], jaw_spacing(points.real[:17]) @ points.real[:17])
+    np.testing.assert_allclose(spaced.imag[:17] / 1e-30, 1.0)  # rows of W sum to 1
+    np.testing.assert_array_equal(spaced[17:], points[17:])
 
 
 def test_face_params_defaults_dict_round_trip_and_validation():

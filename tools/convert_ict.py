@@ -25,6 +25,13 @@ Choices, and why:
   face outline from 0.073 / 0.085 / 0.120 to 0.064 / 0.075 / 0.120 (astronaut, 300-W
   image_0010, Grace Hopper; benchmarks/fidelity.py, issue 18) for 20 more coefficients;
   20 more modes per channel (60 more) reach 0.064 / 0.074 / 0.120.
+- Jaw landmarks: ICT's 17 jaw vertices bunch toward the chin (points 5-7 and 9-11 sit 5-8 mm
+  further down the jaw line than 300-W's evenly spaced points) and start above the outer eye
+  corners, where 300-W's points 0 and 16 sit below them; fits to them bent the jaw.
+  :func:`facefit.model.respace_jaw` moves them along ICT's own jaw line to even spacing, with
+  the ends 0.05 eye-corner distances below the eye corners (issue 18, benchmarks/README.md).
+  ICT's own jaw vertices stay as the model's ``outline_indices``: the face region is cut
+  along them, as it was built and measured.
 - Storage: bases as int16 with a per-component scale (error < 0.5 micrometre for identity).
 """
 
@@ -39,7 +46,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from facefit.model import MorphableModel, build_albedo, jaw_candidates  # noqa: E402
+from facefit.model import (  # noqa: E402
+    MorphableModel,
+    build_albedo,
+    jaw_candidates,
+    respace_jaw,
+)
 from facefit.model.formats._mesh import facing_front  # noqa: E402
 from facefit.model.formats.npz import save_npz  # noqa: E402
 
@@ -90,6 +102,8 @@ def main(argv: list[str]) -> int:
     indices = json.loads((source / "vertex_indices.json").read_text())
     landmarks = np.asarray(indices["idx_to_landmark_verts"], dtype=np.int64)
     assert landmarks.shape == (68,) and landmarks.max() < NARROW_VERTICES
+    outline = landmarks[:17].copy()  # ICT's jaw line: the face region is cut along it
+    landmarks = respace_jaw(mean, landmarks)  # ICT's jaw vertices to the 300-W spacing
     triangles = facing_front(mean, triangles)  # normals out of the face, toward the camera
     albedo_mean, albedo_basis, albedo_std = build_albedo(triangles, NARROW_VERTICES,
                                                          luminance_modes=LUMINANCE_MODES)
@@ -100,7 +114,7 @@ def main(argv: list[str]) -> int:
         expression_std=np.full(expression.shape[2], EXPRESSION_STD),
         albedo_mean=albedo_mean, albedo_basis=albedo_basis, albedo_std=albedo_std,
         triangles=triangles, landmark_indices=landmarks,
-        jaw_candidates=jaw_candidates(mean, landmarks),
+        jaw_candidates=jaw_candidates(mean, landmarks), outline_indices=outline,
         metadata={
             "source": "ICT-FaceKit FaceXModel (commit da5f95a6), narrow face area",
             "licence": "MIT (see ICT_FACE_MODEL_LICENSE.txt)",
@@ -110,6 +124,7 @@ def main(argv: list[str]) -> int:
             "albedo": "built: mean skin colour + 20 graph-Laplacian modes per channel + "
                       f"{LUMINANCE_MODES} finer brightness-only modes",
             "origin_mm_in_source": (centre).tolist(),
+            "jaw_landmarks": "ICT's jaw vertices respaced to 300-W (facefit.model.respace_jaw)",
         })
     # Stored uncompressed: a cold `facefit fit` spent 40-90 ms inflating it (the wheel's zip
     # compresses it anyway).

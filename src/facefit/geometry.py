@@ -18,6 +18,7 @@ __all__ = [
     "cross",
     "face_normals",
     "mesh_edges",
+    "ring_average",
     "rotation_angles",
     "rotation_matrix",
     "rotation_matrix_derivatives",
@@ -227,3 +228,22 @@ def vertex_normals(vertices: Array, triangles: Array) -> Array:
     empty = real_part(squared, xp) == 0
     length = xp.sqrt(xp.where(empty, xp.ones_like(squared), squared))
     return summed / length
+
+
+def ring_average(values: Array, triangles: Array, rounds: int) -> Array:
+    """``rounds`` passes of averaging (V, C) ``values`` over each vertex's triangle fan (a vertex
+    in no triangle keeps its value); ``rounds`` = 0 returns ``values``."""
+    xp = array_namespace(values, triangles)
+    n_vertices = values.shape[0]
+    corners = xp.reshape(triangles, (-1,))
+    ones = xp.ones((corners.shape[0],), dtype=values.dtype, device=values.device)
+    count = scatter_add(corners, ones, n_vertices)[:, None]
+    for _ in range(rounds):
+        per_triangle = (xp.take(values, triangles[:, 0], axis=0)
+                        + xp.take(values, triangles[:, 1], axis=0)
+                        + xp.take(values, triangles[:, 2], axis=0)) / 3
+        per_corner = xp.reshape(xp.stack([per_triangle] * 3, axis=1), (-1, values.shape[1]))
+        fan = scatter_add(corners, per_corner, n_vertices)
+        values = xp.where(count > 0, fan / xp.where(count > 0, count, xp.ones_like(count)),
+                          values)
+    return values

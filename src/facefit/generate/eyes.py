@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..backends import Backend, array_namespace
+from ..backends import Backend, array_namespace, scatter_add
 from .host import eye_caps
 
 Array = Any
@@ -34,6 +34,8 @@ class EyeCaps:
     ----------
     triangles : (T + C, 3) the model's triangles and the caps' fans (C = total rim length),
         wound as the model's.
+    on_rim : (V,) bool, the model's vertices around an eye hole (inside the face, not on its
+        outline, once the holes are capped).
     """
 
     def __init__(self, model: Any, triangles: Array, backend: Backend):
@@ -46,6 +48,11 @@ class EyeCaps:
         self.triangles = triangles if fans is None else xp.concat(
             [triangles, xp.asarray(fans, dtype=triangles.dtype, device=triangles.device)],
             axis=0)
+        rim_count = xp.zeros((n_vertices,), dtype=backend.dtype, device=triangles.device)
+        for rim in self._rims:
+            rim_count = rim_count + scatter_add(
+                rim, xp.ones(rim.shape, dtype=backend.dtype, device=triangles.device), n_vertices)
+        self.on_rim = rim_count > 0
         total = n_vertices + sum(int(rim.shape[0]) + 1 for rim in rims)
         #: (V + E, 1) 1 on the caps' vertices (E of them), 0 on the model's.
         self.is_cap = xp.astype(xp.arange(total, device=triangles.device) >= n_vertices,

@@ -20,13 +20,17 @@ import numpy as np
 from ..model import MorphableModel
 from ..params import FaceParams
 
-__all__ = ["HEAD_FILE", "HeadGeometry", "head_model", "head_params", "head_positions"]
+__all__ = ["HEAD_FILE", "HeadGeometry", "head_model", "head_params", "head_positions",
+           "head_state"]
 
 HEAD_FILE = "ict_head.npz"
 
 #: Height (from the neck's base, as a fraction of the base-to-chin height) below which the neck
 #: stays with the body; above it the neck turns more and more with the head.
 NECK_STILL = 0.55
+
+#: Height above the brows (mm) over which the head's surface goes from skin to hair.
+SKIN_FADE = 20.0
 
 
 class HeadGeometry:
@@ -40,6 +44,8 @@ class HeadGeometry:
     rigid : (V,) 1 on the skull above the chin outside the face (expressions barely move it).
     min_facing : (V,) least normal component toward the camera, in the photo, for a vertex to
         anchor the warp (0 on the face, 0.35 on ears and sides, 0.5 on the skull).
+    skin : (V,) 1 where the surface is skin (face, ears, sides, neck), 0 under hair (the skull,
+        and anything more than :data:`SKIN_FADE` mm above the brows).
     """
 
     def __init__(self, model: MorphableModel, n_face: int, region: Any):
@@ -65,6 +71,12 @@ class HeadGeometry:
         self.min_facing = np.zeros(height.shape[0])
         self.min_facing[n_face:] = 0.35
         self.min_facing[self.rigid > 0] = 0.5
+        # Skin: the ears, the sides of the head below them and the neck. The skull is under
+        # hair, and so is the model's forehead-to-hairline band above the brows (its hairline
+        # is nobody's in particular): no skin there, fading in over SKIN_FADE mm above the
+        # brows.
+        brows = float(height[model.landmark_indices[17:27]].max())
+        self.skin = (1.0 - self.rigid) * np.clip(1.0 - (height - brows) / SKIN_FADE, 0.0, 1.0)
 
 
 @lru_cache(maxsize=4)
@@ -91,6 +103,7 @@ def _head_for(face_id: int, face: MorphableModel) -> HeadGeometry | None:
         albedo_std=np.ones(1),
         triangles=data["triangles"].astype(np.int64),
         landmark_indices=face.landmark_indices, jaw_candidates=face.jaw_candidates,
+        outline_indices=face.outline_indices,
         metadata={"source": "ICT-FaceKit head_shapes.npz via tools/convert_ict_head.py"})
     return HeadGeometry(model, first, data["region"])
 
@@ -108,9 +121,17 @@ def head_params(params: FaceParams) -> FaceParams:
     return replace(params, albedo=np.zeros(1))
 
 
-def head_positions(head: HeadGeometry, params: FaceParams, backend: Any) -> Any:
-    """(V, 3) image x, y and depth of every head vertex posed by ``params`` (on ``backend``)."""
+def head_state(head: HeadGeometry, params: FaceParams, backend: Any) -> Any:
+    """The head posed by ``params`` on ``backend``: a batch-of-one
+    :class:`facefit.forward.FaceState` (points, depth, shading of every head vertex)."""
     from ..render import pose_faces
 
-    state = pose_faces(head.model, [head_params(params)], backend)
+    return pose_faces(head.model, [head_params(params)], backend)
+
+
+def head_positions(head: HeadGeometry, params: FaceParams, backend: Any,
+                   state: Any = None) -> Any:
+    """(V, 3) image x, y and depth of every head vertex posed by ``params`` (on ``backend``);
+    ``state`` reuses a :func:`head_state` of the same ``params``."""
+    state = head_state(head, params, backend) if state is None else state
     return backend.xp.concat([state.points[0, ...], state.depth[0, ...][:, None]], axis=1)

@@ -68,6 +68,10 @@ SLIT_LIGHT = 0.35
 SLIT_SHADE = 0.6
 #: The least light anywhere inside an open mouth, as a fraction of the light at its front.
 DEEP_LIGHT = 0.12
+#: Channel spread (max - min) of the photo's lip colour from which the interior keeps its full
+#: colour; below it the interior's colours fade to grey with the photo's (a black-and-white
+#: photo's lips have none, and pink gums and yellowish teeth in it are a painted-on mouth).
+LIP_CHROMA = 0.08
 #: Per channel (R, G, B) multiple of the depth falloff.
 REDDEN = (0.7, 1.0, 1.2)
 #: Pixels within this many of the photo's own mouth opening give the face no texture.
@@ -207,6 +211,9 @@ class MouthInterior:
         self.lip_colour = xp.mean(bilinear_sample(photo, xp.take(points, lips, axis=0)), axis=0)
         self.lip_shading = xp.clip(xp.mean(xp.take(fitted.shading[0, ...], lips, axis=0)),
                                    0.2, None)
+        #: How much of its own colour the interior keeps (0 in a greyscale photo).
+        self.saturation = min(1.0, float(xp.max(self.lip_colour) - xp.min(self.lip_colour))
+                              / LIP_CHROMA)
         self.geometry = mouth_model(model)
         if self.geometry is None:
             return
@@ -280,7 +287,9 @@ class MouthInterior:
         # A little light reaches the back (bounced off the tongue and cheeks): dark red there,
         # not a black hole.
         light = (DEEP_LIGHT + (1 - DEEP_LIGHT) * deep) * (SLIT_LIGHT + (1 - SLIT_LIGHT) * openness)
-        return points, depth, xp.clip(self.base * relit * light, 0.0, 1.0)
+        colour = xp.clip(self.base * relit * light, 0.0, 1.0)
+        grey = _luminance(colour)[:, None]
+        return points, depth, grey + self.saturation * (colour - grey)
 
     def texture_weight(self, weight: Array, source_points: Array) -> Array:
         """(V, 1) photo-texture weights ``weight`` set to 0 on vertices whose photo position

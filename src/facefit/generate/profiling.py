@@ -21,6 +21,10 @@ the nose, a side of the head turning away) the nearest surface wins, and triangl
 (a surface seen from behind) are culled. A mesh whose boundary is fixed covers every pixel
 with at least one unflipped triangle, so culling opens no holes.
 
+Where the turn stretches a triangle (the side of a head seen edge-on in the photo, turned into
+view), its texture is blurred; a caller can pass a stand-in drawn there instead (the synthesiser
+passes the head model's own surface in the face's skin, :mod:`facefit.generate.head_skin`).
+
 Inputs are plain arrays (positions and depths in image space), so this does not depend on how
 the head is posed.
 """
@@ -151,8 +155,13 @@ class HeadWarp:
         self._rigid_weight = xp.astype(xp.asarray(rigid, device=self._device), self._dtype)
         self._follow = xp.asarray(follow, dtype=self._dtype, device=self._device)
 
-    def __call__(self, target: Array) -> tuple[Array, Array]:
+    def __call__(self, target: Array,
+                 stand_in: tuple[Array, Array] | None = None) -> tuple[Array, Array]:
         """The photo warped so the head's vertices move to ``target`` (N, 3).
+
+        ``stand_in`` is an optional (image (H, W, 3), weight (H, W, 1)) pair drawn where the
+        warp is stretched, in proportion to ``weight``, instead of the blurred photo (the
+        head's own rendered skin, :class:`facefit.generate.head_skin.HeadSkin`).
 
         Returns
         -------
@@ -181,9 +190,17 @@ class HeadWarp:
         stretch = xp.take(_areas(vertices[:, 0:2], self._mesh) / self._source_areas,
                           raster.triangles)
         smooth = xp.clip((stretch - STRETCH[0]) / (STRETCH[1] - STRETCH[0]), 0.0, 1.0)[:, None]
-        if bool(xp.any(smooth > 0)):
+        stretched = bool(xp.any(smooth > 0))
+        if stretched:
             blurred: Array = bilinear_sample(self._blurred, origin)
             colour = colour + smooth * (blurred - colour)
         image = raster.to_image(colour, self.photo)
+        if stand_in is not None and stretched:
+            # The strip the photo saw edge-on holds a few pixels of cheek, hair or shadow; where
+            # it is stretched over a revealed ear or side of the head, the head's own surface,
+            # lit, stands in for it.
+            drawn, weight = stand_in
+            mix = raster.to_image(smooth, 0.0) * weight
+            image = image + mix * (drawn - image)
         return image, raster.mask()
 

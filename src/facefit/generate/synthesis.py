@@ -26,7 +26,8 @@ from typing import Any
 from ..backends import Backend, array_namespace, get_backend, scatter_add, to_numpy
 from ..errors import FacefitError
 from ..forward import Coefficients, Pose, evaluate
-from ..geometry import boundary_vertices
+from ..geometry import boundary_vertices, ring_average
+from ..model.regions import FACE, face_region
 from ..params import FaceParams
 from ..render import pose_faces, rasterize
 from ..render.interpolate import interpolate
@@ -35,7 +36,8 @@ from ..render.visibility import facing_weight, visible_vertices
 from ..sampling import bilinear_sample
 from .background import warp_background
 from .eyes import EyeCaps
-from .head import head_model, head_positions
+from .head import head_model, head_positions, head_state
+from .head_skin import HeadSkin, skin_likeness
 from .host import mirror_vertices
 from .mouth import MouthInterior
 from .profiling import HeadWarp
@@ -51,9 +53,6 @@ __all__ = ["Sample", "Synthesizer", "generate", "iter_samples"]
 #: applied in full, their ratio painted bright and dark bands across the face (a white centre
 #: and orange sides on a warm-lit photo) that no photo has.
 RELIGHT = (0.3, (0.9, 1.1))
-#: Colour distance (RMS over channels) from the fitted face's colour at which the photo's colour
-#: at a vertex counts half as skin: hair, brows and shadows past it are not lent to the other side.
-SKIN_DISTANCE = 0.08
 #: Log-ratio of shadings at which the mirrored side's colour is lent at 1/e weight.
 MIRROR_SHADING_SPREAD = 0.15
 #: Mesh rings over which the photo's tone is spread to where it did not see the face.
@@ -93,24 +92,6 @@ class Sample:
     seed: int
 
 
-def _ring_average(values: Array, triangles: Array, rounds: int) -> Array:
-    """``rounds`` passes of averaging (V, C) ``values`` over each vertex's triangle fan."""
-    xp = array_namespace(values, triangles)
-    n_vertices = values.shape[0]
-    corners = xp.reshape(triangles, (-1,))
-    ones = xp.ones((corners.shape[0],), dtype=values.dtype, device=values.device)
-    count = scatter_add(corners, ones, n_vertices)[:, None]
-    for _ in range(rounds):
-        per_triangle = (xp.take(values, triangles[:, 0], axis=0)
-                        + xp.take(values, triangles[:, 1], axis=0)
-                        + xp.take(values, triangles[:, 2], axis=0)) / 3
-        per_corner = xp.reshape(xp.stack([per_triangle] * 3, axis=1), (-1, values.shape[1]))
-        fan = scatter_add(corners, per_corner, n_vertices)
-        values = xp.where(count > 0, fan / xp.where(count > 0, count, xp.ones_like(count)),
-                          values)
-    return values
-
-
 def _grey_ratio(new: Array, old: Array) -> Array:
     """(V, 1) grey new over grey old shading (one factor: per-channel ratios of small shadings
     made purple and yellow-green blotches), both kept off zero."""
@@ -127,18 +108,14 @@ def _relight(ratio: Array) -> Array:
     return xp.clip(ratio ** strength, low, high)
 
 
-def _skin_likeness(observed: Array, predicted: Array) -> Array:
-    """(V, 1) in (0, 1]: how well the photo's colours ``observed`` (V, 3) agree with the fitted
-    face's ``predicted`` (V, 3), 1 when equal, 1/2 at :data:`SKIN_DISTANCE`."""
-    xp = array_namespace(observed, predicted)
-    distance = xp.mean((observed - predicted) ** 2, axis=1, keepdims=True) / SKIN_DISTANCE ** 2
-    return 1 / (1 + distance)
-
-
-def _ring_distance(triangles: Array, n_vertices: int, rings: int, dtype: Any) -> Array:
-    """(V,) mesh rings from the outline, divided by ``rings`` and capped at 1."""
+def _ring_distance(triangles: Array, n_vertices: int, rings: int, dtype: Any,
+                   inside: Array | None = None) -> Array:
+    """(V,) mesh rings from the outline, divided by ``rings`` and capped at 1; boundary
+    vertices marked in ``inside`` (V,) bool (a capped hole's rim) are not on the outline."""
     xp = array_namespace(triangles)
     reached = boundary_vertices(triangles, n_vertices)
+    if inside is not None:
+        reached = reached & ~inside
     distance = xp.zeros((n_vertices,), dtype=dtype, device=triangles.device)
     corners = xp.reshape(triangles, (-1,))
     for _ in range(rings):
@@ -203,11 +180,16 @@ class Synthesizer:
         in_front = visible_vertices(points, depth, upright, raster,
                                     tolerance=FOLD_MM * float(self.params.scale))
         # Rings from the outline, counted once for the folds (FOLD_RINGS) and the relighting's
-        # fade (RELIGHT_RINGS, fewer).
-        rings = _ring_distance(self.triangles, points.shape[0], FOLD_RINGS, points.dtype)
+        # fade (RELIGHT_RINGS, fewer). Counted on the mesh with its eye holes capped: the lids'
+        # margins are inside the face, not on an outline (counted from the eye holes, they took
+        # the albedo's skin colour beside caps showing the photo's eye, a stair-stepped seam, and
+        # a small face's eyes lost their lash line).
+        self.eye_caps = EyeCaps(model, self.triangles, self.backend)
+        rings = _ring_distance(self.triangles, points.shape[0], FOLD_RINGS, points.dtype,
+                               inside=self.eye_caps.on_rim)
         inner = rings >= 1
         weight = xp.where((in_front & inner)[:, None], xp.ones_like(weight), weight)
-        self.photo_weight = _ring_average(weight, self.triangles, blend_rings) * weight
+        self.photo_weight = ring_average(weight, self.triangles, blend_rings) * weight
         self.mouth_interior = MouthInterior(model, self.params, self.photo, self.backend)
         self.photo_weight = self.mouth_interior.texture_weight(self.photo_weight, points)
         self.source_points = points  # where each vertex lies in the photo
@@ -230,7 +212,7 @@ class Synthesizer:
         # fitted colour, spread from the seen vertices over the mesh, matches it to its
         # neighbours.
         tone = xp.clip(observed / xp.clip(gained * self.shading, 0.02, None), 0.5, 2.0)
-        spread = _ring_average(xp.concat([w * tone, w], axis=1), self.triangles, TONE_RINGS)
+        spread = ring_average(xp.concat([w * tone, w], axis=1), self.triangles, TONE_RINGS)
         local = spread[:, :3] / xp.clip(spread[:, 3:], 1e-3, None)
         local = xp.where(spread[:, 3:] > 1e-3, local, xp.ones_like(local))
         self.albedo = xp.clip(gained * local, 0.0, 1.0)
@@ -244,7 +226,7 @@ class Synthesizer:
         # would paint it on the revealed cheek as a dark crescent.
         mirror = xp.asarray(mirror_vertices(model), device=points.device)
         self.mirror_points = xp.take(points, mirror, axis=0)
-        self.mirror_weight = xp.take(self.photo_weight * _skin_likeness(observed, skin),
+        self.mirror_weight = xp.take(self.photo_weight * skin_likeness(observed, skin),
                                      mirror, axis=0)
         self.mirror_shading = xp.take(self.shading, mirror, axis=0)
         self.outline = xp.nonzero(boundary_vertices(self.triangles, points.shape[0]))[0]
@@ -254,12 +236,19 @@ class Synthesizer:
         self.head_warp = None
         if self.head is not None:
             b = self.backend
-            self.head_warp = HeadWarp(self.photo, head_positions(self.head, self.params, b),
+            head = head_state(self.head, self.params, b)
+            self.head_warp = HeadWarp(self.photo, head_positions(self.head, self.params, b, head),
                                       self.head.model.arrays(b).triangles,
                                       b.asarray(self.head.follow), b.asarray(self.head.rigid),
                                       b.asarray(self.head.min_facing))
+            # Where a turn reveals the side of the head, the head is drawn with the face's skin.
+            in_face = face_region(model, b)["labels"] == FACE
+            self.head_skin = HeadSkin(self.head.model.arrays(b).triangles, self.albedo,
+                                      b.asarray(in_face, dtype=self.albedo.dtype),
+                                      b.asarray(self.head.skin, dtype=self.albedo.dtype),
+                                      (bilinear_sample(self.photo, head.points[0, ...]),
+                                       head.shading[0, ...]))
         self._arrays = arrays
-        self.eye_caps = EyeCaps(model, self.triangles, self.backend)
         self._anchor_ids = arrays.landmark_indices[arrays.landmark_indices >= 0]
         self._shape = state.coefficients.shape[0, ...]
 
@@ -286,7 +275,11 @@ class Synthesizer:
         points, depth = state.points[0, ...], state.depth[0, ...]
         new_shading = state.shading[0, ...]
         if self.head_warp is not None and self.head is not None:
-            background, _ = self.head_warp(head_positions(self.head, params, self.backend))
+            head = head_state(self.head, params, self.backend)
+            skin = self.head_skin(head.points[0, ...], head.depth[0, ...], head.shading[0, ...],
+                                  self.size)
+            background, _ = self.head_warp(head_positions(self.head, params, self.backend, head),
+                                           stand_in=skin)
         else:
             background = warp_background(self.photo, xp.take(self.source_points, self.outline,
                                                              axis=0),

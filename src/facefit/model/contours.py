@@ -10,6 +10,9 @@ beyond it, so that in a frontal pose the outermost candidate is the annotated ve
 The rule that picks from a line in a pose lives in :func:`facefit.render.landmark_vertices`:
 furthest left in the image for landmarks 0..7 (subject's right side), furthest right for 9..16,
 lowest in the image for 8.
+
+:func:`respace_jaw` moves a model's jaw landmark vertices along its own jaw line to the 300-W
+convention (evenly spaced from the ends to the chin, the ends a little below the eye corners).
 """
 
 from __future__ import annotations
@@ -18,7 +21,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["jaw_candidates"]
+__all__ = ["JAW_END_DROP", "jaw_candidates", "respace_jaw"]
+
+#: Height of jaw points 0 and 16 below the line of the outer eye corners, in outer-eye-corner
+#: distances, where 300-W-style annotators put them on frontal faces: the mean over the three
+#: shared annotated photos (astronaut, 300-W image_0010, Grace Hopper) is 0.05 (0.045-0.055
+#: leaving any one out). See :func:`respace_jaw`.
+JAW_END_DROP = 0.05
 
 
 def jaw_candidates(mean_shape: Any, landmark_indices: Any, *, max_length: int = 48,
@@ -83,3 +92,59 @@ def jaw_candidates(mean_shape: Any, landmark_indices: Any, *, max_length: int = 
     for k, line in enumerate(lines):
         table[k, : line.size] = line
     return table
+
+
+def respace_jaw(mean_shape: Any, landmark_indices: Any, *,
+                end_drop: float = JAW_END_DROP) -> Any:
+    """Landmark vertices (68,) with the jaw (0..16) moved along the model's own jaw line to
+    the 300-W convention; the other 51 are returned unchanged.
+
+    300-W annotators space the 17 jaw points evenly along the face outline, from the ends by
+    the ears to the chin. A model's jaw vertices need not follow that: ICT's bunch toward the
+    chin and start above the eye corners, so a fit to annotated points bends the jaw. Here the
+    jaw line is the polyline through the model's jaw vertices, measured in the frontal view
+    (x, y). Point 8 (the chin) stays; points 0 and 16 move to where the line's first and last
+    segments reach the height ``end_drop`` outer-eye-corner distances below the outer eye
+    corners (36, 45), clamped to those segments; points 1..7 and 9..15 are spaced evenly
+    along the line between the end and the chin, each side on its own. Each new point takes
+    the mesh vertex nearest (3D) to its place on the line.
+
+    Parameters
+    ----------
+    mean_shape : (V, 3) model-space vertices (y up).
+    landmark_indices : (68,) landmark vertices (iBUG order), -1 where missing.
+    end_drop : height of the ends below the outer eye corners, in eye-corner distances.
+
+    Returns
+    -------
+    (68,) int64 vertex indices; the input unchanged where a jaw or outer-eye-corner vertex is
+    missing or two consecutive jaw vertices coincide in the frontal view.
+    """
+    vertices = np.asarray(mean_shape, dtype=np.float64)
+    marks = np.asarray(landmark_indices, dtype=np.int64).reshape(-1).copy()
+    if marks.shape != (68,) or (marks[:17] < 0).any() or marks[36] < 0 or marks[45] < 0:
+        return marks
+    line = vertices[marks[:17]]  # (17, 3)
+    step = np.linalg.norm(np.diff(line[:, :2], axis=0), axis=1)  # (16,) frontal lengths
+    if (step <= 0).any():
+        return marks
+    arc = np.concatenate([[0.0], np.cumsum(step)])  # (17,) frontal arc length at each point
+    corners = vertices[marks[[36, 45]]]
+    end_y = float(corners[:, 1].mean()) - end_drop * float(np.linalg.norm(corners[0] - corners[1]))
+
+    def end_place(end: int, inner: int) -> float:
+        # Arc length where the end segment end-inner reaches the height end_y.
+        rise = line[end, 1] - line[inner, 1]
+        share = float(np.clip((line[end, 1] - end_y) / rise, 0.0, 1.0)) if rise != 0 else 0.0
+        return float(arc[end] + (1 if inner > end else -1) * share * step[min(end, inner)])
+
+    places = np.concatenate([np.linspace(end_place(0, 1), arc[8], 9),
+                             np.linspace(arc[8], end_place(16, 15), 9)[1:]])  # (17,)
+    for k, place in enumerate(places):
+        if k == 8:
+            continue
+        segment = int(np.clip(np.searchsorted(arc, place, side="right") - 1, 0, 15))
+        share = (place - arc[segment]) / step[segment]
+        point = (1 - share) * line[segment] + share * line[segment + 1]
+        marks[k] = int(np.argmin(np.sum((vertices - point) ** 2, axis=1)))
+    return marks

@@ -99,6 +99,11 @@ class MorphableModel:
     triangles : (T, 3) int64, 0-based, counter-clockwise seen from the front (+z).
     landmark_indices : (68,) int64 iBUG order, -1 where the model has no vertex.
     jaw_candidates : (17, C) int64 candidate lines for landmark marching, -1 padded.
+    outline_indices : optional (17,) int64 vertices of the jaw line that the face region
+        (:mod:`facefit.model.regions`) is cut along; None: the jaw landmark vertices. The
+        shipped ICT model keeps ICT's own jaw vertices here, the line its region was built
+        and measured on, while its jaw landmarks are respaced to 300-W's convention
+        (:func:`facefit.model.respace_jaw`).
     units : "mm".
     metadata : free-form facts (source, licence, component names, prior notes).
     """
@@ -117,6 +122,7 @@ class MorphableModel:
     jaw_candidates: Any
     units: str = "mm"
     metadata: dict[str, Any] = field(default_factory=dict)
+    outline_indices: Any = None
 
     def __post_init__(self) -> None:
         name = self.name
@@ -160,6 +166,12 @@ class MorphableModel:
                  f"jaw candidates must be (17, C), got {self.jaw_candidates.shape}")
         _require(bool(np.all((self.jaw_candidates >= -1) & (self.jaw_candidates < n))), name,
                  f"jaw candidate indices must lie in [-1, {n})")
+        if self.outline_indices is not None:
+            self.outline_indices = np.asarray(self.outline_indices).astype(np.int64).reshape(-1)
+            _require(self.outline_indices.shape == (17,), name,
+                     f"expected 17 outline indices, got {self.outline_indices.shape[0]}")
+            _require(bool(np.all((self.outline_indices >= 0) & (self.outline_indices < n))),
+                     name, f"outline indices must lie in [0, {n})")
         self._cache: dict[tuple[str, str, str], ModelArrays] = {}
         self._lock = threading.Lock()
 

@@ -232,6 +232,9 @@ def region_labels(mean_shape: Any, triangles: Any, landmark_indices: Any, *,
 def face_region(model: Any, backend: Any = None) -> dict[str, Any]:
     """The face region of ``model``, kept with its arrays on ``backend`` (default: active).
 
+    Cut along ``model.outline_indices`` where the model has them, else along its jaw
+    landmark vertices.
+
     Returns
     -------
     dict with ``labels`` (V,) int8 host region labels (see :func:`region_labels`),
@@ -244,7 +247,11 @@ def face_region(model: Any, backend: Any = None) -> dict[str, Any]:
     arrays = model.arrays(backend)
 
     def build() -> dict[str, Any]:
-        labels = region_labels(model.mean_shape, model.triangles, model.landmark_indices)
+        marks = np.asarray(model.landmark_indices).copy()
+        outline = getattr(model, "outline_indices", None)
+        if outline is not None:  # the jaw line the region is cut along, if the model says
+            marks[:17] = outline
+        labels = region_labels(model.mean_shape, model.triangles, marks)
         face = labels == FACE
         tris = np.asarray(model.triangles, dtype=np.int64)
         keep = face[tris].all(axis=1)

@@ -5,6 +5,13 @@ as the head turns. Each jaw landmark therefore owns a candidate line of vertices
 slice of the face side, see :mod:`facefit.model.contours`), and in each pose takes the
 silhouette vertex of its line: the one furthest left in the image for landmarks 0..7 (the
 subject's right side), furthest right for 9..16, and lowest in the image for the chin, 8.
+
+300-W annotators then space the 17 points evenly along the outline *as the photo shows it*:
+:func:`jaw_spacing` slides each jaw landmark along the polyline of the 17 marched points so
+that they are evenly spaced in the image from each end to the chin (0, 8 and 16 stay). On a
+frontal face this changes little (the model's jaw vertices are spaced evenly,
+:func:`facefit.model.respace_jaw`); on a turned face it spreads the points over the visible
+outline the way an annotator does, whichever parts of the jaw face the camera.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from ..backends import array_namespace, real_part
 
 Array = Any
 
-__all__ = ["JAW", "landmark_points", "landmark_vertices"]
+__all__ = ["JAW", "jaw_spacing", "landmark_points", "landmark_vertices", "space_jaw"]
 
 #: iBUG indices of the jaw contour.
 JAW = range(17)
@@ -69,6 +76,54 @@ def landmark_vertices(points: Array, landmark_indices: Array, jaw_candidates: Ar
     return result if batched else result[0, ...]
 
 
+def jaw_spacing(jaw: Array) -> Array:
+    """Weights that space 17 jaw points evenly along their own polyline, in the image.
+
+    Output point k lies on the polyline through the input points at arc length ``k / 8`` of
+    the way from point 0 to point 8 (k <= 8), or from point 8 to point 16 (k >= 8): a
+    combination of the two input points of its segment. A discrete choice made on the real
+    part, like landmark marching: the weights are then held while the points move.
+
+    Parameters
+    ----------
+    jaw : (..., 17, 2) image points (real part used).
+
+    Returns
+    -------
+    (..., 17, 17) real weights W (rows sum to 1, at most two non-zeros per row; rows 0, 8
+    and 16 pick their own point), so that ``W @ jaw`` is the spaced jaw.
+    """
+    xp = array_namespace(jaw)
+    pts = real_part(jaw, xp)
+    step = pts[..., 1:, :] - pts[..., :-1, :]
+    length = xp.sqrt(xp.sum(step * step, axis=-1))  # (..., 16)
+    index = xp.arange(17, device=pts.device)
+    # Cumulative arc length s_0..s_16 as a product with a triangular matrix (portable).
+    upper = xp.astype(index[1:, None] <= index[None, 1:], pts.dtype)  # (16, 16): j <= k
+    arc = xp.concat([xp.zeros_like(length[..., :1]), length @ upper], axis=-1)  # (..., 17)
+    middle, total = arc[..., 8:9], arc[..., 16:17]
+    share = xp.astype(index, pts.dtype) / 8.0
+    target = xp.where(index <= 8, middle * share, middle + (total - middle) * (share - 1.0))
+    # Segment of each target: how many of s_1..s_15 it has reached (segment 0..15).
+    reached = arc[..., None, 1:16] <= target[..., :, None]  # (..., 17, 15)
+    segment = xp.sum(xp.astype(reached, xp.int64), axis=-1)  # (..., 17)
+    start = xp.take_along_axis(arc, segment, axis=-1)
+    span = xp.take_along_axis(length, segment, axis=-1)
+    safe = xp.where(span > 0, span, xp.ones_like(span))
+    t = xp.where(span > 0, xp.clip((target - start) / safe, 0.0, 1.0), xp.zeros_like(span))
+    here = xp.astype(index == segment[..., None], pts.dtype)  # (..., 17, 17)
+    after = xp.astype(index == segment[..., None] + 1, pts.dtype)
+    return (1.0 - t)[..., None] * here + t[..., None] * after
+
+
+def space_jaw(points: Array, weights: Array) -> Array:
+    """``points`` (..., 68, 2) with the jaw rows replaced by ``weights @ points[..., :17, :]``
+    (complex-step safe: a broadcast product and a sum, real weights)."""
+    xp = array_namespace(points)
+    jaw = xp.sum(weights[..., :, :, None] * points[..., None, :17, :], axis=-2)
+    return xp.concat([jaw, points[..., 17:, :]], axis=-2)
+
+
 def landmark_points(points: Array, landmark_indices: Array, jaw_candidates: Array) -> Array:
     """Image positions of the 68 landmarks in the current pose (jaw by landmark marching).
 
@@ -79,11 +134,15 @@ def landmark_points(points: Array, landmark_indices: Array, jaw_candidates: Arra
 
     Returns
     -------
-    (68, 2) or (B, 68, 2) array, NaN where the model has no vertex for a landmark.
+    (68, 2) or (B, 68, 2) array, NaN where the model has no vertex for a landmark. The jaw
+    is spaced evenly along the marched outline (:func:`jaw_spacing`) when all 17 jaw
+    vertices exist.
     """
     xp = array_namespace(points)
     vertex_ids = landmark_vertices(points, landmark_indices, jaw_candidates)
     safe = xp.where(vertex_ids >= 0, vertex_ids, xp.zeros_like(vertex_ids))
     picked = xp.take_along_axis(points, xp.stack([safe, safe], axis=-1), axis=-2)
+    if bool(xp.all(landmark_indices[:17] >= 0)):
+        picked = space_jaw(picked, jaw_spacing(picked[..., :17, :]))
     missing = (vertex_ids < 0)[..., None]
     return xp.where(missing, xp.full_like(picked, math.nan), picked)

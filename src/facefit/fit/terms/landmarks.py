@@ -7,7 +7,7 @@ from typing import Any
 
 from ...backends import Backend, array_namespace
 from ...forward import FaceState, VertexSet, derived
-from ...render.landmarks import landmark_vertices
+from ...render.landmarks import jaw_spacing, landmark_vertices
 from ..parameters import ParameterLayout
 from .base import assemble_jacobian, image_plane, shape_at
 
@@ -86,6 +86,11 @@ class LandmarkTerm:
         scale = math.sqrt(weight / (total if total > 0 else 1.0)) / self.diagonal
         self.row_weight = xp.sqrt(relative) * scale  # (68,)
         self.targets = safe
+        # The jaw's spacing along the outline (render.landmarks.jaw_spacing), held per round
+        # like the marched vertices; None (no jaw vertices, or before the first round) uses
+        # the vertices' own points.
+        self.spaced = bool(xp.all(arrays.landmark_indices[:17] >= 0))
+        self.jaw_weights: Array | None = None
         self._use(arrays.landmark_indices)
 
     def _use(self, vertex_ids: Array) -> None:
@@ -96,15 +101,32 @@ class LandmarkTerm:
         self.vertices = VertexSet.gather(self.arrays, safe)
 
     def update(self, x: Array) -> None:
-        """Landmark marching: each jaw landmark takes the silhouette vertex of its line at ``x``.
+        """Landmark marching: each jaw landmark takes the silhouette vertex of its line at
+        ``x``; then the jaw's spacing along that outline at ``x`` is held for the round.
 
-        Only the candidate lines' vertices are projected (a few hundred of the mesh's
-        thousands): in the landmark stages nothing else needs the whole mesh."""
+        Only the candidate lines' vertices are projected for the marching (a few hundred of
+        the mesh's thousands): in the landmark stages nothing else needs the whole mesh."""
         arrays = self.arrays
         candidates = derived(arrays, "jaw candidate vertices", lambda: _candidate_set(arrays))
         points = shape_at(candidates, self.layout, x).points
         self._use(landmark_vertices(points, arrays.landmark_indices, arrays.jaw_candidates,
                                     candidates_only=True))
+        if self.spaced:
+            self.jaw_weights = jaw_spacing(self.state(x).points[:17, ...])
+
+    def _spaced(self, rows: Array) -> Array:
+        """(68, ...) per-landmark rows (points or Jacobian blocks) with the jaw's spacing."""
+        if self.jaw_weights is None:
+            return rows
+        xp = array_namespace(rows)
+        if xp.isdtype(rows.dtype, "complex floating"):  # complex step: no real @ complex
+            tail = (1,) * (rows.ndim - 1)
+            weights = xp.reshape(self.jaw_weights, (17, 17, *tail))
+            jaw = xp.sum(weights * rows[None, :17, ...], axis=1)
+        else:  # one (17, 17) @ (17, everything else) product
+            flat = xp.reshape(rows[:17, ...], (17, -1))
+            jaw = xp.reshape(self.jaw_weights @ flat, rows[:17, ...].shape)
+        return xp.concat([jaw, rows[17:, ...]], axis=0)
 
     def state(self, x: Array) -> FaceState:
         """The model evaluated at the landmark vertices, at ``x``."""
@@ -112,7 +134,7 @@ class LandmarkTerm:
 
     def residuals(self, x: Array) -> Array:
         xp = array_namespace(x)
-        points = self.state(x).points
+        points = self._spaced(self.state(x).points)
         return xp.reshape(self.row_weight[:, None] * (points - self.targets), (-1,))
 
     def jacobian(self, x: Array) -> Array:
@@ -120,12 +142,12 @@ class LandmarkTerm:
         blocks = point_jacobian_blocks(state, self.vertices, x)
         w = self.row_weight[:, None, None]  # (L, 1, 1)
         rows = 2 * state.vertices.shape[0]
-        return assemble_jacobian(self.layout, rows, {k: w * v for k, v in blocks.items()},
-                                 like=x)
+        return assemble_jacobian(self.layout, rows,
+                                 {k: w * self._spaced(v) for k, v in blocks.items()}, like=x)
 
     def fitted_points(self, x: Array) -> Array:
         """(68, 2) the landmarks the model places at ``x`` (NaN where it has no vertex)."""
         xp = array_namespace(x)
-        points = self.state(x).points
+        points = self._spaced(self.state(x).points)
         missing = (self.vertex_ids < 0)[:, None]
         return xp.where(missing, xp.full_like(points, math.nan), points)

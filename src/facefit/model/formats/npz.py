@@ -50,6 +50,8 @@ def save_npz(model: Any, path: Any, *, quantise: bool = False,
         value = getattr(model, name)
         data[name] = value.astype(mean_dtype) if value.dtype.kind == "f" else value.astype(
             np.int32)
+    if getattr(model, "outline_indices", None) is not None:
+        data["outline_indices"] = np.asarray(model.outline_indices).astype(np.int32)
     for name in _BASES:
         basis = getattr(model, name)
         if quantise:
@@ -81,6 +83,8 @@ def read_npz(path: Any) -> dict[str, Any]:
             if missing:
                 raise ModelError(f"model file {label!r}: missing arrays {', '.join(missing)}")
             fields = {name: archive[name] for name in _ARRAYS}
+            if "outline_indices" in files:  # optional (files before it have none)
+                fields["outline_indices"] = archive["outline_indices"]
             for name in _BASES:
                 if name in files:
                     fields[name] = archive[name].astype(np.float64)
