@@ -12,6 +12,7 @@ from facefit.generate.head import head_model, head_params, head_positions, head_
 from facefit.generate.head_skin import HeadSkin
 from facefit.generate.mouth import draw_cavity, inner_lip_loop
 from facefit.generate.profiling import BINS, HeadWarp, rigid_map
+from facefit.generate.quality import fill_holes
 from facefit.params import FaceParams
 from facefit.render import pose_faces
 
@@ -221,6 +222,30 @@ def test_the_warp_draws_the_stand_in_only_where_it_is_stretched(model, head, bac
     tol = 1e-4 if backend.dtype_name == "float32" else 1e-9
     assert np.all(np.abs(with_grey - 0.5) <= np.abs(plain - 0.5) + tol)
     assert (np.abs(with_grey - 0.5).max(axis=-1) < tol).sum() > 20
+
+
+def test_the_warp_says_where_it_drew_the_face(model, head, backend):
+    """With ``face`` marking the face model's vertices, :meth:`HeadWarp.warp` reports 1 where a
+    pixel came from a triangle of face vertices and 0 elsewhere (rings, the rest of the head):
+    unmoved, that is the face's own projection in the photo (its holes spanned: the warp's
+    triangles join anchors across the eyes and the mouth)."""
+    photo = np.random.default_rng(5).uniform(size=(256, 256, 3))
+    params = _params(model)
+    source = head_positions(head, params, backend)
+    face = np.zeros(head.model.n_vertices)
+    face[:head.n_face] = 1.0
+    warp = HeadWarp(backend.asarray(photo), source, head.model.arrays(backend).triangles,
+                    backend.asarray(head.follow), backend.asarray(head.rigid),
+                    face=backend.asarray(face))
+    warped = warp.warp(source)
+    share = to_numpy(warped.face)[..., 0]
+    assert set(np.unique(share)) <= {0.0, 1.0}
+    with ff.use_backend(backend.name, dtype=backend.dtype_name):
+        drawn = to_numpy(ff.render(model, params, (256, 256), region="all").mask)
+    assert share.sum() > 0.8 * drawn.sum()
+    assert not (share > 0)[~fill_holes(drawn)].any()
+    assert_close(warped.image, warp(source)[0], dtype=backend.dtype_name, scale=1.0)
+    assert _warp(head, photo, params, backend).warp(source).face is None
 
 
 def test_the_warp_checks_its_inputs(model, head):

@@ -32,7 +32,7 @@ the head is posed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..backends import array_namespace, to_numpy
 from ..errors import FacefitError
@@ -45,7 +45,7 @@ from .host import warp_mesh
 
 Array = Any
 
-__all__ = ["RINGS", "HeadWarp", "rigid_map"]
+__all__ = ["RINGS", "HeadWarp", "Warped", "rigid_map"]
 
 #: Rings around the head's silhouette: (radius as a multiple of the silhouette's distance from
 #: the head's centre, how much the ring follows the head). The last ring stands still.
@@ -87,6 +87,22 @@ def rigid_map(source: Array, target: Array, weights: Array) -> Array:
     return xp.linalg.solve(normal, xp.matmul(xp.matrix_transpose(weighted), target))
 
 
+class Warped(NamedTuple):
+    """What :meth:`HeadWarp.warp` drew.
+
+    Attributes
+    ----------
+    image : (H, W, 3) warped photo (untouched outside the fixed ring).
+    moved : (H, W) bool, pixels the warp drew (inside the fixed ring).
+    face : (H, W, 1) 1 where the pixel was drawn from a triangle of the face's vertices (the
+        photo inside the face), 0 elsewhere, or None.
+    """
+
+    image: Array
+    moved: Array
+    face: Array | None
+
+
 @dataclass
 class HeadWarp:
     """The image mesh of one photo's head, built once; called with the head's new positions.
@@ -104,6 +120,8 @@ class HeadWarp:
         the rest.
     rigid : (N,) weights of the vertices that turn rigidly with the skull (not moved by
         expressions), which define the hair rings' motion; default ``follow == 1``.
+    face : (N,) 1 on the vertices of the face that is rendered over the warp, 0 elsewhere;
+        :meth:`warp` then says which pixels the warp drew from the face; default none.
     """
 
     photo: Array
@@ -112,6 +130,7 @@ class HeadWarp:
     follow: Array
     rigid: Array | None = None
     min_facing: Array | None = None
+    face: Array | None = None
 
     def __post_init__(self) -> None:
         xp = array_namespace(self.photo, self.source, self.triangles)
@@ -154,6 +173,15 @@ class HeadWarp:
         rigid = self.follow >= 1.0 if self.rigid is None else self.rigid
         self._rigid_weight = xp.astype(xp.asarray(rigid, device=self._device), self._dtype)
         self._follow = xp.asarray(follow, dtype=self._dtype, device=self._device)
+        self._face: Array | None = None
+        if self.face is not None:
+            # Per warp triangle: 1 when all its corners are face vertices (a triangle from the
+            # face's edge to a ring holds what lay beside the face in the photo).
+            per_vertex = xp.concat([
+                xp.astype(xp.take(self.face, self._seen, axis=0), self._dtype),
+                xp.zeros((self._anchors.shape[0],), dtype=self._dtype, device=self._device)])
+            corners = [xp.take(per_vertex, self._mesh[:, k], axis=0) for k in range(3)]
+            self._face = corners[0] * corners[1] * corners[2]
 
     def __call__(self, target: Array,
                  stand_in: tuple[Array, Array] | None = None) -> tuple[Array, Array]:
@@ -168,6 +196,12 @@ class HeadWarp:
         image : (H, W, 3) warped photo (untouched outside the fixed ring).
         moved : (H, W) bool, pixels the warp drew (inside the fixed ring).
         """
+        warped = self.warp(target, stand_in)
+        return warped.image, warped.moved
+
+    def warp(self, target: Array, stand_in: tuple[Array, Array] | None = None) -> Warped:
+        """Like calling the warp, with :attr:`Warped.face`: where the warp drew from triangles
+        of the ``face`` vertices (None without ``face``)."""
         xp = self._xp
         if tuple(target.shape) != tuple(self.source.shape):
             raise FacefitError(f"head profiling: target must be {tuple(self.source.shape)}, got "
@@ -202,5 +236,8 @@ class HeadWarp:
             drawn, weight = stand_in
             mix = raster.to_image(smooth, 0.0) * weight
             image = image + mix * (drawn - image)
-        return image, raster.mask()
+        face = None
+        if self._face is not None:
+            face = raster.to_image(xp.take(self._face, raster.triangles)[:, None], 0.0)
+        return Warped(image, raster.mask(), face)
 

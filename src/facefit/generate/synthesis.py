@@ -66,6 +66,9 @@ FOLD_MM = 12.0
 RELIGHT_RINGS = 8
 #: Width of the band inside the face's outline over which the render fades into the warp.
 FEATHER_PIXELS = 8
+#: The same where the warp holds no face there (a revealed cheek): a narrower band, so the
+#: cheek keeps its colour to a soft edge instead of fading into the background over 8 pixels.
+OUTLINE_FEATHER_PIXELS = 3
 
 
 @dataclass
@@ -237,14 +240,18 @@ class Synthesizer:
         if self.head is not None:
             b = self.backend
             head = head_state(self.head, self.params, b)
+            in_face = face_region(model, b)["labels"] == FACE
+            on_face = b.asarray(in_face, dtype=self.albedo.dtype)
             self.head_warp = HeadWarp(self.photo, head_positions(self.head, self.params, b, head),
                                       self.head.model.arrays(b).triangles,
                                       b.asarray(self.head.follow), b.asarray(self.head.rigid),
-                                      b.asarray(self.head.min_facing))
+                                      b.asarray(self.head.min_facing),
+                                      xp.concat([on_face, xp.zeros(
+                                          (self.head.model.n_vertices - in_face.shape[0],),
+                                          dtype=on_face.dtype, device=on_face.device)]))
             # Where a turn reveals the side of the head, the head is drawn with the face's skin.
-            in_face = face_region(model, b)["labels"] == FACE
             self.head_skin = HeadSkin(self.head.model.arrays(b).triangles, self.albedo,
-                                      b.asarray(in_face, dtype=self.albedo.dtype),
+                                      on_face,
                                       b.asarray(self.head.skin, dtype=self.albedo.dtype),
                                       (bilinear_sample(self.photo, head.points[0, ...]),
                                        head.shading[0, ...]))
@@ -278,12 +285,14 @@ class Synthesizer:
             head = head_state(self.head, params, self.backend)
             skin = self.head_skin(head.points[0, ...], head.depth[0, ...], head.shading[0, ...],
                                   self.size)
-            background, _ = self.head_warp(head_positions(self.head, params, self.backend, head),
-                                           stand_in=skin)
+            warped = self.head_warp.warp(head_positions(self.head, params, self.backend, head),
+                                         stand_in=skin)
+            background, warped_face = warped.image, warped.face
         else:
             background = warp_background(self.photo, xp.take(self.source_points, self.outline,
                                                              axis=0),
                                          xp.take(points, self.outline, axis=0))
+            warped_face = None
         # The eye holes are closed by caps textured like the lids around them (generate.eyes).
         caps = self.eye_caps
         raster = rasterize(caps.extend(points), caps.extend(depth[:, None])[:, 0],
@@ -325,9 +334,15 @@ class Synthesizer:
         if self.head_warp is not None:
             # The warped photo already holds the face where the photo saw it, so the rendered
             # face fades into it over a band inside its outline: no seam (the mask stays the
-            # rendered face).
+            # rendered face). Only where the warp drew the face: where a turn reveals a cheek,
+            # the warp there holds what lay beside the face in the photo (background, the side
+            # of the head), and fading into it washed the revealed cheek out.
             alpha = xp.astype(feather(mask | opening.mask, FEATHER_PIXELS),
                               image.dtype)[..., None]
+            if warped_face is not None:
+                narrow = xp.astype(feather(mask | opening.mask, OUTLINE_FEATHER_PIXELS),
+                                   image.dtype)[..., None]
+                alpha = warped_face * alpha + (1 - warped_face) * narrow
             image = alpha * image + (1 - alpha) * background
         image = self.mouth_interior(image, raster, points, depth, params, opening)
         image = soften_outline(image, mask)
