@@ -380,6 +380,7 @@ def test_gathered_matmul_equals_batched_matmul_on_the_gathered_stack(backend):
     rng = np.random.default_rng(7)
     for rows in (2, 4):  # the native loop's general path (three rows: below)
         a, b = rng.normal(size=(40, rows, 5 * 3)), rng.normal(size=(25, 3, 17))
+        a[:20, :, 9:] = -0.0
         index = rng.integers(0, 25, size=(40, 5))
         got = to_numpy(gathered_matmul(backend.asarray(a), backend.asarray(index),
                                        backend.asarray(b)))
@@ -387,6 +388,11 @@ def test_gathered_matmul_equals_batched_matmul_on_the_gathered_stack(backend):
                                            backend.asarray(b[index].reshape(40, 15, 17))))
         assert got.tobytes() == expected.tobytes()
     a, b = rng.normal(size=(40, 3, 5 * 3)), rng.normal(size=(25, 3, 17))
+    # Padding slots (zero weights, as the photometric rings have; +0 and -0) are skipped by
+    # the native loop: still the same bits.
+    a[:20, :, 9:] = 0.0
+    a[20:30, :, 12:] = -0.0
+    a[30:, 1, 3:6] = 0.0
     index = rng.integers(0, 25, size=(40, 5))
     stack = b[index].reshape(40, 15, 17)
     got = to_numpy(gathered_matmul(backend.asarray(a), backend.asarray(index), backend.asarray(b)))
@@ -395,6 +401,26 @@ def test_gathered_matmul_equals_batched_matmul_on_the_gathered_stack(backend):
     xa = backend.asarray(a)
     step = gathered_matmul(xa + 1e-20j * xa, backend.asarray(index), backend.asarray(b))
     assert_close(to_numpy(step).imag / 1e-20, a @ stack, dtype=backend.dtype_name, scale=15.0)
+
+
+def test_gathered_matmul_into_a_column_block(backend):
+    """With ``out``, the product lands in its columns ``column ..`` (in place on the native
+    path, by assignment elsewhere) with the same bits, and nothing else of ``out`` changes."""
+    rng = np.random.default_rng(8)
+    for rows in (3, 2):
+        a, b = rng.normal(size=(40, rows, 5 * 3)), rng.normal(size=(25, 3, 17))
+        a[:10, :, 6:] = 0.0
+        index = rng.integers(0, 25, size=(40, 5))
+        plain = to_numpy(gathered_matmul(backend.asarray(a), backend.asarray(index),
+                                         backend.asarray(b)))
+        out = backend.asarray(rng.normal(size=(40, rows, 30)))
+        fill = to_numpy(out).copy()
+        got = gathered_matmul(backend.asarray(a), backend.asarray(index), backend.asarray(b),
+                              out=out, column=6)
+        host = to_numpy(got)
+        assert host[:, :, 6:23].tobytes() == plain.tobytes()
+        assert np.array_equal(host[:, :, :6], fill[:, :, :6])
+        assert np.array_equal(host[:, :, 23:], fill[:, :, 23:])
 
 
 def test_batched_matmul_uses_the_native_loop_where_built(backend):

@@ -52,6 +52,38 @@ def test_inactive_parameters_stay_fixed(backend64):
     assert x[1] == 0.0 and abs(x[0] - 1) < 1e-6 and abs(x[2] - 3) < 1e-6
 
 
+def _normal(a, r, columns):
+    from facefit.backends import array_namespace
+
+    sub = a if columns is None else array_namespace(a).take(a, columns, axis=1)
+    return sub.T @ sub, sub.T @ r
+
+
+def test_normal_equations_replace_the_jacobian(backend64):
+    """Given (J^T J, J^T r) directly, LM takes the same steps: the same solution, and the
+    inactive parameters stay fixed."""
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(30, 5)), rng.normal(size=30)
+    xa, xb = backend64.asarray(a), backend64.asarray(b)
+
+    def unused(x):
+        raise AssertionError("the Jacobian is not asked for")
+
+    for active in ([0, 1, 2, 3, 4], [0, 2, 3]):
+        options = SolverOptions(max_iterations=50, relative_decrease=1e-15)
+        start = backend64.asarray(np.full(5, 0.5))
+        given = levenberg_marquardt(lambda x: xa @ x - xb, unused, start,
+                                    backend64.asarray(active), options,
+                                    normal_equations=lambda x, r, columns: _normal(xa, r,
+                                                                                   columns))
+        plain = levenberg_marquardt(lambda x: xa @ x - xb, lambda x: xa, start,
+                                    backend64.asarray(active), options)
+        np.testing.assert_allclose(to_numpy(given.x), to_numpy(plain.x), atol=1e-12)
+        assert given.iterations == plain.iterations
+        fixed = [k for k in range(5) if k not in active]
+        assert np.all(to_numpy(given.x)[fixed] == 0.5)
+
+
 def test_fit_recovers_a_synthetic_face_on_every_backend(backend):
     params, truth = _truth()
     result = fit(truth["image"], truth["landmarks"], MODEL)

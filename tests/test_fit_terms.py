@@ -109,6 +109,76 @@ def test_reused_forward_pass_never_serves_a_different_point(backend64):
         assert_close(to_numpy(term.jacobian(other)), fresh(other), err_msg=strategy)
 
 
+def test_reduced_rows_leave_out_exactly_the_unseen_samples(backend64):
+    """fit's solver works on the reduced rows (PhotometricTerm.reduced_residuals/jacobian):
+    they must be the photometric rows the frozen visibility does not zero, the left-out rows
+    must be zero, the energy and normal equations must not change, and every Jacobian
+    strategy must agree on them."""
+    params, image, landmarks = _scene(11)
+    problem = FitProblem(image, landmarks, MODEL)
+    x = backend64.asarray(problem.layout.pack(params))
+    problem.freeze(x)
+    term = problem.photometric_term
+    seen = to_numpy(term.row_scale) > 0
+    assert 20 < seen.sum() < seen.size  # some samples unseen: rows really are left out
+    assert np.array_equal(to_numpy(term.seen), np.flatnonzero(seen))
+    # The full residuals, independently of the reduced path: scale * (model - photo).
+    model, observed, _ = term.colours(x)
+    expected = to_numpy(term.row_scale)[:, None] * to_numpy(model - observed)
+    full = to_numpy(term.residuals(x)).reshape(-1, 3)
+    assert_close(full, expected, rtol=1e-14, scale=float(np.abs(expected).max()))
+    assert not full[~seen].any()
+    assert np.array_equal(to_numpy(term.reduced_residuals(x)).reshape(-1, 3), full[seen])
+    jacobian = to_numpy(term.jacobian(x)).reshape(seen.size, 3, -1)
+    assert not jacobian[~seen].any()
+    reduced = to_numpy(problem.jacobian_matrix(x, reduced=True))
+    whole = to_numpy(problem.jacobian_matrix(x))
+    r_reduced = to_numpy(problem.residual_vector(x, reduced=True))
+    r_whole = to_numpy(problem.residual_vector(x))
+    assert reduced.shape == (r_reduced.shape[0], problem.layout.size)
+    assert r_reduced.shape[0] == r_whole.shape[0] - 3 * int((~seen).sum())
+    assert_close(r_reduced @ r_reduced, r_whole @ r_whole, rtol=1e-13)
+    assert_close(reduced.T @ reduced, whole.T @ whole, rtol=1e-12,
+                 scale=float(np.abs(whole.T @ whole).max()))
+    assert_close(reduced.T @ r_reduced, whole.T @ r_whole, rtol=1e-12,
+                 scale=float(np.abs(whole.T @ r_whole).max()))
+    for strategy in backend64.jacobian_strategies:
+        automatic = to_numpy(problem.jacobian_matrix(x, strategy, reduced=True))
+        assert_close(automatic, reduced, rtol=1e-8, scale=float(np.abs(reduced).max()),
+                     err_msg=f"reduced rows vs {strategy}")
+
+
+def test_normal_equations_sum_the_terms(backend64):
+    """fit's solver takes J^T J and J^T r term by term (FitProblem.normal_equations), the
+    prior's rows straight onto the diagonal: the same as from the stacked Jacobian, for
+    every strategy and with or without the unseen photometric rows."""
+    params, image, landmarks = _scene(12)
+    problem = FitProblem(image, landmarks, MODEL)
+    x = backend64.asarray(problem.layout.pack(params))
+    problem.freeze(x)
+    for reduced in (False, True):
+        r = problem.residual_vector(x, reduced=reduced)
+        for strategy in ("analytic", *backend64.jacobian_strategies):
+            jac = to_numpy(problem.jacobian_matrix(x, strategy, reduced=reduced))
+            normal, gradient = problem.normal_equations(x, r, strategy, reduced=reduced)
+            expected = jac.T @ jac
+            assert_close(normal, expected, rtol=1e-8 if strategy != "analytic" else 1e-12,
+                         scale=float(np.abs(expected).max()), err_msg=strategy)
+            assert_close(gradient, jac.T @ to_numpy(r), rtol=1e-8,
+                         scale=float(np.abs(jac.T @ to_numpy(r)).max()), err_msg=strategy)
+    r = problem.residual_vector(x, reduced=True)
+    jac = to_numpy(problem.jacobian_matrix(x, reduced=True))
+    columns = np.array([0, 3, 5, problem.layout.size - 4, problem.layout.size - 1])
+    normal, gradient = problem.normal_equations(x, r, reduced=True,
+                                                columns=backend64.asarray(columns))
+    sub = jac[:, columns]
+    assert_close(normal, sub.T @ sub, rtol=1e-12, scale=float(np.abs(sub.T @ sub).max()))
+    assert_close(gradient, sub.T @ to_numpy(r), rtol=1e-12,
+                 scale=float(np.abs(sub.T @ to_numpy(r)).max()))
+    with pytest.raises(ff.FitError, match="residuals"):
+        problem.normal_equations(x, problem.residual_vector(x)[:-1])
+
+
 def test_whole_problem_jacobian_by_name(backend64):
     params, image, landmarks = _scene(3)
     problem = FitProblem(image, landmarks, MODEL)

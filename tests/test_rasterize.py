@@ -91,6 +91,29 @@ def test_z_buffer_keeps_the_nearest_surface(backend):
         assert np.allclose(to_numpy(raster.depth)[:], 5.0)
 
 
+def test_depth_at_reads_the_depth_image(backend):
+    """Rasterization.depth_at (the visibility test's read of a few pixels) gives the values
+    of depth_image at those pixels, the background where uncovered, batched or not, and with
+    nothing covered."""
+    from facefit.render.rasterize import Rasterization
+
+    rng = np.random.default_rng(3)
+    points = rng.uniform(-3, 15, size=(2, 9, 2))
+    depth = rng.uniform(-2, 2, size=(2, 9))
+    triangles = backend.asarray(rng.integers(0, 9, size=(12, 3)))
+    for pts, z in ((points[0], depth[0]), (points, depth), (points[0] - 100, depth[0])):
+        raster = rasterize(backend.asarray(pts), backend.asarray(z), triangles, (12, 13),
+                           cull_back=False)
+        image = to_numpy(raster.depth_image(-np.inf)).reshape(-1)
+        ids = rng.integers(0, image.size, size=(4, 30))
+        got = to_numpy(raster.depth_at(backend.asarray(ids), -np.inf))
+        assert got.shape == ids.shape and got.tobytes() == image[ids].tobytes()
+        derived = Rasterization(raster.size, raster.batch, raster.pixels, raster.triangles,
+                                raster.barycentrics, raster.depth, raster.batched_input)
+        assert to_numpy(derived.depth_at(backend.asarray(ids), -np.inf)).tobytes() == \
+            image[ids].tobytes()
+
+
 def test_back_faces_are_culled_unless_asked(backend):
     points, depth, triangles = _square()
     reversed_tris = backend.asarray(triangles[:, ::-1].copy())

@@ -102,6 +102,31 @@ def test_yaw_moves_jaw_landmarks_to_the_silhouette(backend64):
             assert abs(x - edge) <= 1.5, (yaw, k, x, edge)
 
 
+def test_marching_from_the_candidates_alone_equals_the_whole_mesh(backend64):
+    """The landmark term projects only the jaw candidates' vertices for its marching
+    (landmark_vertices(candidates_only=True)): the same vertices as from the whole mesh, for
+    single and batched points."""
+    from facefit.forward import Coefficients, Pose, evaluate
+    from facefit.render.landmarks import landmark_vertices
+
+    arrays = MODEL.arrays(backend64)
+    xp = backend64.xp
+    lines = arrays.jaw_candidates
+    flat = xp.reshape(xp.where(lines >= 0, lines, xp.zeros_like(lines)), (-1,))
+    for yaw in (0.0, 0.6, -0.6):
+        params = [_params(7, yaw=yaw), _params(8, yaw=-yaw)]
+        whole = evaluate(arrays, Coefficients.of_params(params, MODEL, backend64),
+                         Pose.of_params(params, backend64)).points  # (2, V, 2)
+        expected = to_numpy(landmark_vertices(whole, arrays.landmark_indices, lines))
+        picked = xp.take(whole, flat, axis=1)
+        got = to_numpy(landmark_vertices(picked, arrays.landmark_indices, lines,
+                                         candidates_only=True))
+        assert np.array_equal(got, expected)
+        single = to_numpy(landmark_vertices(picked[0, ...], arrays.landmark_indices, lines,
+                                            candidates_only=True))
+        assert np.array_equal(single, expected[0])
+
+
 def _arc(points):
     return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
 

@@ -25,6 +25,7 @@ from typing import Any
 from .backends import (
     array_namespace,
     backend_of,
+    batched_matmul,
     matmul_transposed,
     promote,
     real_part,
@@ -268,24 +269,28 @@ class FaceState:
 
     @functools.cached_property
     def ring_normals(self) -> tuple[Array, Array, Array]:
-        """For a subset with one-rings: the corners of each output vertex's incident
-        triangles (N, D, 3, 3), its unnormalised model-space normal (the area-weighted sum,
-        as :func:`facefit.geometry.vertex_normals`) and that normal's length (N,). The
-        photometric term's analytic Jacobian reuses them. Complex-step safe."""
+        """For a subset with one-rings: each output vertex's ring weights ``w_r`` (N, R, 3)
+        (``d m = sum_r w_r x d S_r``, see ``SampleRings.ring_edges``), its unnormalised
+        model-space normal ``m`` (the area-weighted sum, as
+        :func:`facefit.geometry.vertex_normals`) and that normal's length (N,). The
+        photometric term's analytic Jacobian reuses them. Complex-step safe.
+
+        ``m`` is a quadratic form of the ring positions, so ``m = 1/2 sum_r w_r x S_r``: one
+        (R, R) product per vertex gives both the normal and its derivative's weights.
+        """
         rings = self.vertex_set.rings
         if rings is None:
             raise ModelError("this vertex set has no one-ring topology")
         shape = self.read_shape
         xp = array_namespace(shape)
-        flat = xp.reshape(rings.face_corners, (-1,))
-        corners = xp.reshape(xp.take(shape, flat, axis=0), (*rings.face_corners.shape, 3))
-        c0, c1, c2 = corners[:, :, 0, :], corners[:, :, 1, :], corners[:, :, 2, :]
-        valid = rings.face_valid[..., None]  # (N, D, 1)
-        summed = xp.sum(cross(c1 - c0, c2 - c0) * valid, axis=1)  # (N, 3)
+        positions = xp.take(shape, xp.reshape(rings.ring_local, (-1,)), axis=0)
+        positions = xp.reshape(positions, (*rings.ring_local.shape, 3))  # (N, R, 3)
+        weights = batched_matmul(rings.ring_edges, positions)  # (N, R, 3)
+        summed = 0.5 * xp.sum(cross(weights, positions), axis=1)  # (N, 3)
         squared = xp.sum(summed * summed, axis=-1)
         isolated = real_part(squared, xp) == 0
         length = xp.sqrt(xp.where(isolated, xp.ones_like(squared), squared))
-        return corners, summed, length
+        return weights, summed, length
 
     @functools.cached_property
     def model_normals(self) -> Array:

@@ -30,7 +30,10 @@ def _cell(coordinate: Array, size: int, xp: Any) -> tuple[Array, Array]:
     """Integer left/top neighbour (so that neighbour + 1 is inside) and the fractional weight."""
     clamped = _clamp(coordinate, size - 1, xp)
     low = xp.floor(real_part(clamped, xp))
-    low = xp.clip(low, 0, max(size - 2, 0))
+    # minimum/maximum rather than clip: the same values, without array-api-compat's checks
+    # of clip's bounds (a tenth of a millisecond per call, four calls per sampling).
+    low = xp.minimum(xp.maximum(low, xp.zeros_like(low)),
+                     xp.full_like(low, float(max(size - 2, 0))))
     frac = clamped - xp.astype(low, clamped.dtype)
     return xp.astype(low, xp.int64), frac
 
@@ -58,8 +61,8 @@ def bilinear_sample(
     flat_points = xp.reshape(points, (-1, 2))
     x0, fx = _cell(flat_points[:, 0], width, xp)
     y0, fy = _cell(flat_points[:, 1], height, xp)
-    x1 = xp.clip(x0 + 1, 0, width - 1)
-    y1 = xp.clip(y0 + 1, 0, height - 1)
+    x1 = xp.minimum(x0 + 1, xp.full_like(x0, width - 1))  # x0 >= 0 already
+    y1 = xp.minimum(y0 + 1, xp.full_like(y0, height - 1))
     pixels = xp.reshape(image, (height * width, channels))
 
     def at(row: Array, col: Array) -> Array:

@@ -35,8 +35,19 @@ def array_namespace(*arrays: Any) -> Any:
     """The array-API namespace of ``arrays`` (array-api-compat's wrapper for numpy/torch/cupy).
 
     Python scalars and None are ignored, as in :func:`array_api_compat.array_namespace`.
+    Plain NumPy arrays take a shortcut to the namespace array-api-compat gave for them before
+    (its checks cost a few microseconds, and a fit asks thousands of times).
     """
-    return array_api_compat.array_namespace(*arrays)
+    global _numpy_namespace
+    if _numpy_namespace is not None and all(type(a) is np.ndarray for a in arrays) and arrays:
+        return _numpy_namespace
+    namespace = array_api_compat.array_namespace(*arrays)
+    if _numpy_namespace is None and arrays and all(type(a) is np.ndarray for a in arrays):
+        _numpy_namespace = namespace
+    return namespace
+
+
+_numpy_namespace: Any = None  # array-api-compat's namespace for NumPy arrays, once seen
 
 
 def to_numpy(x: Any) -> np.ndarray:
@@ -179,7 +190,8 @@ def batched_matmul(a: Array, b: Array) -> Array:
     return a @ b
 
 
-def gathered_matmul(a: Array, index: Array, b: Array) -> Array:
+def gathered_matmul(a: Array, index: Array, b: Array, out: Array | None = None,
+                    column: int = 0) -> Array:
     """:func:`batched_matmul` with the right-hand stack gathered from ``b`` by ``index``.
 
     ``out[s] = a[s] @ concat_r(b[index[s, r]])``: the photometric Jacobian multiplies each
@@ -194,12 +206,22 @@ def gathered_matmul(a: Array, index: Array, b: Array) -> Array:
     a : (S, R, J * W) array.
     index : (S, J) integer array into the first axis of ``b``.
     b : (n, W, K) array.
+    out : optional (S, R, M) array: the product is written into its columns ``column`` to
+        ``column + K - 1`` (in place by the native kernel, else by assignment) and ``out`` is
+        returned; the photometric Jacobian's shape block goes straight into the Jacobian.
+    column : the first column of ``out`` written.
 
     Returns
     -------
-    (S, R, K) array.
+    (S, R, K) array, or ``out``.
     """
     xp = array_namespace(a, b)
+    if out is not None:
+        if _native_product(xp, "gathered_matmul_into", a, index, b, out, column) is not None:
+            return out
+        product = gathered_matmul(a, index, b)
+        out[:, :, column:column + product.shape[2]] = product
+        return out
     product = _native_product(xp, "gathered_matmul", a, index, b)
     if product is not None:
         return product

@@ -45,6 +45,7 @@ class FastPaths:
     matmul_transposed: Callable[..., Any] | None = None
     batched_matmul: Callable[..., Any] | None = None
     gathered_matmul: Callable[..., Any] | None = None
+    gathered_matmul_into: Callable[..., Any] | None = None
     zbuffer: Callable[..., Any] | None = None
     interpolate_into: Callable[..., Any] | None = None
     #: ``carries_derivatives(x) -> bool``: x takes part in autograd (values must not be cached).

@@ -134,7 +134,27 @@ def gathered_matmul(a: Any, index: Any, b: Any) -> Any | None:
     slots, (n, width, columns) = index.shape[1], b.shape
     out = np.empty((count, rows, columns), a.dtype)
     _batched.gathered(np.ascontiguousarray(a), np.ascontiguousarray(index, np.int64),
-                      np.ascontiguousarray(b), out, count, rows, slots, width, columns, n)
+                      np.ascontiguousarray(b), out, count, rows, slots, width, columns, n,
+                      columns, 0)
+    return out
+
+
+def gathered_matmul_into(a: Any, index: Any, b: Any, out: Any, column: int) -> Any | None:
+    """:func:`gathered_matmul` written into columns ``column ..`` of the C-contiguous NumPy
+    array ``out`` (S, R, M) in place; None (``out`` untouched) where the loop does not apply."""
+    if (not isinstance(out, np.ndarray) or out.ndim != 3 or not out.flags.c_contiguous
+            or out.dtype != a.dtype or out.shape[:2] != a.shape[:2] or b.ndim != 3
+            or column < 0 or column + b.shape[2] > out.shape[2]):
+        return None
+    if (_batched is None or a.ndim != 3 or index.ndim != 2
+            or a.dtype != b.dtype or a.dtype not in (np.float64, np.float32)
+            or a.shape[0] != index.shape[0] or a.shape[2] != index.shape[1] * b.shape[1]):
+        return None
+    count, rows, _ = a.shape
+    slots, (n, width, columns) = index.shape[1], b.shape
+    _batched.gathered(np.ascontiguousarray(a), np.ascontiguousarray(index, np.int64),
+                      np.ascontiguousarray(b), out, count, rows, slots, width, columns, n,
+                      out.shape[2], column)
     return out
 
 
@@ -246,7 +266,8 @@ class NumPyLibrary(CompatLibrary):
     fast_paths: ClassVar[FastPaths] = FastPaths(
         cholesky_solve=cholesky_solve, scatter_min=scatter_min, scatter_add=scatter_add,
         gram=gram, matmul_transposed=matmul_transposed, batched_matmul=batched_matmul,
-        gathered_matmul=gathered_matmul, zbuffer=zbuffer, interpolate_into=interpolate_into)
+        gathered_matmul=gathered_matmul, gathered_matmul_into=gathered_matmul_into,
+        zbuffer=zbuffer, interpolate_into=interpolate_into)
 
     def load(self) -> Any:
         _defer_unused_numpy_submodules()

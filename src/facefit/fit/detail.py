@@ -19,7 +19,7 @@ its neighbours' smoothly and fades to zero, so hidden parts keep the model's alb
 
 The normal equations are sparse and symmetric positive definite; they are solved by conjugate
 gradients preconditioned with their diagonal, written against the array API (the Laplacian is
-applied with two scatter-adds over the mesh's edges).
+applied as one gather and one scatter-add over the mesh's edges, the three channels at once).
 """
 
 from __future__ import annotations
@@ -47,13 +47,10 @@ DETAIL_SMOOTHNESS = 0.05
 DETAIL_DECAY = 1e-3
 
 
-def _laplacian(values: Array, edges: Array, degree: Array) -> Array:
-    """``L @ values`` for the graph Laplacian of ``edges``: (V, C) -> (V, C)."""
+def _channel_major(values: Array) -> Array:
+    """(V, C) -> the flat (C * V,) vector of its columns one after another."""
     xp = array_namespace(values)
-    n = values.shape[0]
-    neighbours = (scatter_add(edges[:, 0], xp.take(values, edges[:, 1], axis=0), n)
-                  + scatter_add(edges[:, 1], xp.take(values, edges[:, 0], axis=0), n))
-    return degree[:, None] * values - neighbours
+    return xp.reshape(xp.matrix_transpose(values), (-1,))
 
 
 def solve_detail(weight: Array, shading: Array, albedo: Array, observed: Array, edges: Array,
@@ -79,34 +76,50 @@ def solve_detail(weight: Array, shading: Array, albedo: Array, observed: Array, 
     """
     xp = array_namespace(weight, shading, albedo, observed)
     n = weight.shape[0]
+    channels = shading.shape[1]
+    # The three channels' systems side by side in one flat vector, channel-major: the
+    # Laplacian is one gather and one scatter-add over all of them, and each channel's sums
+    # run over contiguous memory (the (V, 3) layout took 2.5x as long per step).
+    offsets = xp.reshape(xp.arange(channels, dtype=edges.dtype, device=edges.device) * n,
+                         (channels, 1))
+    source = xp.reshape(xp.concat([edges[:, 1], edges[:, 0]])[None, :] + offsets, (-1,))
+    target = xp.reshape(xp.concat([edges[:, 0], edges[:, 1]])[None, :] + offsets, (-1,))
     ones = xp.ones((edges.shape[0],), dtype=weight.dtype, device=weight.device)
     degree = scatter_add(edges[:, 0], ones, n) + scatter_add(edges[:, 1], ones, n)
-    data = weight[:, None] * shading * shading  # (V, 3)
+    data = _channel_major(weight[:, None] * shading * shading)  # (3V,)
+    diagonal = data + smoothness * xp.concat([degree] * channels) + decay
 
     def apply(d: Array) -> Array:
-        return data * d + smoothness * _laplacian(d, edges, degree) + decay * d
+        neighbours = scatter_add(target, xp.take(d, source), n * channels)
+        return diagonal * d - smoothness * neighbours
 
-    rhs = weight[:, None] * shading * (observed - shading * albedo)
-    inverse_diagonal = 1.0 / (data + smoothness * degree[:, None] + decay)
+    def per_channel(v: Array) -> Array:  # (3V,) -> (3,) sums over each channel
+        return xp.sum(xp.reshape(v, (channels, n)), axis=1)
+
+    def spread(c: Array) -> Array:  # (3,) -> (3V,)
+        return xp.reshape(xp.broadcast_to(c[:, None], (channels, n)), (-1,))
+
+    rhs = _channel_major(weight[:, None] * shading * (observed - shading * albedo))
+    inverse_diagonal = 1.0 / diagonal
     detail = xp.zeros_like(rhs)
     residual = rhs
     z = inverse_diagonal * residual
     direction = z
-    rz = xp.sum(residual * z, axis=0)  # per channel: three independent systems
-    target = tolerance * float(xp.sqrt(xp.sum(rhs * rhs))) + 1e-300
+    rz = per_channel(residual * z)  # per channel: three independent systems
+    target_norm = tolerance * float(xp.sqrt(xp.sum(rhs * rhs))) + 1e-300
     for _ in range(iterations):
         product = apply(direction)
-        curvature = xp.sum(direction * product, axis=0)
-        step = rz / xp.where(curvature > 0, curvature, xp.ones_like(curvature))
+        curvature = per_channel(direction * product)
+        step = spread(rz / xp.where(curvature > 0, curvature, xp.ones_like(curvature)))
         detail = detail + step * direction
         residual = residual - step * product
-        if float(xp.sqrt(xp.sum(residual * residual))) <= target:
+        if float(xp.sqrt(xp.sum(residual * residual))) <= target_norm:
             break
         z = inverse_diagonal * residual
-        rz_next = xp.sum(residual * z, axis=0)
-        direction = z + (rz_next / xp.where(rz > 0, rz, xp.ones_like(rz))) * direction
+        rz_next = per_channel(residual * z)
+        direction = z + spread(rz_next / xp.where(rz > 0, rz, xp.ones_like(rz))) * direction
         rz = rz_next
-    return detail
+    return xp.matrix_transpose(xp.reshape(detail, (channels, n)))
 
 
 def albedo_detail(problem: Any, x: Array, **options: Any) -> Array:

@@ -44,11 +44,10 @@ def check_plausible(problem: Any, x: Any, name: str = "the photo") -> list[str]:
     term = problem.photometric_term
     if term is None:
         return []
-    model, observed, visible = (to_numpy(a) for a in term.colours(x))
     # A robust fit is judged on the samples it kept (its IRLS weights; ones otherwise): the
-    # occluder it rightly ignored is not colour it failed to explain.
-    held = getattr(term, "robust_weights", None)
-    weight = visible * (1.0 if held is None else to_numpy(held))
+    # occluder it rightly ignored is not colour it failed to explain. The unseen samples
+    # weigh nothing: only the seen ones are evaluated.
+    model, observed, weight = (to_numpy(a) for a in term.seen_colours(x))
     seen = weight > 0
     if not seen.any():
         return []

@@ -282,10 +282,13 @@ def _run_stage(problem: FitProblem, stage: Stage, x: Any, options: FitOptions,
             photometric.smooth(blur, x)
             photometric.reweight(x)  # IRLS weights for this round (robust fits only)
         report = levenberg_marquardt(
-            lambda v: problem.residual_vector(v, terms),
-            lambda v: problem.jacobian_matrix(v, options.jacobian, terms),
+            lambda v: problem.residual_vector(v, terms, reduced=True),
+            lambda v: problem.jacobian_matrix(v, options.jacobian, terms, reduced=True),
             x, active, stage.options(round_index), stage=f"{stage.name}/{round_index}",
-            damping=damping, gram_threads=gram_threads)
+            damping=damping, gram_threads=gram_threads,
+            normal_equations=lambda v, r, columns: problem.normal_equations(
+                v, r, options.jacobian, terms, reduced=True, threads=gram_threads,
+                columns=columns))
         history.extend(report.history)
         x, damping = report.x, report.history[-1]["lambda"] if report.history else None
         if options.progress:

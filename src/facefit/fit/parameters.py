@@ -8,6 +8,7 @@ pitch, yaw, roll, scale, tx, ty]`` with coefficients in units of their std, so t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ..backends import array_namespace, to_numpy
@@ -27,6 +28,9 @@ class ParameterLayout:
     Attributes
     ----------
     n_identity, n_expression, n_albedo : coefficient counts of the model.
+
+    The blocks' slices are computed once per layout (``cached_property``): the solver's inner
+    loop asks for them thousands of times per fit.
     """
 
     n_identity: int
@@ -37,50 +41,50 @@ class ParameterLayout:
     def for_model(cls, model: Any) -> ParameterLayout:
         return cls(model.n_identity, model.n_expression, model.n_albedo)
 
-    @property
+    @cached_property
     def identity(self) -> slice:
         return slice(0, self.n_identity)
 
-    @property
+    @cached_property
     def expression(self) -> slice:
         return slice(self.identity.stop, self.identity.stop + self.n_expression)
 
-    @property
+    @cached_property
     def shape(self) -> slice:
         """Identity and expression together (both move vertices)."""
         return slice(0, self.expression.stop)
 
-    @property
+    @cached_property
     def albedo(self) -> slice:
         return slice(self.expression.stop, self.expression.stop + self.n_albedo)
 
-    @property
+    @cached_property
     def coefficients(self) -> slice:
         """Every block with a prior: identity, expression, albedo."""
         return slice(0, self.albedo.stop)
 
-    @property
+    @cached_property
     def light(self) -> slice:
         return slice(self.albedo.stop, self.albedo.stop + 27)
 
-    @property
+    @cached_property
     def rotation(self) -> slice:
         return slice(self.light.stop, self.light.stop + 3)
 
-    @property
+    @cached_property
     def scale(self) -> int:
         return self.rotation.stop
 
-    @property
+    @cached_property
     def translation(self) -> slice:
         return slice(self.scale + 1, self.scale + 3)
 
-    @property
+    @cached_property
     def pose(self) -> slice:
         """Rotation, scale and translation."""
         return slice(self.rotation.start, self.translation.stop)
 
-    @property
+    @cached_property
     def size(self) -> int:
         return self.translation.stop
 

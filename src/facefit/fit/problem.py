@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..backends import Backend, get_backend, scatter_add, to_numpy
+from ..backends import Backend, get_backend, gram, scatter_add, to_numpy
 from ..errors import FitError
 from ..forward import derived
 from ..geometry import boundary_vertices
@@ -69,6 +69,24 @@ def _face_triangles(model: Any, backend: Backend) -> Array | None:
     from ..model.regions import face_region
 
     return face_region(model, backend)["triangles"]
+
+
+def _residual_function(term: ResidualTerm, reduced: bool) -> Callable[[Array], Array]:
+    """``term.residuals``, or with ``reduced`` its ``reduced_residuals`` where it has them."""
+    return getattr(term, "reduced_residuals", term.residuals) if reduced else term.residuals
+
+
+def _jacobian_function(term: ResidualTerm, reduced: bool) -> Callable[[Array], Array | None]:
+    """``term.jacobian``, or with ``reduced`` its ``reduced_jacobian`` where it has one."""
+    return getattr(term, "reduced_jacobian", term.jacobian) if reduced else term.jacobian
+
+
+def _residual_part(r: Array, offset: int, count: int) -> Array:
+    """``r[offset:offset + count]``, a term's residuals in the stacked vector ``r``."""
+    if offset + count > r.shape[0]:
+        raise FitError(f"normal_equations: r has {r.shape[0]} residuals, the terms at least "
+                       f"{offset + count}")
+    return r[offset:offset + count]
 
 
 def _as_term(source: Any, problem: FitProblem) -> ResidualTerm:
@@ -236,24 +254,90 @@ class FitProblem:
         for term in terms or self.terms:
             term.update(x_b)
 
-    def residual_vector(self, x: Any, terms: Sequence[ResidualTerm] | None = None) -> Any:
-        """Stacked residuals of ``terms`` (all by default) as a backend array."""
+    def residual_vector(self, x: Any, terms: Sequence[ResidualTerm] | None = None, *,
+                        reduced: bool = False) -> Any:
+        """Stacked residuals of ``terms`` (all by default) as a backend array.
+
+        ``reduced`` leaves out the rows that the terms' frozen state makes zero (a term's
+        ``reduced_residuals``, where it has one: the photometric samples the photo does not
+        see): the same energy and normal equations from fewer rows, which is what ``fit``'s
+        solver works on.
+        """
         xp = self.backend.xp
-        return xp.concat([t.residuals(x) for t in (terms or self.terms)])
+        return xp.concat([_residual_function(t, reduced)(x) for t in (terms or self.terms)])
 
     def jacobian_matrix(self, x: Any, strategy: str = "analytic",
-                        terms: Sequence[ResidualTerm] | None = None) -> Any:
-        """Stacked Jacobian of ``terms`` as a backend array (see :meth:`jacobian`)."""
+                        terms: Sequence[ResidualTerm] | None = None, *,
+                        reduced: bool = False) -> Any:
+        """Stacked Jacobian of ``terms`` as a backend array (see :meth:`jacobian`); with
+        ``reduced``, of :meth:`residual_vector`'s reduced rows."""
         xp = self.backend.xp
         check_jacobian(strategy, self.backend)
         blocks = []
         for term in terms or self.terms:
-            block = term.jacobian(x) if strategy == "analytic" else None
+            block = None
+            if strategy == "analytic":
+                block = _jacobian_function(term, reduced)(x)
             if block is None:  # no analytic form (or not asked for): the backend's automatic one
                 automatic = self.backend.automatic_jacobian if strategy == "analytic" else strategy
-                block = self.backend.jacobian(term.residuals, x, automatic)
+                block = self.backend.jacobian(_residual_function(term, reduced), x, automatic)
             blocks.append(block)
         return xp.concat(blocks, axis=0)
+
+    def normal_equations(self, x: Any, r: Any, strategy: str = "analytic",
+                         terms: Sequence[ResidualTerm] | None = None, *, reduced: bool = False,
+                         threads: int | None = None, columns: Any = None) -> tuple[Any, Any]:
+        """``(J^T J, J^T r)``, (k, k) and (k,), of :meth:`jacobian_matrix` at ``x`` with the
+        residuals ``r`` there (:meth:`residual_vector` with the same ``terms`` and
+        ``reduced``), summed term by term instead of from the stacked Jacobian, over the
+        parameters ``columns`` (a (k,) index array; None: all n).
+
+        A term whose Jacobian has one entry per row (``jacobian_columns``, the prior: a
+        scaled identity on the coefficients) adds to the diagonal and the gradient directly;
+        as dense rows it was a tenth of the normal matrix's work. ``threads``: host BLAS
+        threads for the products (:func:`facefit.backends.gram`).
+        """
+        xp = self.backend.xp
+        check_jacobian(strategy, self.backend)
+        n = self.layout.size
+        k = n if columns is None else columns.shape[0]
+        normal: Any = None
+        gradient: Any = None
+        sparse: Any = None  # the one-entry-per-row terms' J^T r, over all n
+        diagonal = xp.zeros((n,), dtype=r.dtype, device=r.device)
+        offset = 0
+        for term in terms or self.terms:
+            one_per_row = getattr(term, "jacobian_columns", None) if strategy == "analytic" \
+                else None
+            if one_per_row is not None:
+                ids, values = one_per_row(x)
+                part = _residual_part(r, offset, ids.shape[0])
+                diagonal = diagonal + scatter_add(ids, values * values, n)
+                step = scatter_add(ids, values * part, n)
+                sparse = step if sparse is None else sparse + step
+                offset += ids.shape[0]
+                continue
+            block = self.jacobian_matrix(x, strategy, [term], reduced=reduced)
+            part = _residual_part(r, offset, block.shape[0])
+            offset += block.shape[0]
+            if columns is not None:  # the solver's active parameters only
+                block = xp.take(block, columns, axis=1)
+            product = gram(block, threads)
+            normal = product if normal is None else normal + product
+            step = xp.matrix_transpose(block) @ part
+            gradient = step if gradient is None else gradient + step
+        if offset != r.shape[0]:
+            raise FitError(f"normal_equations: r has {r.shape[0]} residuals, the terms {offset}")
+        if columns is not None:
+            diagonal = xp.take(diagonal, columns)
+            sparse = xp.take(sparse, columns) if sparse is not None else None
+        eye = xp.eye(k, dtype=r.dtype, device=r.device)
+        normal = eye * diagonal[None, :] if normal is None else normal + eye * diagonal[None, :]
+        if sparse is not None:
+            gradient = sparse if gradient is None else gradient + sparse
+        if gradient is None:
+            gradient = xp.zeros((k,), dtype=r.dtype, device=r.device)
+        return normal, gradient
 
     def residuals(self, x: Any) -> Any:
         """Residual vector at ``x`` (frozen discrete state); NumPy in, NumPy out."""

@@ -91,6 +91,7 @@ def levenberg_marquardt(
     stage: str = "",
     damping: float | None = None,
     gram_threads: int | None = None,
+    normal_equations: Callable[[Array, Array, Array | None], tuple[Array, Array]] | None = None,
 ) -> SolverReport:
     """Minimise ``|residuals(x)|^2`` over the parameters ``active`` (the rest stay fixed).
 
@@ -105,6 +106,11 @@ def levenberg_marquardt(
     damping : starting lambda (overrides ``options.initial_damping``).
     gram_threads : host BLAS threads for ``J^T J`` alone (see :func:`facefit.backends.gram`);
         None leaves the BLAS pool as it is.
+    normal_equations : optional ``(x, r, columns) -> (J^T J, J^T r)`` at ``x``, with ``r``
+        the residuals there, over the parameters ``columns`` (None: all n; else ``active``);
+        when given it replaces ``jacobian`` and the product (e.g.
+        :meth:`facefit.fit.FitProblem.normal_equations`, which sums them term by term
+        without stacking the Jacobian).
 
     Returns
     -------
@@ -125,10 +131,13 @@ def levenberg_marquardt(
         xp.all(active == xp.arange(n, dtype=active.dtype, device=active.device)))
     for iteration in range(options.max_iterations):
         start = time.perf_counter()
-        full_jacobian = jacobian(x)
-        jac = full_jacobian if everything else xp.take(full_jacobian, active, axis=1)
-        gradient = xp.matrix_transpose(jac) @ r
-        normal = gram(jac, gram_threads)
+        if normal_equations is not None:
+            normal, gradient = normal_equations(x, r, None if everything else active)
+        else:
+            full_jacobian = jacobian(x)
+            jac = full_jacobian if everything else xp.take(full_jacobian, active, axis=1)
+            gradient = xp.matrix_transpose(jac) @ r
+            normal = gram(jac, gram_threads)
         diagonal = xp.linalg.diagonal(normal)
         floor = 1e-12 * max(float(xp.max(diagonal)), 1e-300)
         diagonal = xp.where(diagonal > floor, diagonal, xp.full_like(diagonal, floor))

@@ -9,17 +9,17 @@ sample set and kept with the model's arrays.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from ..backends import Backend
+from ..backends import Backend, array_namespace
 from ..forward import VertexSet, derived, shape_basis
 
 Array = Any
 
-__all__ = ["SampleRings", "sample_vertex_set"]
+__all__ = ["SampleRings", "kept_rows", "sample_subset", "sample_vertex_set"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,14 +32,17 @@ class SampleRings:
     face_corners : (N, D, 3) local ids of the corners of each sample's incident triangles.
     face_valid : (N, D) 1.0 for a real incident triangle, 0.0 for padding.
     ring_local : (N, R) local ids of each sample's ring vertices (padding: 0, zero weight).
-    corner_to_ring : (N, R, 3D) one-hot map from (incident triangle, corner) to ring slot.
+    ring_edges : (N, R, R) the signed edge counts ``A`` with ``w_r = sum_q A[r, q] S_q``
+        over the ring positions ``S_q``: ``w_r`` sums ``S_(k+2) - S_(k+1)`` over the incident
+        triangles where ring vertex ``r`` is corner ``k``, and the unnormalised normal moves
+        as ``d m = sum_r w_r x d S_r``.
     """
 
     ring_size: int
     face_corners: Array
     face_valid: Array
     ring_local: Array
-    corner_to_ring: Array
+    ring_edges: Array
 
 
 def sample_vertex_set(arrays: Any, samples: Array, backend: Backend) -> VertexSet:
@@ -47,6 +50,52 @@ def sample_vertex_set(arrays: Any, samples: Array, backend: Backend) -> VertexSe
     built once per model, backend and sample set."""
     key = ("photometric rings", tuple(int(v) for v in backend.to_numpy(samples)))
     return derived(arrays, key, lambda: _ring_topology(arrays, samples, backend))
+
+
+def kept_rows(kept: Any, width: int) -> tuple[Any, Any]:
+    """Host bookkeeping of a term that keeps only some samples' rows (``width`` rows each).
+
+    Parameters
+    ----------
+    kept : (N,) host bool, the samples kept.
+    width : residual rows per sample.
+
+    Returns
+    -------
+    seen : (N',) int64 indices of the kept samples.
+    rows : (N * width,) int64, for each full row its row among the N' * width kept ones, or
+        ``N' * width`` (one past them, a zero row) for a sample left out.
+    """
+    kept = np.asarray(kept, dtype=bool)
+    seen = np.flatnonzero(kept).astype(np.int64)
+    position = np.full(kept.shape, seen.size, dtype=np.int64)
+    position[seen] = np.arange(seen.size)
+    rows = width * position[:, None] + np.arange(width)[None, :]
+    rows[~kept] = width * seen.size
+    return seen, rows.reshape(-1)
+
+
+def sample_subset(vertex_set: VertexSet, rows: Array) -> VertexSet:
+    """The samples ``rows`` (N',) of a :func:`sample_vertex_set` (indices into its N samples)
+    as a vertex set of their own: it reads the same U vertices (their rows are not copied)
+    and outputs those N' samples with their rings, in the order of ``rows``.
+
+    The photometric term evaluates and differentiates only the samples the photo sees (see
+    :meth:`facefit.fit.terms.PhotometricTerm.reduced_jacobian`); each sample's quantities are
+    computed by the same per-sample arithmetic as in the whole set, so they are the same bits.
+    """
+    xp = array_namespace(rows)
+    rings = vertex_set.rings
+    assert rings is not None and vertex_set.output is not None
+    subset = SampleRings(
+        ring_size=rings.ring_size,
+        face_corners=xp.take(rings.face_corners, rows, axis=0),
+        face_valid=xp.take(rings.face_valid, rows, axis=0),
+        ring_local=xp.take(rings.ring_local, rows, axis=0),
+        ring_edges=xp.take(rings.ring_edges, rows, axis=0))
+    return replace(vertex_set, albedo_mean=xp.take(vertex_set.albedo_mean, rows, axis=0),
+                   albedo_basis=xp.take(vertex_set.albedo_basis, rows, axis=0),
+                   output=xp.take(vertex_set.output, rows, axis=0), rings=subset)
 
 
 def _ring_topology(arrays: Any, samples: Array, backend: Backend) -> VertexSet:
@@ -102,10 +151,12 @@ def _ring_topology(arrays: Any, samples: Array, backend: Backend) -> VertexSet:
     hit_rows, hit_columns = np.nonzero(first)
     rings[hit_rows, first_slot[hit_rows, hit_columns]] = sequence[hit_rows, hit_columns]
     slots = slot[:, 1:].reshape(count, degree, 3)
-    mapping = np.zeros((count, ring_size, 3 * degree))
+    edges = np.zeros((count, ring_size, ring_size))
     i_idx, d_idx = np.nonzero(face_valid)
     for k in range(3):
-        mapping[i_idx, slots[i_idx, d_idx, k], d_idx * 3 + k] = 1.0
+        corner = slots[i_idx, d_idx, k]
+        np.add.at(edges, (i_idx, corner, slots[i_idx, d_idx, (k + 2) % 3]), 1.0)
+        np.add.at(edges, (i_idx, corner, slots[i_idx, d_idx, (k + 1) % 3]), -1.0)
     # The vertices the term reads (samples and their one-rings), and local ids into them.
     used, local = np.unique(np.concatenate([samples, corner_ids.reshape(-1)]),
                             return_inverse=True)
@@ -118,7 +169,7 @@ def _ring_topology(arrays: Any, samples: Array, backend: Backend) -> VertexSet:
         face_corners=backend.asarray(local[count:].reshape(corner_ids.shape)),
         face_valid=backend.asarray(face_valid.astype(np.float64)),
         ring_local=backend.asarray(ring_local),
-        corner_to_ring=backend.asarray(mapping))
+        ring_edges=backend.asarray(edges))
     sample_ids = backend.asarray(samples)
     return VertexSet(
         mean_shape=xp.take(arrays.mean_shape, used_ids, axis=0),  # (U, 3)

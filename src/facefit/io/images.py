@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import zlib
 from pathlib import Path
 from typing import Any
@@ -169,15 +170,18 @@ def _scale(array: np.ndarray, label: str, float_range: tuple[float, float]) -> n
         return array.astype(np.float64)
     if np.issubdtype(array.dtype, np.floating):
         values = array.astype(np.float64)
-        if not np.all(np.isfinite(values)):
+        # min and max propagate NaN and show infinities: two passes check everything (a
+        # separate isfinite pass cost a fit of a 1280 x 1024 photo about 10 ms, twice).
+        smallest, largest = float(values.min()), float(values.max())
+        if not (math.isfinite(smallest) and math.isfinite(largest)):
             raise ImageError(f"{label}: contains NaN or infinite values")
         low, high = float_range
-        if values.min() < low or values.max() > high:
+        if smallest < low or largest > high:
             hint = "; divide a 0..255 photo by 255 or pass it as uint8" \
-                if values.max() > 2.0 else ""
+                if largest > 2.0 else ""
             raise ImageError(
                 f"{label}: float values must lie in [0, 1], found "
-                f"[{values.min():.6g}, {values.max():.6g}]{hint}"
+                f"[{smallest:.6g}, {largest:.6g}]{hint}"
             )
         return values
     raise ImageError(f"{label}: unsupported dtype {array.dtype}; use uint8, uint16 or float")

@@ -29,7 +29,8 @@ __all__ = ["JAW", "jaw_spacing", "landmark_points", "landmark_vertices", "space_
 JAW = range(17)
 
 
-def landmark_vertices(points: Array, landmark_indices: Array, jaw_candidates: Array) -> Array:
+def landmark_vertices(points: Array, landmark_indices: Array, jaw_candidates: Array, *,
+                      candidates_only: bool = False) -> Array:
     """Vertex index of each of the 68 landmarks in the current pose.
 
     Parameters
@@ -38,6 +39,9 @@ def landmark_vertices(points: Array, landmark_indices: Array, jaw_candidates: Ar
     landmark_indices : (68,) int, -1 where the model has no vertex for a landmark.
     jaw_candidates : (17, C) int candidate lines, padded with -1; a line of only -1 keeps the
         fixed landmark vertex.
+    candidates_only : ``points`` are the candidates' alone, (17 * C, 2) or (B, 17 * C, 2) in
+        the order of ``jaw_candidates`` (padding included, any value there): the marching
+        reads nothing else, so a caller need not project the whole mesh.
 
     Returns
     -------
@@ -50,9 +54,13 @@ def landmark_vertices(points: Array, landmark_indices: Array, jaw_candidates: Ar
         pts = pts[None, ...]
     valid = jaw_candidates >= 0  # (17, C)
     safe = xp.where(valid, jaw_candidates, xp.zeros_like(jaw_candidates))
-    flat = xp.reshape(safe, (-1,))
-    cand_x = xp.reshape(xp.take(pts[..., 0], flat, axis=1), (pts.shape[0], *safe.shape))
-    cand_y = xp.reshape(xp.take(pts[..., 1], flat, axis=1), (pts.shape[0], *safe.shape))
+    if candidates_only:
+        cand_x = xp.reshape(pts[..., 0], (pts.shape[0], *safe.shape))
+        cand_y = xp.reshape(pts[..., 1], (pts.shape[0], *safe.shape))
+    else:
+        flat = xp.reshape(safe, (-1,))
+        cand_x = xp.reshape(xp.take(pts[..., 0], flat, axis=1), (pts.shape[0], *safe.shape))
+        cand_y = xp.reshape(xp.take(pts[..., 1], flat, axis=1), (pts.shape[0], *safe.shape))
     line = xp.arange(17, device=pts.device)[:, None]
     # Score to minimise: x on the right side of the subject, -x on the left, -y at the chin.
     score = xp.where(line < 8, cand_x, xp.where(line > 8, -cand_x, -cand_y))

@@ -110,6 +110,27 @@ class Rasterization:
         """(H, W) or (B, H, W) depth; ``background`` (NaN by default) where uncovered."""
         return self._dense(self.depth, background)
 
+    def depth_at(self, pixels: Array, background: float = math.nan) -> Array:
+        """The depth at flat pixel indices ``pixels`` (any shape, ``y * W + x`` in image 0, or
+        ``b * H * W + y * W + x``); ``background`` where uncovered. The same values as
+        :meth:`depth_image` there, without building the image: a visibility test reads a few
+        pixels per vertex, and a full-size image of a large photo cost it most of its time.
+        """
+        xp = self.xp
+        flat = xp.reshape(pixels, (-1,))
+        if self.pixel_rows is None:
+            image = xp.reshape(self.depth_image(background), (-1,))
+            return xp.reshape(xp.take(image, flat), pixels.shape)
+        rows = xp.take(self.pixel_rows, flat)
+        covered = rows >= 0
+        if self.depth.shape[0] == 0:
+            values = xp.full(rows.shape, background, dtype=self.depth.dtype,
+                             device=self.depth.device)
+        else:
+            picked = xp.take(self.depth, xp.where(covered, rows, xp.zeros_like(rows)))
+            values = xp.where(covered, picked, xp.full_like(picked, background))
+        return xp.reshape(values, pixels.shape)
+
     def barycentric_image(self) -> Array:
         """(H, W, 3) or (B, H, W, 3) barycentric weights; 0 where uncovered."""
         return self._dense(self.barycentrics, 0.0)

@@ -55,9 +55,8 @@ def visible_vertices(
     left = xp.clip(xp.floor(pts[:, 0]), 0, max(width - 2, 0))
     top = xp.clip(xp.floor(pts[:, 1]), 0, max(height - 2, 0))
     corner = xp.astype(top * width + left, xp.int64)
-    zbuffer = xp.reshape(raster.depth_image(-float("inf")), (-1,))
     offsets = (0, 1, width, width + 1) if width > 1 and height > 1 else (0,)
-    around = xp.stack([xp.take(zbuffer, corner + o) for o in offsets])
+    around = raster.depth_at(xp.stack([corner + o for o in offsets]), -float("inf"))
     nearest = xp.max(around, axis=0)
     facing = real_part(normals, xp)[:, 2] > 0
     if footprint == "all":

@@ -11,18 +11,23 @@
  *   b    (count, inner, columns) same dtype, C-contiguous
  *   out  (count, rows, columns)  same dtype, C-contiguous, overwritten
  *
- * gathered(a, index, b, out, count, rows, slots, width, columns): the same product with the
- * stack of b gathered on the fly, out[s] = a[s] @ concat_r(b[index[s, r]]):
+ * gathered(a, index, b, out, count, rows, slots, width, columns, n, stride, offset): the same
+ * product with the stack of b gathered on the fly, out[s] = a[s] @ concat_r(b[index[s, r]]):
  *   a     (count, rows, slots * width)
  *   index (count, slots) int64 into the first axis of b
  *   b     (n, width, columns)
+ *   out   (count, rows, stride): the product goes to columns offset .. offset + columns - 1
+ *         of each row (the photometric Jacobian's shape block, written in place), the rest
+ *         is left as it is
  * The photometric Jacobian's ring basis is the shape basis rows of each sample's one-ring;
  * gathering them here reads the (U, 3, K) rows of the vertices in use (18 MB for the default
  * model) instead of a (1069, 30, 153) copy (39 MB) that had to be built, and first touched,
  * for every fit. Sums run in the same order as matmul's, so the results are bit-identical.
  * With three rows each basis row is loaded once for the three, and an AVX2 clone is chosen
  * where the CPU has it: 6.4 -> 4.3 ms for the default model (bit-identical, tested).
- */
+ * Columns of a whose weights are all zero are skipped: the rings are padded to the largest
+ * (R = 10 slots, 7 used on average), and out starts at +0, to which adding a product with a
+ * zero weight (+0 or -0, the basis being finite) changes no bit. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
@@ -67,13 +72,15 @@ DEFINE_MATMUL(matmul_float, float)
 #define DEFINE_GATHERED(NAME, T)                                                              \
     FACEFIT_CLONES                                                                            \
     static void NAME(const T *a, const long long *index, const T *b, T *out, Py_ssize_t count,\
-                     Py_ssize_t rows, Py_ssize_t slots, Py_ssize_t width, Py_ssize_t columns) \
+                     Py_ssize_t rows, Py_ssize_t slots, Py_ssize_t width, Py_ssize_t columns, \
+                     Py_ssize_t stride)                                                       \
     {                                                                                         \
         const Py_ssize_t inner = slots * width;                                               \
         for (Py_ssize_t s = 0; s < count; ++s) {                                              \
             const T *as = a + s * rows * inner;                                               \
-            T *os = out + s * rows * columns;                                                 \
-            memset(os, 0, sizeof(T) * (size_t)(rows * columns));                              \
+            T *os = out + s * rows * stride;                                                  \
+            for (Py_ssize_t q = 0; q < rows; ++q)                                             \
+                memset(os + q * stride, 0, sizeof(T) * (size_t)columns);                      \
             for (Py_ssize_t r = 0; r < slots; ++r) {                                          \
                 const T *block = b + (Py_ssize_t)index[s * slots + r] * width * columns;      \
                 for (Py_ssize_t c = 0; c < width; ++c) {                                      \
@@ -81,7 +88,9 @@ DEFINE_MATMUL(matmul_float, float)
                     const T *brow = block + c * columns;                                      \
                     if (rows == 3) {                                                          \
                         const T w0 = as[j], w1 = as[inner + j], w2 = as[2 * inner + j];       \
-                        T *o0 = os, *o1 = os + columns, *o2 = os + 2 * columns;               \
+                        if (w0 == 0 && w1 == 0 && w2 == 0)                                    \
+                            continue; /* a padding slot: adding zeros changes no bit */       \
+                        T *o0 = os, *o1 = os + stride, *o2 = os + 2 * stride;                 \
                         for (Py_ssize_t k = 0; k < columns; ++k) {                            \
                             const T v = brow[k];                                              \
                             o0[k] += w0 * v;                                                  \
@@ -92,7 +101,9 @@ DEFINE_MATMUL(matmul_float, float)
                     }                                                                         \
                     for (Py_ssize_t q = 0; q < rows; ++q) {                                   \
                         const T w = as[q * inner + j];                                        \
-                        T *orow = os + q * columns;                                           \
+                        if (w == 0)                                                           \
+                            continue;                                                         \
+                        T *orow = os + q * stride;                                            \
                         for (Py_ssize_t k = 0; k < columns; ++k)                              \
                             orow[k] += w * brow[k];                                           \
                     }                                                                         \
@@ -148,21 +159,23 @@ static PyObject *matmul(PyObject *self, PyObject *args)
 static PyObject *gathered(PyObject *self, PyObject *args)
 {
     Py_buffer a, index, b, out;
-    long long count, rows, slots, width, columns, n;
+    long long count, rows, slots, width, columns, n, stride, offset;
     PyObject *result = NULL;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*y*y*w*LLLLLL", &a, &index, &b, &out, &count, &rows, &slots,
-                          &width, &columns, &n))
+    if (!PyArg_ParseTuple(args, "y*y*y*w*LLLLLLLL", &a, &index, &b, &out, &count, &rows, &slots,
+                          &width, &columns, &n, &stride, &offset))
         return NULL;
     const Py_ssize_t itemsize = a.itemsize;
     if (itemsize != 8 && itemsize != 4) {
         PyErr_SetString(PyExc_ValueError, "gathered matmul: a must be float64 or float32");
-    } else if (count < 0 || rows < 0 || slots < 0 || width < 0 || columns < 0 || n < 0) {
-        PyErr_SetString(PyExc_ValueError, "gathered matmul: negative size");
+    } else if (count < 0 || rows < 0 || slots < 0 || width < 0 || columns < 0 || n < 0
+               || offset < 0 || stride < offset + columns) {
+        PyErr_SetString(PyExc_ValueError, "gathered matmul: negative size or a row of out "
+                                          "shorter than its offset and columns");
     } else if (check(&a, "a", itemsize, count * rows * slots * width) &&
                check(&index, "index", sizeof(long long), count * slots) &&
                check(&b, "b", itemsize, n * width * columns) &&
-               check(&out, "out", itemsize, count * rows * columns)) {
+               check(&out, "out", itemsize, count * rows * stride)) {
         const long long *ids = index.buf;
         int bad = 0;
         for (Py_ssize_t i = 0; i < count * slots; ++i)
@@ -172,9 +185,11 @@ static PyObject *gathered(PyObject *self, PyObject *args)
         } else {
             Py_BEGIN_ALLOW_THREADS
             if (itemsize == 8)
-                gathered_double(a.buf, ids, b.buf, out.buf, count, rows, slots, width, columns);
+                gathered_double(a.buf, ids, b.buf, (double *)out.buf + offset, count, rows,
+                                slots, width, columns, stride);
             else
-                gathered_float(a.buf, ids, b.buf, out.buf, count, rows, slots, width, columns);
+                gathered_float(a.buf, ids, b.buf, (float *)out.buf + offset, count, rows, slots,
+                               width, columns, stride);
             Py_END_ALLOW_THREADS
             result = Py_None;
             Py_INCREF(result);

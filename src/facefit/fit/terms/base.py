@@ -22,6 +22,12 @@ class ResidualTerm(Protocol):
     ``x`` and freezes them, so that ``residuals`` is smooth in ``x`` and complex-step safe.
     ``jacobian`` returns the exact (m, n) Jacobian, or None when the term has no analytic
     form: the solver then uses the backend's automatic strategy (complex step, autograd).
+
+    Optional, for speed (:class:`facefit.fit.FitProblem` uses them where a term has them):
+    ``reduced_residuals(x)`` / ``reduced_jacobian(x)``, the rows that the frozen state does
+    not make zero (the photometric term's seen samples), and ``jacobian_columns(x) -> (ids,
+    values)`` for a Jacobian with one entry per row, ``values[i]`` at column ``ids[i]`` (the
+    prior), which the normal equations take straight onto their diagonal.
     """
 
     name: str
@@ -90,6 +96,14 @@ class LastEvaluation:
         if plain:
             self._last = (array_namespace(x).asarray(x, copy=True), value)
         return value
+
+    def cached(self, x: Array) -> Any:
+        """The kept value when ``x`` equals the last plain ``x``, else None (nothing computed)."""
+        last = self._last
+        if last is None or not is_plain_value(x) or (last[0].shape, last[0].dtype) != (
+                x.shape, x.dtype):
+            return None
+        return last[1] if bool(array_namespace(x).all(last[0] == x)) else None
 
     def clear(self) -> None:
         self._last = None

@@ -6,10 +6,10 @@ import math
 from typing import Any
 
 from ...backends import Backend, array_namespace
-from ...forward import FaceState, VertexSet
+from ...forward import FaceState, VertexSet, derived
 from ...render.landmarks import jaw_spacing, landmark_vertices
 from ..parameters import ParameterLayout
-from .base import assemble_jacobian, image_plane, shape_at, whole_mesh
+from .base import assemble_jacobian, image_plane, shape_at
 
 Array = Any
 
@@ -42,6 +42,14 @@ def point_jacobian_blocks(state: FaceState, vertices: VertexSet, x: Array) -> di
     d_trans = xp.broadcast_to(eye, (shape.shape[0], 2, 2))
     return {"shape": d_shape, "rotation": pose.scale * d_rot, "scale": d_scale,
             "translation": d_trans}
+
+
+def _candidate_set(arrays: Any) -> VertexSet:
+    """The vertices of the model's jaw candidate lines, (17 * C) in their order (padding: 0)."""
+    xp = array_namespace(arrays.jaw_candidates)
+    lines = arrays.jaw_candidates
+    return VertexSet.gather(arrays, xp.reshape(
+        xp.where(lines >= 0, lines, xp.zeros_like(lines)), (-1,)))
 
 
 class LandmarkTerm:
@@ -94,10 +102,15 @@ class LandmarkTerm:
 
     def update(self, x: Array) -> None:
         """Landmark marching: each jaw landmark takes the silhouette vertex of its line at
-        ``x``; then the jaw's spacing along that outline at ``x`` is held for the round."""
-        whole = whole_mesh(self.arrays, self.layout, x)
-        self._use(landmark_vertices(whole.points, self.arrays.landmark_indices,
-                                    self.arrays.jaw_candidates))
+        ``x``; then the jaw's spacing along that outline at ``x`` is held for the round.
+
+        Only the candidate lines' vertices are projected for the marching (a few hundred of
+        the mesh's thousands): in the landmark stages nothing else needs the whole mesh."""
+        arrays = self.arrays
+        candidates = derived(arrays, "jaw candidate vertices", lambda: _candidate_set(arrays))
+        points = shape_at(candidates, self.layout, x).points
+        self._use(landmark_vertices(points, arrays.landmark_indices, arrays.jaw_candidates,
+                                    candidates_only=True))
         if self.spaced:
             self.jaw_weights = jaw_spacing(self.state(x).points[:17, ...])
 

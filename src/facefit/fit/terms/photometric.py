@@ -7,13 +7,14 @@ from typing import Any
 
 from ...backends import Backend, array_namespace, gathered_matmul
 from ...forward import FaceState, evaluate
+from ...geometry import cross
 from ...lighting import SH_CONSTANTS
 from ...render.rasterize import rasterize
 from ...render.visibility import visible_vertices
 from ...sampling import bilinear_sample, gaussian_blur
 from ..parameters import ParameterLayout
-from ..topology import sample_vertex_set
-from .base import LastEvaluation, assemble_jacobian, image_plane, whole_mesh
+from ..topology import kept_rows, sample_subset, sample_vertex_set
+from .base import LastEvaluation, image_plane, whole_mesh
 
 Array = Any
 
@@ -60,6 +61,12 @@ class PhotometricTerm:
     :meth:`update` and then frozen. The model is evaluated on the samples and their one-rings
     only (:func:`facefit.fit.topology.sample_vertex_set`).
 
+    The rows of samples the photo does not see are zero while the state is frozen;
+    :meth:`reduced_residuals` and :meth:`reduced_jacobian` leave them out (``fit``'s solver
+    works on those: on the shared photos a third of the samples are unseen, and the Jacobian,
+    ``J^T J`` and the trial evaluations shrink with them), and :meth:`residuals` and
+    :meth:`jacobian` put them back as zeros.
+
     Parameters
     ----------
     arrays : the model's backend arrays.
@@ -85,6 +92,7 @@ class PhotometricTerm:
         self.image, self.origin, self.smoothing = image, (0, 0), 0.0
         self.vertices = sample_vertex_set(arrays, samples, backend)
         self._last = LastEvaluation()
+        self._seen_last = LastEvaluation()
         self._visibility = LastEvaluation()
         self.visible = xp.ones(samples.shape, dtype=backend.dtype, device=samples.device)
         self.robust = robust
@@ -100,6 +108,20 @@ class PhotometricTerm:
         weights = self.visible * self.robust_weights
         total = max(float(xp.sum(weights)), 1e-12)
         self.row_scale = xp.sqrt(weights * (self.weight / total))
+        self._select_rows()
+
+    def _select_rows(self) -> None:
+        """The samples whose rows can be non-zero (row scale > 0; host work once per freeze):
+        ``seen`` (N',) their indices, ``seen_vertices`` their vertex set, ``seen_scale`` their
+        row scales, and where each of the 3N residuals sits among the 3N' reduced ones (the
+        zero row 3N' past their end for an unseen sample)."""
+        b, xp = self.backend, self.backend.xp
+        seen, rows = kept_rows(b.to_numpy(self.row_scale) > 0, 3)
+        self.seen = b.asarray(seen)
+        self.seen_vertices = sample_subset(self.vertices, self.seen)
+        self.seen_scale = xp.take(self.row_scale, self.seen)
+        self._full_rows = b.asarray(rows)
+        self._seen_last.clear()
 
     def reweight(self, x: Array) -> None:
         """IRLS: set each sample's weight ``rho'(s)`` from its squared colour residual ``s``
@@ -129,9 +151,24 @@ class PhotometricTerm:
     def _decide_visibility(self, x: Array) -> tuple[FaceState, Array]:
         whole = whole_mesh(self.arrays, self.layout, x)
         points, depth = whole.points, whole.depth
-        raster = rasterize(points, depth, self.arrays.triangles,
-                           (self.photo.shape[0], self.photo.shape[1]))
-        return whole, visible_vertices(points, depth, whole.normals, raster, footprint="all")
+        xp = array_namespace(points)
+        # The test reads the z-buffer at each vertex's 2 x 2 footprint only: rasterize the
+        # window of the photo around the projected mesh, not the whole photo (on a 1280 x 1024
+        # photo the full-size buffers cost 35 ms a freeze). Shifting by whole pixels is exact,
+        # and the window keeps every footprint, the image bounds and the depth tolerance.
+        height, width = self.photo.shape[0], self.photo.shape[1]
+        low = [float(v) for v in xp.min(points, axis=0)]
+        high = [float(v) for v in xp.max(points, axis=0)]
+        left = min(max(math.floor(low[0]), 0), max(width - 2, 0))
+        top = min(max(math.floor(low[1]), 0), max(height - 2, 0))
+        right = min(max(math.floor(high[0]) + 2, left + 2), width)
+        bottom = min(max(math.floor(high[1]) + 2, top + 2), height)
+        shift = xp.asarray([float(left), float(top)], dtype=points.dtype, device=points.device)
+        local = points - shift
+        raster = rasterize(local, depth, self.arrays.triangles, (bottom - top, right - left))
+        tolerance = 0.01 * max(high[0] - low[0], high[1] - low[1])
+        return whole, visible_vertices(local, depth, whole.normals, raster, footprint="all",
+                                       tolerance=tolerance)
 
     def update(self, x: Array) -> None:
         """Re-decide which samples are visible at the real point ``x``."""
@@ -158,7 +195,12 @@ class PhotometricTerm:
         top, left, bottom, right = 0, 0, height, width
         if x is not None:
             xp = self.backend.xp
-            points = self.state(self.backend.asarray(x)).points
+            x = self.backend.asarray(x)
+            # The freeze just before a round rasterized the whole mesh at this x: its points
+            # at the samples are the samples' own (the same bits), without evaluating them.
+            kept = self._visibility.cached(x)
+            points = self.state(x).points if kept is None else xp.take(
+                kept[0].points, self.samples, axis=0)
             low = [float(v) for v in xp.min(points, axis=0)]
             high = [float(v) for v in xp.max(points, axis=0)]
             margin = [0.25 * (high[k] - low[k]) + 3 * sigma + 2 for k in range(2)]
@@ -190,38 +232,52 @@ class PhotometricTerm:
         state = self.state(x)
         return state.colours, self._sample(state.points), self.visible
 
-    def residuals(self, x: Array) -> Array:
-        xp = array_namespace(x)
-        state = self.state(x)
-        observed = self._sample(state.points)
-        return xp.reshape(self.row_scale[:, None] * (state.colours - observed), (-1,))
+    def seen_state(self, x: Array) -> FaceState:
+        """The seen samples (see :meth:`reduced_residuals`) evaluated at ``x``, shared by the
+        reduced residuals and Jacobian at one point."""
+        return self._seen_last.get(x, lambda v: evaluate(
+            self.seen_vertices, self.layout.coefficients_of(v), self.layout.pose_of(v)))
 
-    def _normal_coefficients(self, corners: Array) -> Array:
-        """The skew blocks ``d m / d ring positions`` of each sample, (N, 3, 3R)."""
-        xp = array_namespace(corners)
-        rings = self.vertices.rings
-        n_samples = rings.face_corners.shape[0]
-        valid = rings.face_valid[..., None]  # (N, D, 1)
-        c0, c1, c2 = corners[:, :, 0, :], corners[:, :, 1, :], corners[:, :, 2, :]
-        # w for corner k is S_(k+2) - S_(k+1); stacked as (N, 3D, 3) then summed into ring slots
-        w = xp.stack([c2 - c1, c0 - c2, c1 - c0], axis=2) * valid[..., None]  # (N, D, 3, 3)
-        w = xp.reshape(w, (n_samples, -1, 3))
-        ring_w = rings.corner_to_ring @ w  # (N, R, 3)
-        wx, wy, wz = ring_w[..., 0], ring_w[..., 1], ring_w[..., 2]
-        zero = xp.zeros_like(wx)
-        skew = xp.stack([xp.stack([zero, -wz, wy], axis=-1),
-                         xp.stack([wz, zero, -wx], axis=-1),
-                         xp.stack([-wy, wx, zero], axis=-1)], axis=1)  # (N, 3, R, 3)
-        return xp.reshape(skew, (n_samples, 3, 3 * rings.ring_size))
+    def reduced_residuals(self, x: Array) -> Array:
+        """(3N',) the residuals of the N' samples the frozen state sees (``seen``), the rows
+        of :meth:`residuals` that are not zero by the frozen visibility, in their order."""
+        xp = array_namespace(x)
+        state = self.seen_state(x)
+        observed = self._sample(state.points)
+        return xp.reshape(self.seen_scale[:, None] * (state.colours - observed), (-1,))
+
+    def _with_unseen(self, reduced: Array) -> Array:
+        """3N rows from the 3N' reduced ones: the unseen samples' rows are zeros."""
+        xp = array_namespace(reduced)
+        zero = xp.zeros((1, *reduced.shape[1:]), dtype=reduced.dtype, device=reduced.device)
+        return xp.take(xp.concat([reduced, zero], axis=0), self._full_rows, axis=0)
+
+    def seen_colours(self, x: Array) -> tuple[Array, Array, Array]:
+        """:meth:`colours` of the seen samples alone (``seen``; the others have weight 0):
+        ``(model, observed, row weight)``, (N', 3), (N', 3) and (N',), from the state the
+        reduced residuals share."""
+        xp = array_namespace(x)
+        state = self.seen_state(x)
+        return (state.colours, self._sample(state.points),
+                xp.take(self.visible * self.robust_weights, self.seen))
+
+    def residuals(self, x: Array) -> Array:
+        return self._with_unseen(self.reduced_residuals(x))
 
     def jacobian(self, x: Array) -> Array:
+        return self._with_unseen(self.reduced_jacobian(x))
+
+    def reduced_jacobian(self, x: Array) -> Array:
+        """(3N', n) the Jacobian of :meth:`reduced_residuals`: the rows of :meth:`jacobian`
+        that are not zero by the frozen visibility."""
         xp = array_namespace(x)
         layout = self.layout
-        state = self.state(x)
+        state = self.seen_state(x)
         pose = state.pose  # of this very x (the state is only reused for an equal x)
         assert pose is not None
         rotation, scale = pose.rotation, pose.scale
-        n_samples = self.samples.shape[0]
+        vertices = self.seen_vertices
+        n_samples = vertices.albedo_mean.shape[0]
         _, gradient = self._sample(state.points, gradient=True)  # (N, 3, 2)
         albedo, shading, light = state.albedo, state.shading, state.light
         # d shading_c / d camera normal: (N, 3 channels, 3)
@@ -230,26 +286,33 @@ class PhotometricTerm:
 
         # Shape coefficients, through the normals (colour) and the projection (image sample):
         # one coefficient block per ring vertex, times the ring's basis rows.
-        corners, _, length = state.ring_normals
-        skew = self._normal_coefficients(corners)
+        ring_weights, _, length = state.ring_normals  # (N, R, 3), (N, 3), (N,)
         unit = state.model_normals
         eye3 = xp.eye(3, dtype=x.dtype, device=x.device)
         tangent = (eye3[None, ...] - unit[:, :, None] * unit[:, None, :]) / length[:, None, None]
         colour_rows = d_colour_d_normal @ rotation @ tangent  # (N, 3, 3): d colour / d m
-        coefficients = colour_rows @ skew  # (N, 3, 3R)
+        # d colour_i / d S_r = c_i^T [w_r]_x = (c_i x w_r)^T for each colour row c_i
+        coefficients = xp.reshape(cross(colour_rows[:, :, None, :], ring_weights[:, None, :, :]),
+                                  (n_samples, 3, 3 * vertices.rings.ring_size))  # (N, 3, 3R)
         projection = scale * image_plane(rotation[None, :, :])  # (1, 2, 3): d point / d S_v
         own = -(gradient @ projection)  # (N, 3, 3): through the image sample at the vertex
         coefficients = xp.concat([coefficients[:, :, :3] + own, coefficients[:, :, 3:]], axis=2)
-        s = self.row_scale[:, None, None]
+        s = self.seen_scale[:, None, None]
+        # The rows are written into one (N, 3, n) buffer, block by block, and the shape block
+        # by the gathered product itself: no per-block arrays stacked afterwards.
+        # Every column is written below (the light block's zeros explicitly): no need to clear
+        # the whole buffer first.
+        out = xp.empty((n_samples, 3, layout.size), dtype=x.dtype, device=x.device)
         # (N, 3, K), row-scaled: the ring's basis rows are gathered from the (U, 3, K) rows
-        d_shape = gathered_matmul(s * coefficients, self.vertices.rings.ring_local,
-                                  self.vertices.shape_basis)
-
-        d_albedo = shading[..., None] * self.vertices.albedo_basis  # (N, 3, K_alb)
-        # Light: d colour_c / d light[k, c'] = albedo_c * basis_k * [c == c'].
-        eye = xp.eye(3, dtype=x.dtype, device=x.device)
-        d_light = (albedo[:, :, None, None] * state.sh_basis[:, None, :, None]
-                   * eye[None, :, None, :])  # (N, 3, 9, 3)
+        gathered_matmul(s * coefficients, vertices.rings.ring_local, vertices.shape_basis,
+                        out=out, column=layout.shape.start)
+        out[:, :, layout.albedo] = s * (shading[..., None] * vertices.albedo_basis)
+        # Light: d colour_c / d light[k, c'] = albedo_c * basis_k * [c == c'], at column
+        # 3k + c' of the (9, 3) block.
+        out[:, :, layout.light] = xp.zeros((n_samples, 3, 27), dtype=x.dtype, device=x.device)
+        for c in range(3):
+            out[:, c, layout.light.start + c:layout.light.stop:3] = \
+                s[:, 0, :] * (albedo[:, c:c + 1] * state.sh_basis)
         d_rot = []
         for k in range(3):
             turned_normal = unit @ xp.matrix_transpose(pose.d_rotation[k, ...])  # (N, 3)
@@ -257,11 +320,8 @@ class PhotometricTerm:
             colour = (d_colour_d_normal @ turned_normal[..., None])[..., 0]
             image = (gradient @ (scale * image_plane(turned_point[..., None])))[..., 0]
             d_rot.append(colour - image)
-        d_scale = -(gradient @ image_plane(state.rotated[..., None]))  # (N, 3, 1)
-        d_trans = -gradient  # (N, 3, 2)
-        rows = 3 * n_samples
-        return assemble_jacobian(layout, rows, {
-            "shape": d_shape, "albedo": s * d_albedo,
-            "light": s * xp.reshape(d_light, (n_samples, 3, 27)),
-            "rotation": s * xp.stack(d_rot, axis=-1), "scale": s * d_scale,
-            "translation": s * d_trans}, like=x)
+        out[:, :, layout.rotation] = s * xp.stack(d_rot, axis=-1)
+        out[:, :, layout.scale] = (s * -(gradient @ image_plane(state.rotated[..., None])))[
+            ..., 0]  # (N, 3)
+        out[:, :, layout.translation] = s * -gradient  # (N, 3, 2)
+        return xp.reshape(out, (3 * n_samples, layout.size))

@@ -36,6 +36,13 @@ class PriorTerm:
     def residuals(self, x: Array) -> Array:
         return self.scale * x[self.layout.coefficients]
 
+    def jacobian_columns(self, x: Array) -> tuple[Array, Array]:
+        """The Jacobian as one entry per row: row i is ``scale[i]`` at column i (the
+        coefficients), so the solver adds it to the normal matrix's diagonal directly."""
+        xp = array_namespace(x)
+        ids = xp.arange(self.layout.coefficients.stop, device=x.device)
+        return ids, xp.astype(self.scale, x.dtype)
+
     def jacobian(self, x: Array) -> Array:
         xp = array_namespace(x)
         k = self.layout.coefficients.stop
