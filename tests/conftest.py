@@ -119,3 +119,15 @@ def assert_close(actual, expected, *, dtype: str = "float64", rtol: float | None
         scale = float(np.max(np.abs(expected))) if expected.size else 0.0
     atol = tol * atol_scale * max(scale, 1e-300)
     np.testing.assert_allclose(actual, expected, rtol=tol, atol=atol, err_msg=err_msg)
+
+
+def assert_strategies_agree(term, x, backend, what: str):
+    """Assert ``term``'s analytic Jacobian at ``x`` equals every automatic strategy of
+    ``backend`` (complex step, autograd where available) to 1e-8 of its largest entry; returns
+    the analytic Jacobian as NumPy."""
+    analytic = to_numpy(term.jacobian(x))
+    for strategy in backend.jacobian_strategies:
+        automatic = backend.jacobian(term.residuals, x, strategy)
+        assert_close(analytic, automatic, rtol=1e-8, scale=float(np.abs(analytic).max()),
+                     err_msg=f"{what} vs {strategy}")
+    return analytic

@@ -11,7 +11,7 @@ from facefit.backends import to_numpy
 from facefit.fit import FitProblem
 from facefit.fit.robust import ROBUST_LOSSES, RobustOptions, robust_loss
 
-from .conftest import assert_close
+from .conftest import assert_close, assert_strategies_agree
 from .test_fit_terms import MODEL, _scene
 
 
@@ -35,11 +35,7 @@ def test_every_strategy_agrees_with_robust_weights(backend64, loss):
     weights = to_numpy(term.robust_weights)[to_numpy(term.visible) > 0]
     assert weights.min() < 0.5 < weights.max()  # the bar is down-weighted, the rest is not
     moved = backend64.asarray(to_numpy(x) + rng.normal(size=problem.layout.size) * 0.01)
-    analytic = to_numpy(term.jacobian(moved))
-    for strategy in backend64.jacobian_strategies:
-        automatic = backend64.jacobian(term.residuals, moved, strategy)
-        assert_close(analytic, automatic, rtol=1e-8, scale=float(np.abs(analytic).max()),
-                     err_msg=f"robust {loss} vs {strategy}")
+    assert_strategies_agree(term, moved, backend64, f"robust {loss}")
 
 
 @pytest.mark.parametrize("loss", ROBUST_LOSSES)
