@@ -98,7 +98,7 @@ def run_photo(name: str, path: Path, model, count: int, out: Path | None) -> dic
     real_ratio = outline_edge_ratio(photo, real_mask)
     real_outer = outline_edge_ratio(photo, real_mask, holes=False)
     real_nme = detector_nme(photo, truth)
-    synth = Synthesizer(model, fitted.params, photo)
+    synth = Synthesizer(model, fitted.params, photo, albedo_detail=fitted.albedo_detail)
     ratios, outers, found, inner, jaw, walls, cpus = [], [], 0, [], [], [], []
     clock, cpu = time.perf_counter(), time.process_time()
     for sample in samples_of(synth, model, count):
@@ -142,7 +142,7 @@ def memory_run(path: Path, model, count: int) -> dict:
     """Resident memory after each of ``count`` samples of one photo (samples dropped as made)."""
     photo = read_image(path)
     fitted = facefit.fit(photo, read_landmarks(path.with_suffix(".pts")), model)
-    synth = Synthesizer(model, fitted.params, photo)
+    synth = Synthesizer(model, fitted.params, photo, albedo_detail=fitted.albedo_detail)
     memory = []
     for _sample in samples_of(synth, model, count):
         memory.append(resident_mib())

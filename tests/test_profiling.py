@@ -9,9 +9,10 @@ import facefit as ff
 from facefit.backends import to_numpy
 from facefit.errors import FacefitError
 from facefit.generate.head import head_model, head_params, head_positions, head_state
-from facefit.generate.head_skin import HeadSkin
+from facefit.generate.head_skin import RELIEF, HeadSkin
+from facefit.generate.host import grain
 from facefit.generate.mouth import draw_cavity, inner_lip_loop
-from facefit.generate.profiling import BINS, HeadWarp, rigid_map
+from facefit.generate.profiling import BINS, HeadWarp, StandIn, rigid_map
 from facefit.generate.quality import fill_holes
 from facefit.params import FaceParams
 from facefit.render import pose_faces
@@ -165,9 +166,11 @@ def test_head_skin_draws_albedo_times_shading_and_no_skin_on_the_skull(model, he
     params = _params(model, 60.0)
     state = head_state(head, params, backend)
     shading = backend.asarray(np.full((head.model.n_vertices, 3), 0.5))
-    image, weight = skin(state.points[0, ...], state.depth[0, ...], shading, (256, 256))
-    image, weight = to_numpy(image), to_numpy(weight)[..., 0]
+    layer = skin(state.points[0, ...], state.depth[0, ...], shading, (256, 256))
+    image, weight = to_numpy(layer.image), to_numpy(layer.weight)[..., 0]
     drawn = image.max(axis=-1) > 0
+    # Evenly lit, the surface has no relief.
+    assert_close(layer.relief, np.ones((256, 256, 1)), dtype=backend.dtype_name)
     assert drawn.sum() > 2000
     # Barycentric weights carry the rounding of pixel coordinates (about 256 here).
     assert_close(image[drawn], np.broadcast_to(0.5 * colour, image[drawn].shape),
@@ -175,6 +178,35 @@ def test_head_skin_draws_albedo_times_shading_and_no_skin_on_the_skull(model, he
     assert np.all(weight[~drawn] == 0) and weight.max() <= 1 + 1e-6
     # Turned 60 degrees, the back of the skull (under hair: no skin) shows behind the ear.
     assert (drawn & (weight < 0.5)).sum() > 50 and (weight > 0.99).sum() > 2000
+
+
+def test_head_skin_relief_is_the_shading_over_its_surroundings(model, head, backend):
+    """A patch of the head shaded darker than the rest shows as relief below 1 there (bounded
+    by RELIEF), and 1 far from it and off the head."""
+    skin = _skin(head, backend, np.full((head.n_face, 3), 0.5))
+    state = head_state(head, _params(model, 60.0), backend)
+    points, depth = to_numpy(state.points[0, ...]), to_numpy(state.depth[0, ...])
+    n = head.model.n_vertices
+    # The nearest vertex of the ear turned toward the camera and its mesh neighbours.
+    mean = head.model.mean_shape
+    ears = (np.abs(mean[:, 0]) > 75) & (np.arange(n) >= head.n_face) & (head.follow >= 1)
+    nearest = np.flatnonzero(ears)[np.argmax(depth[ears])]
+    triangles = head.model.triangles
+    patch = np.zeros(n, dtype=bool)
+    patch[triangles[(triangles == nearest).any(axis=1)].ravel()] = True
+    assert patch.sum() > 3
+    centre = points[nearest]
+    shading = np.full((n, 3), 0.8)
+    shading[patch] = 0.4
+    layer = skin(state.points[0, ...], state.depth[0, ...], backend.asarray(shading), (256, 256))
+    relief, drawn = to_numpy(layer.relief)[..., 0], to_numpy(layer.image).max(axis=-1) > 0
+    x, y = np.round(points[nearest]).astype(int)
+    assert relief[y, x] < 0.9
+    tol = 1e-5 if backend.dtype_name == "float32" else 1e-9
+    assert relief.min() >= RELIEF[0] - tol and relief.max() <= RELIEF[1] + tol
+    assert np.all(relief[~drawn] == 1.0)
+    far = np.linalg.norm(np.stack(np.mgrid[:256, :256][::-1], -1) - centre, axis=-1) > 60
+    assert np.median(np.abs(relief[drawn & far] - 1)) < 1e-6
 
 
 def test_head_skin_is_not_skin_where_the_photo_shows_something_else(model, head, backend):
@@ -222,6 +254,57 @@ def test_the_warp_draws_the_stand_in_only_where_it_is_stretched(model, head, bac
     tol = 1e-4 if backend.dtype_name == "float32" else 1e-9
     assert np.all(np.abs(with_grey - 0.5) <= np.abs(plain - 0.5) + tol)
     assert (np.abs(with_grey - 0.5).max(axis=-1) < tol).sum() > 20
+
+
+def test_the_warp_blends_smoothly_and_applies_relief_and_grain_only_where_stretched(
+        model, head, backend):
+    """On a flat grey photo, a white stand-in drawn in full shows how stretched each pixel
+    counts: it rises smoothly across the mesh (per triangle it jumped between neighbours), 0
+    where the warp is not stretched and 1 past STRETCH[1]. A relief of 0.5
+    halves the stretched photo in proportion, and grain is added in the same proportion."""
+    photo = np.full((256, 256, 3), 0.5)
+    params = _params(model)
+    turned = head_positions(head, _params(model, 45.0), backend)
+    warp = _warp(head, photo, params, backend)
+    white = backend.asarray(np.ones((256, 256, 3)))
+    ones = backend.asarray(np.ones((256, 256, 1)))
+    zeros = backend.asarray(np.zeros((256, 256, 1)))
+    drawn, moved = warp(turned, stand_in=StandIn(white, ones))
+    amount = 2 * (to_numpy(drawn)[..., 0] - 0.5)
+    moved = to_numpy(moved)
+    tol = 1e-4 if backend.dtype_name == "float32" else 1e-9
+    assert amount.min() >= -tol and amount.max() <= 1 + tol
+    assert (amount > 1 - tol).sum() > 20 and (amount[moved] < tol).sum() > 1000
+    # Steps remain only where one surface hides another (per triangle: 9% of the partly
+    # stretched pixels' count; smoothed: 1%).
+    steps = np.abs(np.diff(amount, axis=1))[moved[:, 1:] & moved[:, :-1]]
+    partly = (amount > 0.01) & (amount < 0.99)
+    assert (steps > 0.25).sum() < 0.03 * partly.sum()
+    halved, _ = warp(turned, stand_in=StandIn(white, zeros, 0.5 * ones))
+    assert_close(halved, 0.5 * (1 - 0.5 * amount)[..., None] * np.ones(3),
+                 dtype=backend.dtype_name, scale=1.0, atol_scale=100)
+    noisy = HeadWarp(backend.asarray(photo), head_positions(head, params, backend),
+                     head.model.arrays(backend).triangles, backend.asarray(head.follow),
+                     backend.asarray(head.rigid), grain=backend.asarray(np.full((256, 256, 1),
+                                                                                0.1)))
+    grained, _ = noisy(turned)
+    assert_close(grained, (0.5 + 0.1 * amount)[..., None] * np.ones(3),
+                 dtype=backend.dtype_name, scale=1.0, atol_scale=100)
+
+
+def test_grain_follows_the_photos_fine_detail():
+    """The grain's spread is proportional to the photo's fine detail in the box (none on a
+    flat photo), fixed by its seed, one grey channel."""
+    rng = np.random.default_rng(7)
+    noise = rng.standard_normal((120, 100, 1)) * np.ones(3)
+    box = (20, 100, 20, 80)
+    weak, strong = grain(0.5 + 0.01 * noise, box), grain(0.5 + 0.03 * noise, box)
+    assert weak.shape == (120, 100, 1)
+    assert strong.std() == pytest.approx(3 * weak.std(), rel=1e-6)
+    assert 0.001 < weak.std() < 0.01
+    np.testing.assert_array_equal(grain(0.5 + 0.01 * noise, box), weak)
+    assert not np.array_equal(grain(0.5 + 0.01 * noise, box, seed=1), weak)
+    assert np.all(grain(np.full((50, 40, 3), 0.3), (0, 50, 0, 40)) == 0)
 
 
 def test_the_warp_says_where_it_drew_the_face(model, head, backend):

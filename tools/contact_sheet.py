@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
     photo = ff.read_image(image)
     points = ff.read_landmarks(image.with_suffix(".pts"))
     result = ff.fit(photo, points, model)
-    synth = Synthesizer(model, result.params, photo)
+    synth = Synthesizer(model, result.params, photo, albedo_detail=result.albedo_detail)
     low, high = np.nanmin(points, axis=0), np.nanmax(points, axis=0)
     half = 0.95 * float(np.max(high - low))
     centre = (low + high) / 2 - np.asarray([0.0, 0.25 * half])  # the landmarks stop at the brows

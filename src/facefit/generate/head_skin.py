@@ -9,7 +9,9 @@ This renders the head model itself there instead: the skin colour of the fitted 
 from the face's outline over the head's mesh, times the fitted light's shading of the head's
 surface in the new pose. An ear then has its folds, lit as the face is. Only skin is painted
 this way: the skull (under hair) keeps the warp's hair rings, and the head warp uses this only
-where its triangles are stretched.
+where its triangles are stretched. Where the photo shows no skin there, the warp keeps the
+photo's stretched colours, but with the head's relief: its shading over the mean shading of
+the surface around it, so a revealed ear under the photo's colours still has its folds.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from ..backends import array_namespace
 from ..geometry import ring_average
 from ..render.interpolate import interpolate
 from ..render.rasterize import rasterize
+from .profiling import StandIn
 
 Array = Any
 
-__all__ = ["SKIN_DISTANCE", "SPREAD_RINGS", "HeadSkin", "skin_likeness"]
+__all__ = ["RELIEF", "RELIEF_RINGS", "SKIN_DISTANCE", "SPREAD_RINGS", "HeadSkin",
+           "skin_likeness"]
 
 #: Colour distance (RMS over channels) from the fitted face's colour at which the photo's colour
 #: at a vertex counts half as skin: hair, brows, shadows and background past it are not skin.
@@ -32,6 +36,12 @@ SKIN_DISTANCE = 0.08
 #: Mesh rings over which the face's skin colour is spread onto the rest of the head (enough to
 #: reach the ears and the neck from the face's outline).
 SPREAD_RINGS = 40
+
+#: Mesh rings of the surroundings that the relief compares a vertex's shading with (about
+#: 1.5 cm on the ear, whose edges are about 3.5 mm: its folds, not the head's overall light),
+#: and the relief's bounds.
+RELIEF_RINGS = 4
+RELIEF = (0.6, 1.5)
 
 
 def skin_likeness(observed: Array, predicted: Array) -> Array:
@@ -85,18 +95,24 @@ class HeadSkin:
         self.triangles = triangles
 
     def __call__(self, points: Array, depth: Array, shading: Array,
-                 size: tuple[int, int]) -> tuple[Array, Array]:
+                 size: tuple[int, int]) -> StandIn:
         """The head drawn at ``points`` (V, 2) with ``depth`` (V,) (larger nearer) under
         ``shading`` (V, 3), on an image of ``size`` (H, W).
 
         Returns
         -------
-        image : (H, W, 3) skin colour times shading (0 off the head).
-        weight : (H, W, 1) how much of each pixel is skin (0 off the head and on the skull).
+        A :class:`~facefit.generate.profiling.StandIn`: ``image`` (H, W, 3) skin colour times
+        shading (0 off the head); ``weight`` (H, W, 1) how much of each pixel is skin (0 off the
+        head and on the skull); ``relief`` (H, W, 1) the grey shading over its mean over
+        :data:`RELIEF_RINGS` rings, within :data:`RELIEF` (1 off the head).
         """
         xp = array_namespace(points, depth, shading)
         raster = rasterize(points, depth, self.triangles, size)
-        values = xp.concat([xp.clip(self.albedo * shading, 0.0, 1.0), self.skin], axis=1)
+        grey = xp.mean(shading, axis=1, keepdims=True)
+        around = ring_average(grey, self.triangles, RELIEF_RINGS)
+        relief = xp.clip(grey / xp.clip(around, 1e-3, None), RELIEF[0], RELIEF[1])
+        values = xp.concat([xp.clip(self.albedo * shading, 0.0, 1.0), self.skin, relief - 1],
+                           axis=1)
         per_pixel = interpolate(values, self.triangles, raster)
         drawn = raster.to_image(per_pixel, 0.0)
-        return drawn[..., 0:3], drawn[..., 3:4]
+        return StandIn(drawn[..., 0:3], drawn[..., 3:4], 1 + drawn[..., 4:5])

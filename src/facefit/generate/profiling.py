@@ -22,8 +22,11 @@ the nose, a side of the head turning away) the nearest surface wins, and triangl
 with at least one unflipped triangle, so culling opens no holes.
 
 Where the turn stretches a triangle (the side of a head seen edge-on in the photo, turned into
-view), its texture is blurred; a caller can pass a stand-in drawn there instead (the synthesiser
-passes the head model's own surface in the face's skin, :mod:`facefit.generate.head_skin`).
+view), its texture is blurred, given the head's relief (its folds' shading) and the photo's grain;
+a caller can pass a stand-in drawn there instead (the synthesiser passes the head model's own
+surface in the face's skin, :mod:`facefit.generate.head_skin`). How much a pixel counts as
+stretched varies smoothly over the mesh, so neighbouring triangles stretched by different
+amounts do not show as blocks.
 
 Inputs are plain arrays (positions and depths in image space), so this does not depend on how
 the head is posed.
@@ -34,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from ..backends import array_namespace, to_numpy
+from ..backends import array_namespace, scatter_add, to_numpy
 from ..errors import FacefitError
 from ..geometry import vertex_normals
 from ..render.interpolate import interpolate
@@ -45,7 +48,7 @@ from .host import warp_mesh
 
 Array = Any
 
-__all__ = ["RINGS", "HeadWarp", "Warped", "rigid_map"]
+__all__ = ["RINGS", "HeadWarp", "StandIn", "Warped", "rigid_map"]
 
 #: Rings around the head's silhouette: (radius as a multiple of the silhouette's distance from
 #: the head's centre, how much the ring follows the head). The last ring stands still.
@@ -87,6 +90,22 @@ def rigid_map(source: Array, target: Array, weights: Array) -> Array:
     return xp.linalg.solve(normal, xp.matmul(xp.matrix_transpose(weighted), target))
 
 
+class StandIn(NamedTuple):
+    """What the warp draws where it is stretched, instead of the blurred photo.
+
+    Attributes
+    ----------
+    image : (H, W, 3) colours.
+    weight : (H, W, 1) how much of ``image`` to draw, in [0, 1].
+    relief : (H, W, 1) shading of the surface relative to its surroundings (1 where flat, below
+        1 in folds), applied to the blurred photo where it is stretched; or None.
+    """
+
+    image: Array
+    weight: Array
+    relief: Array | None = None
+
+
 class Warped(NamedTuple):
     """What :meth:`HeadWarp.warp` drew.
 
@@ -122,6 +141,9 @@ class HeadWarp:
         expressions), which define the hair rings' motion; default ``follow == 1``.
     face : (N,) 1 on the vertices of the face that is rendered over the warp, 0 elsewhere;
         :meth:`warp` then says which pixels the warp drew from the face; default none.
+    grain : optional (H, W, 1) grain added where the warp is stretched (the synthesiser passes
+        the photo's own, :func:`facefit.generate.host.grain`), so the blurred strip is not
+        smoother than the photo around it.
     """
 
     photo: Array
@@ -131,6 +153,7 @@ class HeadWarp:
     rigid: Array | None = None
     min_facing: Array | None = None
     face: Array | None = None
+    grain: Array | None = None
 
     def __post_init__(self) -> None:
         xp = array_namespace(self.photo, self.source, self.triangles)
@@ -173,6 +196,11 @@ class HeadWarp:
         rigid = self.follow >= 1.0 if self.rigid is None else self.rigid
         self._rigid_weight = xp.astype(xp.asarray(rigid, device=self._device), self._dtype)
         self._follow = xp.asarray(follow, dtype=self._dtype, device=self._device)
+        corners = xp.reshape(self._mesh, (-1,))
+        self._corners = corners
+        self._corner_count = scatter_add(corners, xp.ones(corners.shape, dtype=self._dtype,
+                                                          device=self._device),
+                                         int(planar.shape[0]))
         self._face: Array | None = None
         if self.face is not None:
             # Per warp triangle: 1 when all its corners are face vertices (a triangle from the
@@ -184,12 +212,13 @@ class HeadWarp:
             self._face = corners[0] * corners[1] * corners[2]
 
     def __call__(self, target: Array,
-                 stand_in: tuple[Array, Array] | None = None) -> tuple[Array, Array]:
+                 stand_in: tuple[Array, ...] | None = None) -> tuple[Array, Array]:
         """The photo warped so the head's vertices move to ``target`` (N, 3).
 
-        ``stand_in`` is an optional (image (H, W, 3), weight (H, W, 1)) pair drawn where the
-        warp is stretched, in proportion to ``weight``, instead of the blurred photo (the
-        head's own rendered skin, :class:`facefit.generate.head_skin.HeadSkin`).
+        ``stand_in`` is an optional :class:`StandIn` (or (image (H, W, 3), weight (H, W, 1))
+        pair) drawn where the warp is stretched, in proportion to its weight, instead of the
+        blurred photo (the head's own rendered skin,
+        :class:`facefit.generate.head_skin.HeadSkin`).
 
         Returns
         -------
@@ -199,7 +228,7 @@ class HeadWarp:
         warped = self.warp(target, stand_in)
         return warped.image, warped.moved
 
-    def warp(self, target: Array, stand_in: tuple[Array, Array] | None = None) -> Warped:
+    def warp(self, target: Array, stand_in: tuple[Array, ...] | None = None) -> Warped:
         """Like calling the warp, with :attr:`Warped.face`: where the warp drew from triangles
         of the ``face`` vertices (None without ``face``)."""
         xp = self._xp
@@ -220,22 +249,35 @@ class HeadWarp:
         # Where the turn shows surface the photo saw edge-on (the side of a head turned away
         # from a frontal photo), a thin strip of the photo is stretched over it, and its
         # texture becomes streaks radiating from the face. Blurring by the stretch keeps the
-        # strip's colours and drops the streaks.
-        stretch = xp.take(_areas(vertices[:, 0:2], self._mesh) / self._source_areas,
-                          raster.triangles)
-        smooth = xp.clip((stretch - STRETCH[0]) / (STRETCH[1] - STRETCH[0]), 0.0, 1.0)[:, None]
+        # strip's colours and drops the streaks. The stretch is averaged onto the mesh's
+        # vertices and interpolated: per triangle, neighbours stretched 2x and 4x were blocks
+        # of different sharpness.
+        per_triangle = _areas(vertices[:, 0:2], self._mesh) / self._source_areas
+        per_vertex = scatter_add(self._corners, xp.reshape(
+            xp.stack([per_triangle] * 3, axis=1), (-1,)), vertices.shape[0])
+        per_vertex = per_vertex / xp.clip(self._corner_count, 1.0, None)
+        ramp = xp.clip((per_vertex - STRETCH[0]) / (STRETCH[1] - STRETCH[0]), 0.0, 1.0)
+        smooth = interpolate(ramp[:, None], self._mesh, raster)
         stretched = bool(xp.any(smooth > 0))
         if stretched:
             blurred: Array = bilinear_sample(self._blurred, origin)
             colour = colour + smooth * (blurred - colour)
         image = raster.to_image(colour, self.photo)
-        if stand_in is not None and stretched:
-            # The strip the photo saw edge-on holds a few pixels of cheek, hair or shadow; where
-            # it is stretched over a revealed ear or side of the head, the head's own surface,
-            # lit, stands in for it.
-            drawn, weight = stand_in
-            mix = raster.to_image(smooth, 0.0) * weight
-            image = image + mix * (drawn - image)
+        if stretched:
+            amount = raster.to_image(smooth, 0.0)
+            if stand_in is not None:
+                # The strip the photo saw edge-on holds a few pixels of cheek, hair or shadow;
+                # stretched over a revealed ear, it was a flat slab: the head's relief gives it
+                # its folds, and where the stand-in is skin, the head's own surface, lit,
+                # stands in for it.
+                drawn, weight = stand_in[0], stand_in[1]
+                relief = stand_in[2] if len(stand_in) > 2 else None
+                if relief is not None:
+                    image = image * (1 + amount * (relief - 1))
+                mix = amount * weight
+                image = image + mix * (drawn - image)
+            if self.grain is not None:
+                image = xp.clip(image + amount * self.grain, 0.0, 1.0)
         face = None
         if self._face is not None:
             face = raster.to_image(xp.take(self._face, raster.triangles)[:, None], 0.0)

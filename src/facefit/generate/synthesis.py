@@ -38,7 +38,7 @@ from .background import warp_background
 from .eyes import EyeCaps
 from .head import head_model, head_positions, head_state
 from .head_skin import HeadSkin, skin_likeness
-from .host import mirror_vertices
+from .host import grain, mirror_vertices
 from .mouth import MouthInterior
 from .profiling import HeadWarp
 from .quality import feather, soften_outline
@@ -233,6 +233,14 @@ class Synthesizer:
                                      mirror, axis=0)
         self.mirror_shading = xp.take(self.shading, mirror, axis=0)
         self.outline = xp.nonzero(boundary_vertices(self.triangles, points.shape[0]))[0]
+        # The photo's grain, for what is drawn without the photo's texture (the albedo, the
+        # warp's blurred strips): smooth skin beside a grainy photo reads as pasted on.
+        low = to_numpy(xp.min(points, axis=0))
+        high = to_numpy(xp.max(points, axis=0))
+        box = (max(int(low[1]), 0), max(int(high[1]) + 1, 0),
+               max(int(low[0]), 0), max(int(high[0]) + 1, 0))
+        self.grain = self.backend.asarray(grain(to_numpy(self.photo), box),
+                                          dtype=self.photo.dtype)
         # The whole head turns where the model has one (issue 17): the photo is warped by the
         # head's vertices and rings around it (facefit.generate.profiling).
         self.head = head_model(model)
@@ -248,7 +256,8 @@ class Synthesizer:
                                       b.asarray(self.head.min_facing),
                                       xp.concat([on_face, xp.zeros(
                                           (self.head.model.n_vertices - in_face.shape[0],),
-                                          dtype=on_face.dtype, device=on_face.device)]))
+                                          dtype=on_face.dtype, device=on_face.device)]),
+                                      grain=self.grain)
             # Where a turn reveals the side of the head, the head is drawn with the face's skin.
             self.head_skin = HeadSkin(self.head.model.arrays(b).triangles, self.albedo,
                                       on_face,
@@ -330,7 +339,10 @@ class Synthesizer:
         fallback = (mirror_w * mirrored * per_pixel[:, 7:8]
                     + (1 - mirror_w) * per_pixel[:, 8:11])
         colour = w * texture * per_pixel[:, 3:4] + (1 - w) * fallback
-        image = raster.to_image(xp.clip(colour, 0.0, 1.0), background)
+        # The albedo has no grain: give it the photo's.
+        plain = raster.to_image((1 - w) * (1 - mirror_w), 0.0)
+        image = raster.to_image(colour, background)
+        image = xp.clip(image + plain * self.grain, 0.0, 1.0)
         if self.head_warp is not None:
             # The warped photo already holds the face where the photo saw it, so the rendered
             # face fades into it over a band inside its outline: no seam (the mask stays the
