@@ -13,7 +13,7 @@ from facefit.backends import to_numpy
 from facefit.generate import Synthesizer
 from facefit.generate.head import head_params
 from facefit.generate.host import fill_holes
-from facefit.generate.mouth import MouthInterior, _opening
+from facefit.generate.mouth import CAST, MouthInterior, _opening
 from facefit.generate.mouth_model import MOUTH_FILE, PARTS, mouth_model
 from facefit.params import FaceParams
 from facefit.render import pose_faces, rasterize
@@ -143,6 +143,21 @@ def test_a_greyscale_photos_mouth_is_grey(model, backend):
     spread = np.ptp(grey[opening], axis=-1)
     assert opening.sum() > 500 and spread.max() < 1e-4
     assert np.ptp(colour[opening], axis=-1).mean() > 0.03
+
+
+def test_the_teeth_take_the_lights_colour_cast(model, backend):
+    """Under a warm fitted light the teeth are warmer than under a white one (neutral teeth in
+    a warm photo read as blue-grey), by at most the CAST bounds."""
+    params = _params(model, _weights(model, jawOpen=1.0, mouthUpperUp=0.5))
+    white, _, _ = _draw(model, params, backend)
+    teeth = _teeth_like(white)
+    assert teeth.sum() > 60
+    light = np.array(params.light, dtype=float)
+    light[0] = light[0] * np.array([1.2, 1.0, 0.8])
+    warm, _, _ = _draw(model, replace(params, light=light), backend)
+    ratio = warm[teeth] / white[teeth]
+    assert np.median(ratio[:, 0] / ratio[:, 2]) > 1.2
+    assert np.median(ratio[:, 0] / ratio[:, 2]) < (CAST[1] / CAST[0]) * 1.01
 
 
 @pytest.mark.parametrize("weights", [{}, {"mouthPress": 0.6}], ids=["neutral", "pressed"])

@@ -44,11 +44,13 @@ from .quality import _dilate
 
 Array = Any
 
-__all__ = ["MOUTH_DEPTH", "TOOTH_COLOUR", "MouthInterior", "MouthOpening", "draw_cavity",
+__all__ = ["CAST", "MOUTH_DEPTH", "TOOTH_COLOUR", "MouthInterior", "MouthOpening", "draw_cavity",
            "inner_lip_loop"]
 
 #: Teeth: off-white, a little yellow (linear [0, 1] RGB, before light and depth darkening).
 TOOTH_COLOUR = (0.95, 0.92, 0.84)
+#: Bounds of the light's colour cast that the teeth take, per channel (see ``cast``).
+CAST = (0.75, 1.25)
 #: Each part's colour as a multiple of the photo's lip colour (teeth: of TOOTH_COLOUR times
 #: the teeth's brightness): the socket is the cheeks' inner lining seen in shadow, the gums and
 #: tongue are the lips' tissue, the tongue a little lighter and pinker.
@@ -209,8 +211,11 @@ class MouthInterior:
         #: (3,) the photo's lip colour, and the fitted shading there: the tissue's colour is
         #: the photo's lips relit by the interior's own shading over theirs.
         self.lip_colour = xp.mean(bilinear_sample(photo, xp.take(points, lips, axis=0)), axis=0)
-        self.lip_shading = xp.clip(xp.mean(xp.take(fitted.shading[0, ...], lips, axis=0)),
-                                   0.2, None)
+        lip_light = xp.mean(xp.take(fitted.shading[0, ...], lips, axis=0), axis=0)  # (3,)
+        self.lip_shading = xp.clip(xp.mean(lip_light), 0.2, None)
+        #: (3,) the fitted light's colour at the lips over its grey: the photo's colour cast,
+        #: which the teeth take as the skin does (neutral teeth in a warm photo read as blue).
+        self.cast = xp.clip(lip_light / self.lip_shading, CAST[0], CAST[1])
         #: How much of its own colour the interior keeps (0 in a greyscale photo).
         self.saturation = min(1.0, float(xp.max(self.lip_colour) - xp.min(self.lip_colour))
                               / LIP_CHROMA)
@@ -222,7 +227,7 @@ class MouthInterior:
         # Teeth are brighter than lips: 1.8 times the lips' luminance, kept to a plausible
         # range (never paper-white: teeth are translucent and wet, seen in the lips' shade).
         teeth_level = xp.clip(1.8 * _luminance(self.lip_colour), 0.4, 0.78)
-        tooth = backend.asarray(TOOTH_COLOUR) * teeth_level
+        tooth = backend.asarray(TOOTH_COLOUR) * teeth_level * self.cast
         base = []
         for name in PARTS:
             tint = backend.asarray(PART_TINT[name])
