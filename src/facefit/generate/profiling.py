@@ -184,7 +184,9 @@ class HeadWarp:
         self.seen, self.anchors, self.ring_follow, planar, self.mesh = warp_mesh(
             to_numpy(self.source), seen, follow, self.size, RINGS, BINS)
         self._dtype = self.photo.dtype
-        self._blurred = gaussian_blur(self.photo, STRETCH_BLUR)
+        # The photo and its blur side by side: one bilinear lookup reads both.
+        self._with_blur = xp.concat([self.photo, gaussian_blur(self.photo, STRETCH_BLUR)],
+                                    axis=2)
         self._device = self.photo.device
         self._xp = xp
         self._mesh = xp.asarray(self.mesh, device=self._device)
@@ -245,7 +247,6 @@ class HeadWarp:
         vertices = xp.concat([xp.take(moved, self._seen, axis=0), rings], axis=0)
         raster = rasterize(vertices[:, 0:2], vertices[:, 2], self._mesh, self.size)
         origin = interpolate(self._source_2d, self._mesh, raster)
-        colour: Array = bilinear_sample(self.photo, origin)
         # Where the turn shows surface the photo saw edge-on (the side of a head turned away
         # from a frontal photo), a thin strip of the photo is stretched over it, and its
         # texture becomes streaks radiating from the face. Blurring by the stretch keeps the
@@ -259,9 +260,12 @@ class HeadWarp:
         ramp = xp.clip((per_vertex - STRETCH[0]) / (STRETCH[1] - STRETCH[0]), 0.0, 1.0)
         smooth = interpolate(ramp[:, None], self._mesh, raster)
         stretched = bool(xp.any(smooth > 0))
+        colour: Array
         if stretched:
-            blurred: Array = bilinear_sample(self._blurred, origin)
-            colour = colour + smooth * (blurred - colour)
+            both: Array = bilinear_sample(self._with_blur, origin)
+            colour = both[:, 0:3] + smooth * (both[:, 3:6] - both[:, 0:3])
+        else:
+            colour = bilinear_sample(self.photo, origin)
         image = raster.to_image(colour, self.photo)
         if stretched:
             amount = raster.to_image(smooth, 0.0)
