@@ -25,7 +25,10 @@ from facefit.generate import PoseRanges, Synthesizer, generate, iter_samples
 from facefit.generate.background import warp_background
 from facefit.generate.dataset import _read_jsonl, generate_dataset, paper_layout
 from facefit.generate.profiling import BINS
+from facefit.generate.synthesis import RELIGHT
 from facefit.generate.variations import draw_expression, draw_rotation, sample_rng
+from facefit.render import pose_faces
+from facefit.sampling import bilinear_sample
 
 from .conftest import assert_close
 
@@ -474,6 +477,32 @@ def test_the_fallback_colour_takes_the_photos_local_tone(fitted):
     albedo = to_numpy(synth.albedo).mean(axis=1)
     left, right = albedo[x < x_mid - 30].mean(), albedo[x > x_mid + 30].mean()
     assert left < 0.8 * right, (left, right)
+
+
+@pytest.mark.parametrize("yaw", [-45.0, 45.0])
+def test_the_fallback_is_relit_like_the_photos_texture(fitted, yaw):
+    """The albedo stands in under the photo's shading around each vertex: where the photo saw
+    the face it matches the photo (median within 5%), and in a new pose it is relit within the
+    photo texture's bounds. Under the new pose's shading in full, the side turning away (grazing
+    in the new pose) fell to 0.67-0.82x of that, a darker band beside the photo's texture."""
+    synth, model = fitted.synth, fitted.model
+    weight = to_numpy(synth.photo_weight)[:, 0]
+    observed = bilinear_sample(fitted.photo, to_numpy(synth.source_points))
+    near = to_numpy(synth.albedo * synth.near_shading)
+    seen = weight > 0.95
+    assert abs(np.median(near[seen].mean(axis=1) / observed[seen].mean(axis=1)) - 1) < 0.05
+    with ff.use_backend("numpy"):
+        state = pose_faces(model, [synth.pose(np.zeros(model.n_expression),
+                                              np.radians([0.0, yaw, 0.0]))])
+        fallback = to_numpy(synth.fallback(state.shading[0]))
+        full = to_numpy(synth.albedo * state.shading[0])
+    low, high = RELIGHT[1]
+    ratio = fallback.mean(axis=1) / near.mean(axis=1)
+    assert ratio.min() > low - 1e-9 and ratio.max() < high + 1e-9
+    facing = to_numpy(state.normals[0])[:, 2]
+    grazing = (facing > 0) & (facing < 0.3) & (weight < 0.5)
+    assert grazing.sum() > 100
+    assert np.median(full[grazing].mean(axis=1) / near[grazing].mean(axis=1)) < 0.85
 
 
 def test_folds_inside_the_face_take_the_photos_colour(fitted):

@@ -6,10 +6,11 @@ the photo), gently relit from the fitted lighting's shading in the fitted pose t
 the new pose; the eyes, holes in the mesh, are capped and textured the same way
 (:mod:`facefit.generate.eyes`). Where the photo did not see the surface (turned away, hidden,
 grazing), the mirrored side's skin takes over where it was lit alike, else the fitted albedo
-under the new shading in the photo's local tone, blended over a few rings of the mesh so there
-is no seam. The face is composited over the photo warped by the whole head
-(:mod:`facefit.generate.profiling`), so no old face shows and no holes open, with its outline
-antialiased; an opened mouth shows the mouth interior (:mod:`facefit.generate.mouth`).
+in the photo's local tone, under the photo's shading around it relit as gently as the texture,
+blended over a few rings of the mesh so there is no seam. The face is composited over the
+photo warped by the whole head (:mod:`facefit.generate.profiling`), so no old face shows and
+no holes open, with its outline antialiased; an opened mouth shows the mouth interior
+(:mod:`facefit.generate.mouth`).
 
 Labels are exact: the sample's :class:`FaceParams`, its 68 landmarks (jaw by landmark
 marching), depth map and face mask all come from the same render of the same geometry (the
@@ -219,6 +220,15 @@ class Synthesizer:
         local = spread[:, :3] / xp.clip(spread[:, 3:], 1e-3, None)
         local = xp.where(spread[:, 3:] > 1e-3, local, xp.ones_like(local))
         self.albedo = xp.clip(gained * local, 0.0, 1.0)
+        # The photo's shading spread from the seen vertices over the mesh: the albedo is drawn
+        # under it, relit toward the new pose within the same bounds as the photo's texture.
+        # Under the new shading in full, a revealed cheek (turned from grazing to facing the
+        # camera) was up to 1.5x brighter than the photo's cheek beside it, and paler.
+        near = ring_average(xp.concat([w * self.shading, w], axis=1), self.triangles,
+                            TONE_RINGS)
+        self.near_shading = xp.where(near[:, 3:] > 1e-3,
+                                     near[:, :3] / xp.clip(near[:, 3:], 1e-3, None),
+                                     self.shading)
         # Relighting fades out toward the outline (0 there, full after RELIGHT_RINGS rings), so
         # the face meets the warped, unrelit photo around it without a change of tone.
         self.interior = xp.clip(xp.round(rings * FOLD_RINGS) / RELIGHT_RINGS, 0.0, 1.0)[:, None]
@@ -267,6 +277,13 @@ class Synthesizer:
         self._arrays = arrays
         self._anchor_ids = arrays.landmark_indices[arrays.landmark_indices >= 0]
         self._shape = state.coefficients.shape[0, ...]
+
+    def fallback(self, shading: Any) -> Any:
+        """(V, 3) the colour drawn where neither the photo nor the mirrored side has a colour:
+        the albedo under the photo's shading around each vertex, relit toward ``shading`` (V, 3)
+        (the new pose's) within the bounds of the photo texture's relighting."""
+        return self.albedo * self.near_shading * _relight(_grey_ratio(shading,
+                                                                      self.near_shading))
 
     def pose(self, expression: Any, rotation: Any) -> FaceParams:
         """The fitted face with a new expression and rotation, translated so that the centre
@@ -326,7 +343,7 @@ class Synthesizer:
         lit_alike = xp.exp(-(xp.log(mirror_shading_ratio) / MIRROR_SHADING_SPREAD) ** 2)
         attributes = xp.concat([self.source_points, self.photo_weight, ratio,
                                 self.mirror_points, self.mirror_weight * lit_alike, mirror_ratio,
-                                self.albedo * new_shading], axis=1)
+                                self.fallback(new_shading)], axis=1)
         attributes = caps.extend(attributes)
         # The eyes' caps show the photo only.
         attributes = xp.concat([attributes[:, 0:2],
