@@ -156,7 +156,7 @@ def test_the_teeth_take_the_lights_colour_cast(model, backend):
     light[0] = light[0] * np.array([1.2, 1.0, 0.8])
     warm, _, _ = _draw(model, replace(params, light=light), backend)
     ratio = warm[teeth] / white[teeth]
-    assert np.median(ratio[:, 0] / ratio[:, 2]) > 1.2
+    assert np.median(ratio[:, 0] / ratio[:, 2]) > 1.1  # half the light's 1.5
     assert np.median(ratio[:, 0] / ratio[:, 2]) < (CAST[1] / CAST[0]) * 1.01
 
 
