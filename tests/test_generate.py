@@ -25,7 +25,7 @@ from facefit.generate import PoseRanges, Synthesizer, generate, iter_samples
 from facefit.generate.background import warp_background
 from facefit.generate.dataset import _read_jsonl, generate_dataset, paper_layout
 from facefit.generate.profiling import BINS
-from facefit.generate.synthesis import RELIGHT
+from facefit.generate.synthesis import RELIGHT, STRETCH_TEXTURE
 from facefit.generate.variations import draw_expression, draw_rotation, sample_rng
 from facefit.render import pose_faces
 from facefit.sampling import bilinear_sample
@@ -503,6 +503,34 @@ def test_the_fallback_is_relit_like_the_photos_texture(fitted, yaw):
     grazing = (facing > 0) & (facing < 0.3) & (weight < 0.5)
     assert grazing.sum() > 100
     assert np.median(full[grazing].mean(axis=1) / near[grazing].mean(axis=1)) < 0.85
+
+
+def test_stretched_photo_texture_gives_way_to_the_fallback(fitted, backend):
+    """A vertex the new pose shows more than STRETCH_TEXTURE[0] times as face-on as the photo
+    did takes less photo texture, none past [1] (the photo's few pixels of a frontal photo's
+    cheek side, stretched over the turned cheek, were blocks of blurred colour); vertices the
+    turn does not stretch keep theirs."""
+    synth = fitted.synth
+    low, high = STRETCH_TEXTURE
+    source = to_numpy(synth.source_facing)
+    rng = np.random.default_rng(3)
+    stretch = rng.uniform(0.5, 6.0, size=source.shape)
+    normals = np.concatenate([np.zeros((source.shape[0], 2)), stretch * source], axis=1)
+    here = Synthesizer(fitted.model, fitted.result.params, fitted.photo,
+                       albedo_detail=fitted.result.albedo_detail)  # on the tested backend
+    photo, mirror = here.texture_weights(backend.asarray(normals))
+    photo, mirror = to_numpy(photo), to_numpy(mirror)
+    before = to_numpy(synth.photo_weight)
+    tol = 1e-5 if backend.dtype_name == "float32" else 1e-9
+    kept = (stretch <= low) & (source > 0.05)
+    assert_close(photo[kept], before[kept], dtype=backend.dtype_name, scale=1.0)
+    assert np.all(photo[(stretch >= high) & (source > 0.05)] <= tol)
+    # The mirrored side's texture is stretched by the new facing over the mirror's own.
+    mirror_facing = to_numpy(synth.mirror_facing)
+    gone = (normals[:, 2:3] >= high * mirror_facing) & (mirror_facing > 0.05)
+    assert gone.sum() > 100 and np.all(mirror[gone] <= tol)
+    middle = (stretch > low + 0.2) & (stretch < high - 0.2) & (before > 0.5) & (source > 0.05)
+    assert middle.sum() > 50 and np.all(photo[middle] < before[middle])
 
 
 def test_folds_inside_the_face_take_the_photos_colour(fitted):

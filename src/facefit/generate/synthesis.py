@@ -54,6 +54,9 @@ __all__ = ["Sample", "Synthesizer", "generate", "iter_samples"]
 #: applied in full, their ratio painted bright and dark bands across the face (a white centre
 #: and orange sides on a warm-lit photo) that no photo has.
 RELIGHT = (0.3, (0.9, 1.1))
+#: How much more face-on a new pose may show a vertex than the photo did (the ratio of the
+#: normals' z) before its photo texture gives way to the fallback, and where it is gone.
+STRETCH_TEXTURE = (2.0, 4.0)
 #: Log-ratio of shadings at which the mirrored side's colour is lent at 1/e weight.
 MIRROR_SHADING_SPREAD = 0.15
 #: Mesh rings over which the photo's tone is spread to where it did not see the face.
@@ -102,6 +105,16 @@ def _grey_ratio(new: Array, old: Array) -> Array:
     xp = array_namespace(new, old)
     return (xp.clip(xp.mean(new, axis=1, keepdims=True), 0.05, None)
             / xp.clip(xp.mean(old, axis=1, keepdims=True), 0.05, None))
+
+
+def _unstretched(facing: Array, source_facing: Array) -> Array:
+    """(V, 1) in [0, 1]: 1 where the new pose shows a vertex's surface at most
+    STRETCH_TEXTURE[0] times as face-on as the photo did (``facing`` over ``source_facing``, the
+    normals' z), falling to 0 at STRETCH_TEXTURE[1]."""
+    xp = array_namespace(facing, source_facing)
+    low, high = STRETCH_TEXTURE
+    stretch = facing / xp.clip(source_facing, 1e-3, None)
+    return xp.clip((high - stretch) / (high - low), 0.0, 1.0)
 
 
 def _relight(ratio: Array) -> Array:
@@ -197,6 +210,9 @@ class Synthesizer:
         self.mouth_interior = MouthInterior(model, self.params, self.photo, self.backend)
         self.photo_weight = self.mouth_interior.texture_weight(self.photo_weight, points)
         self.source_points = points  # where each vertex lies in the photo
+        # How far each vertex faced the camera in the photo (normal's z), to measure how much a
+        # new pose stretches what the photo saw of it.
+        self.source_facing = xp.clip(normals[:, 2:3], 0.0, None)
         self.shading = state.shading[0, ...]
         # The fitted albedo, gained per channel to the photo's colours where both are known.
         albedo = state.albedo[0, ...]
@@ -242,6 +258,7 @@ class Synthesizer:
         self.mirror_weight = xp.take(self.photo_weight * skin_likeness(observed, skin),
                                      mirror, axis=0)
         self.mirror_shading = xp.take(self.shading, mirror, axis=0)
+        self.mirror_facing = xp.take(self.source_facing, mirror, axis=0)
         self.outline = xp.nonzero(boundary_vertices(self.triangles, points.shape[0]))[0]
         # The photo's grain, for what is drawn without the photo's texture (the albedo, the
         # warp's blurred strips): smooth skin beside a grainy photo reads as pasted on.
@@ -277,6 +294,20 @@ class Synthesizer:
         self._arrays = arrays
         self._anchor_ids = arrays.landmark_indices[arrays.landmark_indices >= 0]
         self._shape = state.coefficients.shape[0, ...]
+
+    def texture_weights(self, normals: Any) -> tuple[Any, Any]:
+        """(V, 1) photo and (V, 1) mirror texture weights in a new pose whose camera-space
+        normals are ``normals`` (V, 3).
+
+        Surface the photo saw foreshortened and the new pose shows face-on is the photo's few
+        pixels stretched: blocks of blurred colour (a frontal photo's cheek side turned to the
+        camera). Past :data:`STRETCH_TEXTURE` [0] times the photo's facing, the photo (and the
+        mirrored side) give way to the fallback, gone at [1].
+        """
+        xp = self.backend.xp
+        facing = xp.clip(normals[:, 2:3], 0.0, None)
+        return (self.photo_weight * _unstretched(facing, self.source_facing),
+                self.mirror_weight * _unstretched(facing, self.mirror_facing))
 
     def fallback(self, shading: Any) -> Any:
         """(V, 3) the colour drawn where neither the photo nor the mirrored side has a colour:
@@ -341,8 +372,9 @@ class Synthesizer:
         # The other side lends its colour only where it was lit about as this side is now: a
         # face lit from one side has a dark side whose skin, brightened, turns orange.
         lit_alike = xp.exp(-(xp.log(mirror_shading_ratio) / MIRROR_SHADING_SPREAD) ** 2)
-        attributes = xp.concat([self.source_points, self.photo_weight, ratio,
-                                self.mirror_points, self.mirror_weight * lit_alike, mirror_ratio,
+        photo_weight, mirror_weight = self.texture_weights(state.normals[0, ...])
+        attributes = xp.concat([self.source_points, photo_weight, ratio,
+                                self.mirror_points, mirror_weight * lit_alike, mirror_ratio,
                                 self.fallback(new_shading)], axis=1)
         attributes = caps.extend(attributes)
         # The eyes' caps show the photo only.
