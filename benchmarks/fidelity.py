@@ -1,6 +1,7 @@
 """Benchmark: does the fit stay on the face? Spill, RMSE in the outline, NME, leave-jaw-out.
 
-Run: ``python benchmarks/fidelity.py [PHOTO ...] [--pictures DIR] [--contour] [--json FILE]``
+Run: ``python benchmarks/fidelity.py [PHOTO ...] [--pictures DIR] [--contour] [--repeats K]
+[--json FILE]``
 (default photos: every photo with a .pts here: the shared samples, which include the wheel's
 shipped astronaut, and 300-W image_0010; ``--contour``: both fits with the jaw contour term,
 ``fit(contour=True)``).
@@ -15,7 +16,14 @@ Per photo (definitions in :mod:`facefit.bench.fidelity`):
   face outline (68-point hull extended to the forehead), and the photometric RMSE inside it
   with the model's albedo; ``rmse_detail`` with the per-vertex albedo detail solved after
   the fit added (``FitResult.albedo_detail``, where the fit has one);
-- ``seconds``: the full fit's time (not a timing benchmark: see benchmarks/fit.py).
+- ``seconds``: the full fit's time (not a timing benchmark: see benchmarks/fit.py);
+- with ``--repeats K``: ``jaw_mean`` and ``jaw_sd``, the leave-jaw-out jaw NME over 3K fits:
+  the photometric samples drawn at three strides (``max_samples`` 1000 / 1200 / 1400: every
+  6th / 5th / 4th vertex of the ICT face region) times K landmark sets, the first as
+  annotated and the others with every point moved by N(0, (1% of the outer-eye-corner
+  distance)^2) per coordinate (seeds 1..K-1). One fit's jaw NME moves by up to 0.02 with
+  either change (benchmarks/README.md), so differences between methods smaller than that
+  need the mean.
 
 ``--pictures DIR`` writes ``NAME.fidelity.png`` per photo: the photo dimmed, the rendered mask
 tinted blue where allowed and red where it spills, the outline (green) and its dilation
@@ -39,16 +47,24 @@ import facefit as ff
 from _timing import machine
 from facefit.backends import to_numpy
 from facefit.bench import fidelity as fd
+from facefit.fit import FitOptions
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 PHOTOS = [SHARED / "samples" / "astronaut.png", SHARED / "300w" / "image_0010.png",
           SHARED / "samples" / "grace_hopper.jpg"]
 
+#: ``max_samples`` of the repeated leave-jaw-out fits (``--repeats``): three different sets of
+#: photometric samples of about the default density (1200 is the default).
+SAMPLE_COUNTS = (1000, 1200, 1400)
+#: Landmark jitter of the repeated fits, in outer-eye-corner distances (standard deviation).
+JITTER = 0.01
+
 
 def measure(path: Path, fit_options: dict[str, Any] | None = None,
             pictures: Path | None = None,
-            forehead: float = fd.FOREHEAD_FRACTION) -> dict[str, Any]:
-    """The fidelity figures of one photo (and its overlay picture under ``pictures``)."""
+            forehead: float = fd.FOREHEAD_FRACTION, repeats: int = 0) -> dict[str, Any]:
+    """The fidelity figures of one photo (and its overlay picture under ``pictures``);
+    ``repeats`` K > 0 adds the leave-jaw-out jaw NME's mean and spread over 3K fits."""
     options = dict(fit_options or {})
     photo = ff.read_image(path)
     given = ff.read_landmarks(path.with_suffix(".pts"))
@@ -77,6 +93,9 @@ def measure(path: Path, fit_options: dict[str, Any] | None = None,
                                        outline) if detailed else float("nan"),
         "seconds": result.seconds,
     }
+    if repeats > 0:
+        errors = _repeated_jaw_nme(photo, given, weights, options, repeats)
+        row["jaw_mean"], row["jaw_sd"] = float(np.mean(errors)), float(np.std(errors))
     if pictures is not None:
         pictures.mkdir(parents=True, exist_ok=True)
         _picture(pictures / f"{path.stem}.fidelity.png", photo, mask, allowed, outline_polygon,
@@ -84,6 +103,23 @@ def measure(path: Path, fit_options: dict[str, Any] | None = None,
         _points_over(pictures / f"{path.stem}.heldout.png",
                      held_out.render().to_numpy()["image"], given, to_numpy(held_out.landmarks))
     return row
+
+
+def _repeated_jaw_nme(photo: Any, given: Any, weights: Any, options: dict[str, Any],
+                      repeats: int) -> list[float]:
+    """Leave-jaw-out jaw NME of the fits over :data:`SAMPLE_COUNTS` x ``repeats`` landmark
+    sets (the first as given, the others jittered by :data:`JITTER`, seeds 1..)."""
+    scale = JITTER * fd.eye_distance(given)
+    errors = []
+    for seed in range(repeats):
+        points = given if seed == 0 else given + np.random.default_rng(seed).normal(
+            size=given.shape) * scale
+        for count in SAMPLE_COUNTS:
+            settings = FitOptions(landmark_weights=weights, max_samples=count, detail=False,
+                                  **options)
+            held_out = ff.fit(photo, points, options=settings)
+            errors.append(fd.nme(held_out.landmarks, given, fd.JAW))
+    return errors
 
 
 def _picture(out: Path, photo: Any, mask: Any, allowed: Any, outline: Any, given: Any,
@@ -136,12 +172,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--robust", default=None, help="robust loss of the fits (fit's robust=)")
     parser.add_argument("--contour", action="store_true",
                         help="fit with the jaw contour term (fit's contour=True), both fits")
+    parser.add_argument("--repeats", type=int, default=0,
+                        help="K: the leave-jaw-out jaw NME's mean and sd over 3K fits "
+                             "(three sample sets x K landmark sets, jittered but the first)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     photos = [Path(p) for p in args.photos] or [p for p in PHOTOS if p.is_file()]
     rows = []
     print(f"{'photo':<18} {'NME':>6} {'jaw NME':>8} {'inner':>6} {'spill':>7} {'cover':>6} "
-          f"{'RMSE':>6} {'+detail':>7} {'fit s':>6}")
+          f"{'RMSE':>6} {'+detail':>7} {'fit s':>6}"
+          + (f" {'jaw mean':>8} {'sd':>6}" if args.repeats else ""))
     for path in photos:
         with ff.use_backend("numpy"):
             options: dict[str, Any] = {"robust": args.robust} if args.robust else {}
@@ -149,12 +189,13 @@ def main(argv: list[str] | None = None) -> int:
                 options["contour"] = True
             row = measure(path, options or None,
                           pictures=Path(args.pictures) if args.pictures else None,
-                          forehead=args.forehead)
+                          forehead=args.forehead, repeats=args.repeats)
         rows.append(row)
         print(f"{row['photo']:<18} {row['nme']:>6.4f} {row['jaw_nme']:>8.4f} "
               f"{row['inner_nme']:>6.4f} {100 * row['spill']:>6.2f}% "
               f"{100 * row['coverage']:>5.1f}% {row['rmse']:>6.4f} {row['rmse_detail']:>7.4f} "
-              f"{row['seconds']:>6.2f}")
+              f"{row['seconds']:>6.2f}"
+              + (f" {row['jaw_mean']:>8.4f} {row['jaw_sd']:>6.4f}" if args.repeats else ""))
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2))
     return 0

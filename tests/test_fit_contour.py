@@ -111,3 +111,30 @@ def test_contour_is_an_option_of_the_fit():
     # Without a photo there is no contour term, and the schedule naming it still runs.
     landmarks_only = ff.fit(None, landmarks, MODEL, rounds=1, max_iterations=3, contour=True)
     assert landmarks_only.problem.contour_term is None
+
+
+def test_contour_skin_statistics_come_from_the_cheeks():
+    # At the true parameters the photo is the model's own rendering on a dark background: the
+    # skin's mean colour is the rendered cheeks' (bright), far from the background's, and the
+    # inverse covariance (by the adjugate, no linalg extension) is the covariance's inverse.
+    from facefit.fit.terms.base import whole_mesh
+    from facefit.fit.terms.contour import _inverse3
+    from facefit.render.landmarks import landmark_vertices
+
+    params, problem = _problem(8)
+    x = problem.backend.asarray(problem.layout.pack(params))
+    term = problem.contour_term
+    points = whole_mesh(term.arrays, term.layout, x).points
+    marks = landmark_vertices(points, term.arrays.landmark_indices, term.arrays.jaw_candidates)
+    projected = to_numpy(points)[to_numpy(marks)]
+    mean, inverse = term._skin(problem.backend.asarray(projected[:17]),
+                               problem.backend.asarray(projected[30]))
+    image = to_numpy(problem.image)
+    background = image[0, 0]
+    assert np.linalg.norm(to_numpy(mean) - background) > 0.2
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(3, 3))
+    spd = a @ a.T + 0.1 * np.eye(3)
+    np.testing.assert_allclose(to_numpy(_inverse3(problem.backend.asarray(spd))),
+                               np.linalg.inv(spd), rtol=1e-6, atol=1e-6)
+    assert np.all(np.linalg.eigvalsh(to_numpy(inverse)) > 0)

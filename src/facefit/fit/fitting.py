@@ -178,8 +178,9 @@ def fit(image: Any, landmarks: Any = None, model: Any = None, jacobian: str = "a
         little and raises the plain RMSE inside the face outline, which it no longer weighs
         pixel by pixel (benchmarks/README.md).
     contour : with a photo, fit the model's jaw silhouette to the face's outline in the photo
-        (:mod:`facefit.fit.terms.contour`) from the shape stage on; False fits the jaw to
-        its landmarks and the prior alone.
+        (where it stops looking like the cheeks' skin; :mod:`facefit.fit.terms.contour`) from
+        the shape stage on, for jaw points missing or given a weight below 1; False fits the
+        jaw to its landmarks and the prior alone.
     options : all of the above as one :class:`FitOptions`; when given, the keyword
         arguments are ignored.
 

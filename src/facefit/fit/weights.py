@@ -26,7 +26,7 @@ class FitWeights:
     photometric : w_con in ``(w_con / N_vis) * sum_v |albedo_v * shading_v - I(p_v)|^2``.
     identity, expression, albedo : prior weights on ``||z||^2`` of each coefficient block.
     contour : w_cnt in ``(w_cnt / J) * sum_j (n_j . (p_j - t_j) / d)^2``, the jaw silhouette
-        against the photo's edges (:mod:`facefit.fit.terms.contour`).
+        against the face's skin outline in the photo (:mod:`facefit.fit.terms.contour`).
     """
 
     landmarks: float = 20.0

@@ -1,14 +1,19 @@
 """The contour term: the model's jaw silhouette against the face's outline in the photo.
 
-Landmarks say where the inner face is; the jaw line they leave to the identity prior, which
-(fitted from the 51 inner points) put the chin too high and the cheeks too wide on every photo
-of the fidelity benchmark. The photo itself shows the outline: skin against neck shadow, hair,
-collar or background. Like eos' contour fitting (ICP), each round (``update``) takes the
-model's occluding jaw contour — the silhouette vertex of each of the 17 jaw-landmark candidate
-lines, as landmark marching picks it — projects it, and searches along its 2D outward normal for
-the strongest edge leaving skin colour; those targets are then held fixed for the round. The
-residual is the normal-direction distance of each projected contour vertex to its target, so
-the contour may slide along the outline; matches with a weak edge are dropped.
+Landmarks say where the inner face is; the jaw line they leave to the identity prior. The photo
+itself shows the outline: skin against neck shadow, hair, collar or background. Like eos'
+contour fitting (ICP), each round (``update``) takes the model's occluding jaw contour — the
+silhouette vertex of each of the jaw-landmark candidate lines searched, as landmark marching
+picks it — projects it, and searches along its 2D outward normal for where the photo stops
+looking like this face's skin: the skin's colour statistics (mean and covariance) come from the
+cheeks between the nose tip and the jaw, each pixel of the search gets a skin likeness from its
+Mahalanobis distance to them, and the target is the offset with the most skin just inside and
+the least just outside. An edge inside the face (a fold, the lips, a shadow boundary on the
+cheek) has skin on both sides, and one outside (a collar, hair against background) has skin
+on neither, so neither wins (the previous score, the steepest rise of colour distance from
+skin, took them; benchmarks/README.md compares both). Those targets are then held fixed for
+the round. The residual is the normal-direction distance of each projected contour vertex to
+its target, so the contour may slide along the outline; lines without a clear step are dropped.
 """
 
 from __future__ import annotations
@@ -26,17 +31,36 @@ from .landmarks import point_jacobian_blocks
 
 Array = Any
 
-__all__ = ["CONTOUR_LINES", "CONTOUR_REACH", "ContourTerm"]
+__all__ = ["CONTOUR_LINES", "CONTOUR_REACH", "SKIN_STEP", "ContourTerm"]
 
 #: How far the edge search reaches either side of the projected contour, in outer-eye-corner
 #: distances. Wider (0.3) reached the ears' and collars' edges more often than the jaw's on the
 #: fidelity benchmark's photos (benchmarks/README.md).
 CONTOUR_REACH = 0.15
 
-#: Jaw lines searched (iBUG jaw points): the cheeks below the ears. At ear height (0..2,
-#: 14..16) the strongest edge was the ear's or the hair's, and round the chin (7..9) the neck
-#: is skin too: the collar's edge below it is stronger than the chin's faint shadow.
-CONTOUR_LINES = (3, 4, 5, 6, 10, 11, 12, 13)
+#: Jaw lines searched (iBUG jaw points): the cheeks below the ears and the chin. At ear height
+#: (0..2, 14..16) the outline runs into the ear and the hair. With the steepest-rise score the
+#: chin (7..9) went to the collar's edge below it (the neck is skin too); with the skin step
+#: its targets lie on the chin's lower edge on the shared photos (a collar has no skin on
+#: either side), and lines 3..13 gave the lowest leave-jaw-out jaw NME on the three shared
+#: photos of the variants tried (benchmarks/README.md).
+CONTOUR_LINES = (3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
+
+#: Where the skin's colour is measured: fractions of the way from the nose tip to jaw points
+#: 2-5 and 11-14 (the cheeks, clear of the nostrils, lips and the jaw's own edge).
+_CHEEK_LINES = (2, 3, 4, 5, 11, 12, 13, 14)
+_CHEEK_FRACTIONS = (0.4, 0.55, 0.7)
+#: Colour noise floor (per channel, photo units) added to the skin covariance: a grey photo's
+#: covariance is flat across the grey axis.
+_COLOUR_FLOOR = 0.03
+#: Skin likeness ``exp(-m^2 / (2 s^2))`` of a pixel at Mahalanobis distance m, s = this.
+_SKIN_SIGMAS = 2.5
+#: Width of the windows just inside and just outside a candidate offset, in outer-eye-corner
+#: distances.
+_SKIN_WINDOW = 0.04
+#: A line keeps its match when the skin likeness falls by at least this much across it
+#: (likeness in [0, 1]; after the preference for edges near the current contour).
+SKIN_STEP = 0.2
 
 
 class ContourTerm:
@@ -154,42 +178,63 @@ class ContourTerm:
         start = xp.take(jaw, self.lines, axis=0)  # (J, 2)
         outward = xp.sum(normal * (start - nose), axis=1, keepdims=True) >= 0
         normal = xp.where(outward, normal, -normal)
-        # Skin: the photo halfway between the nose tip and the jaw, median over the lines.
-        halfway = self._sample(0.5 * (start + nose))  # (J, 3)
-        skin = xp.sort(halfway, axis=0)[halfway.shape[0] // 2, :]
-        offsets, score = self._profile(start, normal, skin)
-        # The strongest rise, not the first: inside the face, lips, folds and wrinkles rise
-        # too (taking the first clear edge outward pulled the jaw inside the face).
+        offsets, score = self._profile(start, normal, jaw, nose)
+        # The strongest step from skin to not skin, not the first: inside the face, lips,
+        # folds and wrinkles change colour too.
         best = xp.argmax(score, axis=1)  # (J,)
         strength = xp.max(score, axis=1)
         shift = xp.take(offsets, best)
-        # Keep a line whose edge is not weak next to the typical line's (a third of it, and
-        # a rise of 0.01 per pixel) and not at the search's end (the edge may lie beyond).
-        typical = xp.sort(strength)[strength.shape[0] // 2]
+        # Keep a line whose step is clear and not at the search's end (the edge may lie beyond).
         inside = (best > 0) & (best < offsets.shape[0] - 1)
-        keep = inside & (strength >= 0.35 * typical) & (strength > 0.01) & (self.line_scale > 0)
+        keep = inside & (strength > SKIN_STEP) & (self.line_scale > 0)
         self.matched = int(xp.sum(xp.astype(keep, xp.int64)))
         self.normals = normal
         self.targets = start + shift[:, None] * normal
         self.row_weight = xp.where(keep, self.line_scale, xp.zeros_like(strength))
 
-    def _profile(self, start: Array, normal: Array, skin: Array) -> tuple[Array, Array]:
-        """Offsets (S,) along each normal and each line's edge score there (J, S): how fast
-        the smoothed photo's colour distance from ``skin`` grows outward, per pixel, times a
-        broad preference for edges near the current contour."""
+    def _skin(self, jaw: Array, nose: Array) -> tuple[Array, Array]:
+        """The skin's mean colour (3,) and inverse colour covariance (3, 3), from the smoothed
+        photo on the cheeks of the projected jaw ``jaw`` (17, 2) and nose tip ``nose`` (2,)."""
+        xp = array_namespace(jaw)
+        lines = xp.asarray(list(_CHEEK_LINES), device=jaw.device)
+        ends = xp.take(jaw, lines, axis=0)  # (L, 2)
+        fractions = xp.asarray(list(_CHEEK_FRACTIONS), dtype=jaw.dtype, device=jaw.device)
+        cheek = nose + fractions[None, :, None] * (ends - nose)[:, None, :]  # (L, F, 2)
+        colours = xp.reshape(self._sample(cheek), (-1, 3))
+        mean = xp.mean(colours, axis=0)
+        centred = colours - mean
+        covariance = (xp.matrix_transpose(centred) @ centred / colours.shape[0]
+                      + _COLOUR_FLOOR ** 2 * xp.eye(3, dtype=jaw.dtype, device=jaw.device))
+        return mean, _inverse3(covariance)
+
+    def _profile(self, start: Array, normal: Array, jaw: Array,
+                 nose: Array) -> tuple[Array, Array]:
+        """Offsets (S,) along each normal and each line's score there (J, S): the mean skin
+        likeness over a window just inside the offset less that just outside, times a broad
+        preference for edges near the current contour."""
         xp = array_namespace(start)
+        mean, inverse = self._skin(jaw, nose)
         steps = max(8, math.ceil(self.reach))
-        offsets = xp.linspace(-self.reach, self.reach, 2 * steps + 1, dtype=start.dtype,
-                              device=start.device)
-        spacing = 2 * self.reach / (2 * steps)
-        where = start[:, None, :] + offsets[None, :, None] * normal[:, None, :]  # (J, S, 2)
-        colour = self._sample(where)  # (J, S, 3)
-        difference = colour - skin
-        distance = xp.sqrt(xp.sum(difference * difference, axis=-1))  # (J, S)
-        rise = (distance[:, 2:] - distance[:, :-2]) / (2 * spacing)
-        edge = xp.concat([xp.zeros_like(rise[:, :1]), rise, xp.zeros_like(rise[:, :1])], axis=1)
-        prior = xp.exp(-0.5 * (offsets / self.reach) ** 2)
-        return offsets, edge * prior[None, :]
+        spacing = self.reach / steps
+        window = max(1, round(_SKIN_WINDOW * self.eye_distance / spacing))
+        count = 2 * (steps + window) + 1
+        offsets = (xp.arange(count, dtype=start.dtype, device=start.device)
+                   - (steps + window)) * spacing
+        where = start[:, None, :] + offsets[None, :, None] * normal[:, None, :]  # (J, S', 2)
+        difference = self._sample(where) - mean  # (J, S', 3)
+        mahalanobis = xp.sum((difference @ inverse) * difference, axis=-1)
+        skin = xp.exp(-0.5 * mahalanobis / _SKIN_SIGMAS ** 2)  # (J, S')
+        # Candidate k (offset index window + k) has skin[k .. k + window - 1] just inside
+        # and skin[k + window + 1 .. k + 2 window] just outside.
+        candidates = 2 * steps + 1
+        inside = skin[:, 0:candidates]
+        outside = skin[:, window + 1:window + 1 + candidates]
+        for k in range(1, window):
+            inside = inside + skin[:, k:k + candidates]
+            outside = outside + skin[:, window + 1 + k:window + 1 + k + candidates]
+        searched = offsets[window:window + candidates]
+        prior = xp.exp(-0.5 * (searched / self.reach) ** 2)
+        return searched, (inside - outside) / window * prior[None, :]
 
     # -- the smooth part --------------------------------------------------------------------
     def state(self, x: Array) -> FaceState:
@@ -213,3 +258,15 @@ class ContourTerm:
     def matched_points(self) -> tuple[Array, Array]:
         """(J, 2) edge targets of the last :meth:`update` and (J,) whether each was kept."""
         return self.targets, self.row_weight > 0
+
+
+def _inverse3(matrix: Array) -> Array:
+    """The inverse of a (3, 3) matrix by its adjugate (no linalg extension needed)."""
+    xp = array_namespace(matrix)
+    a = matrix
+    cofactor = [[a[(i + 1) % 3, (j + 1) % 3] * a[(i + 2) % 3, (j + 2) % 3]
+                 - a[(i + 1) % 3, (j + 2) % 3] * a[(i + 2) % 3, (j + 1) % 3]
+                 for j in range(3)] for i in range(3)]
+    adjugate = xp.stack([xp.stack([cofactor[j][i] for j in range(3)]) for i in range(3)])
+    determinant = a[0, 0] * cofactor[0][0] + a[0, 1] * cofactor[0][1] + a[0, 2] * cofactor[0][2]
+    return adjugate / determinant
