@@ -8,7 +8,7 @@ import facefit as ff
 from facefit.backends import to_numpy
 from facefit.fit import FitOptions, FitProblem
 
-from .conftest import assert_strategies_agree
+from .conftest import assert_close, assert_strategies_agree
 from .test_fit_terms import MODEL, _float64, _scene
 
 #: The jaw held out, as the fidelity benchmark's leave-jaw-out fit: the contour stands in.
@@ -138,3 +138,19 @@ def test_contour_skin_statistics_come_from_the_cheeks():
     np.testing.assert_allclose(to_numpy(_inverse3(problem.backend.asarray(spd))),
                                np.linalg.inv(spd), rtol=1e-6, atol=1e-6)
     assert np.all(np.linalg.eigvalsh(to_numpy(inverse)) > 0)
+
+
+def test_the_3x3_inverse_agrees_with_numpy_on_every_backend(backend):
+    """The contour term's skin covariance inverse (by the adjugate, no linalg extension) on
+    each backend and dtype, against NumPy's, scale-aware."""
+    from facefit.fit.terms.contour import _inverse3
+
+    rng = np.random.default_rng(5)
+    for scale in (1e-3, 1.0, 1e2):
+        a = rng.normal(size=(3, 3))
+        spd = scale * (a @ a.T + 0.1 * np.eye(3))
+        got = to_numpy(_inverse3(backend.asarray(spd)))
+        want = np.linalg.inv(spd)
+        # The adjugate's products cancel: rounding grows with the matrix's condition (< 200).
+        assert_close(got, want, dtype=backend.dtype_name, scale=float(np.abs(want).max()),
+                     atol_scale=200)
