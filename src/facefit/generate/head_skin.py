@@ -10,8 +10,9 @@ from the face's outline over the head's mesh, times the fitted light's shading o
 surface in the new pose. An ear then has its folds, lit as the face is. Only skin is painted
 this way: the skull (under hair) keeps the warp's hair rings, and the head warp uses this only
 where its triangles are stretched. Where the photo shows no skin there, the warp keeps the
-photo's stretched colours, but with the head's relief: its shading over the mean shading of
-the surface around it, so a revealed ear under the photo's colours still has its folds.
+photo's stretched colours, with the head's relief: its shading over the mean shading of the
+surface around it (the fitted light is smooth, so this darkens an ear's concha by a few
+percent, no more).
 """
 
 from __future__ import annotations

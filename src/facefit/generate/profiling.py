@@ -271,9 +271,9 @@ class HeadWarp:
             amount = raster.to_image(smooth, 0.0)
             if stand_in is not None:
                 # The strip the photo saw edge-on holds a few pixels of cheek, hair or shadow;
-                # stretched over a revealed ear, it was a flat slab: the head's relief gives it
-                # its folds, and where the stand-in is skin, the head's own surface, lit,
-                # stands in for it.
+                # stretched over a revealed ear, it is a flat slab: the head's relief shades it
+                # a little, and where the stand-in is skin, the head's own surface, lit, stands
+                # in for it.
                 drawn, weight = stand_in[0], stand_in[1]
                 relief = stand_in[2] if len(stand_in) > 2 else None
                 if relief is not None:

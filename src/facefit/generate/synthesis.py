@@ -238,8 +238,9 @@ class Synthesizer:
         self.albedo = xp.clip(gained * local, 0.0, 1.0)
         # The photo's shading spread from the seen vertices over the mesh: the albedo is drawn
         # under it, relit toward the new pose within the same bounds as the photo's texture.
-        # Under the new shading in full, a revealed cheek (turned from grazing to facing the
-        # camera) was up to 1.5x brighter than the photo's cheek beside it, and paler.
+        # Under the new pose's shading in full, the side turning away fell to 0.67-0.82x of the
+        # photo-matched colour (a darker band beside the texture), and a revealed cheek took
+        # the fitted light's colour in full (the astronaut's, bluish, went pale).
         near = ring_average(xp.concat([w * self.shading, w], axis=1), self.triangles,
                             TONE_RINGS)
         self.near_shading = xp.where(near[:, 3:] > 1e-3,
