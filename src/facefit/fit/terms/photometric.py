@@ -12,6 +12,8 @@ from ...lighting import SH_CONSTANTS
 from ...render.rasterize import rasterize
 from ...render.visibility import visible_vertices
 from ...sampling import bilinear_sample, gaussian_blur
+from ..columns import channel_columns
+from ..grouped import GroupedJacobian
 from ..parameters import ParameterLayout
 from ..topology import kept_rows, sample_subset, sample_vertex_set
 from .base import LastEvaluation, image_plane, whole_mesh
@@ -91,6 +93,8 @@ class PhotometricTerm:
         # position of its top-left pixel in the photo.
         self.image, self.origin, self.smoothing = image, (0, 0), 0.0
         self.vertices = sample_vertex_set(arrays, samples, backend)
+        self.channel_columns, self._shared_albedo, self._own_albedo = channel_columns(
+            layout, backend.to_numpy(self.vertices.albedo_basis), backend)
         self._last = LastEvaluation()
         self._seen_last = LastEvaluation()
         self._visibility = LastEvaluation()
@@ -118,8 +122,14 @@ class PhotometricTerm:
         b, xp = self.backend, self.backend.xp
         seen, rows = kept_rows(b.to_numpy(self.row_scale) > 0, 3)
         self.seen = b.asarray(seen)
-        self.seen_vertices = sample_subset(self.vertices, self.seen)
+        self.seen_vertices = sample_subset(self.vertices, self.seen, b)
         self.seen_scale = xp.take(self.row_scale, self.seen)
+        # The seen samples' albedo basis at each channel's albedo columns (channel_columns:
+        # the shared components, then the channel's own), for the grouped Jacobian.
+        basis = self.seen_vertices.albedo_basis
+        own = [xp.take(basis[:, c, :], self._own_albedo[c, :], axis=1) for c in range(3)]
+        self._seen_albedo = xp.concat([xp.take(basis, self._shared_albedo, axis=2),
+                                       xp.stack(own, axis=1)], axis=2)  # (N', 3, A)
         self._full_rows = b.asarray(rows)
         self._seen_last.clear()
 
@@ -270,6 +280,13 @@ class PhotometricTerm:
     def reduced_jacobian(self, x: Array) -> Array:
         """(3N', n) the Jacobian of :meth:`reduced_residuals`: the rows of :meth:`jacobian`
         that are not zero by the frozen visibility."""
+        return self.grouped_jacobian(x).dense()
+
+    def grouped_jacobian(self, x: Array) -> GroupedJacobian:
+        """:meth:`reduced_jacobian` (the reduced rows) by colour channel
+        (:mod:`facefit.fit.grouped`): each channel's rows over the parameters they can depend
+        on (:attr:`channel_columns`), for the normal equations without the other channels'
+        light and albedo columns, which are zero in its rows."""
         xp = array_namespace(x)
         layout = self.layout
         state = self.seen_state(x)
@@ -298,21 +315,16 @@ class PhotometricTerm:
         own = -(gradient @ projection)  # (N, 3, 3): through the image sample at the vertex
         coefficients = xp.concat([coefficients[:, :, :3] + own, coefficients[:, :, 3:]], axis=2)
         s = self.seen_scale[:, None, None]
-        # The rows are written into one (N, 3, n) buffer, block by block, and the shape block
-        # by the gathered product itself: no per-block arrays stacked afterwards.
-        # Every column is written below (the light block's zeros explicitly): no need to clear
-        # the whole buffer first.
-        out = xp.empty((n_samples, 3, layout.size), dtype=x.dtype, device=x.device)
+        # Each channel's rows are written into one (N, 3, W) buffer over its own columns
+        # (channel_columns: shape, pose, albedo, light), block by block, and the shape block
+        # by the gathered product itself. Every column is written below: no need to clear it.
+        shape_width = layout.shape.stop - layout.shape.start
+        pose_start, albedo_start = shape_width, shape_width + 6
+        width = self.channel_columns.width
+        out = xp.empty((n_samples, 3, width), dtype=x.dtype, device=x.device)
         # (N, 3, K), row-scaled: the ring's basis rows are gathered from the (U, 3, K) rows
         gathered_matmul(s * coefficients, vertices.rings.ring_local, vertices.shape_basis,
-                        out=out, column=layout.shape.start)
-        out[:, :, layout.albedo] = s * (shading[..., None] * vertices.albedo_basis)
-        # Light: d colour_c / d light[k, c'] = albedo_c * basis_k * [c == c'], at column
-        # 3k + c' of the (9, 3) block.
-        out[:, :, layout.light] = xp.zeros((n_samples, 3, 27), dtype=x.dtype, device=x.device)
-        for c in range(3):
-            out[:, c, layout.light.start + c:layout.light.stop:3] = \
-                s[:, 0, :] * (albedo[:, c:c + 1] * state.sh_basis)
+                        out=out, column=0)
         d_rot = []
         for k in range(3):
             turned_normal = unit @ xp.matrix_transpose(pose.d_rotation[k, ...])  # (N, 3)
@@ -320,8 +332,16 @@ class PhotometricTerm:
             colour = (d_colour_d_normal @ turned_normal[..., None])[..., 0]
             image = (gradient @ (scale * image_plane(turned_point[..., None])))[..., 0]
             d_rot.append(colour - image)
-        out[:, :, layout.rotation] = s * xp.stack(d_rot, axis=-1)
-        out[:, :, layout.scale] = (s * -(gradient @ image_plane(state.rotated[..., None])))[
+        out[:, :, pose_start:pose_start + 3] = s * xp.stack(d_rot, axis=-1)
+        out[:, :, pose_start + 3] = (s * -(gradient @ image_plane(state.rotated[..., None])))[
             ..., 0]  # (N, 3)
-        out[:, :, layout.translation] = s * -gradient  # (N, 3, 2)
-        return xp.reshape(out, (3 * n_samples, layout.size))
+        out[:, :, pose_start + 4:pose_start + 6] = s * -gradient  # (N, 3, 2)
+        # The channel's albedo components (shared, then its own): d colour_c / d a_k =
+        # shading_c * basis_ck.
+        albedo_width = self._seen_albedo.shape[2]
+        out[:, :, albedo_start:albedo_start + albedo_width] = s * (
+            shading[..., None] * self._seen_albedo)
+        # Its light: d colour_c / d light[k, c] = albedo_c * basis_k.
+        out[:, :, albedo_start + albedo_width:] = s * (
+            albedo[..., None] * state.sh_basis[:, None, :])
+        return GroupedJacobian(out, self.channel_columns)
