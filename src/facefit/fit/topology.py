@@ -97,8 +97,11 @@ def sample_subset(vertex_set: VertexSet, rows: Array, backend: Backend) -> Verte
     output = backend.to_numpy(xp.take(vertex_set.output, rows, axis=0))
     corners = backend.to_numpy(xp.take(rings.face_corners, rows, axis=0))
     # Local ids, ascending (the rows are read in the whole set's order); the rings' padding
-    # slots (local id 0, zero weight) keep pointing at a row that is read.
-    used = np.unique(np.concatenate([output, ring_local.reshape(-1), corners.reshape(-1)]))
+    # slots (local id 0, zero weight) keep pointing at a row that is read. A sample is its
+    # ring's first slot, and its triangles' corners are its ring.
+    read = np.zeros(vertex_set.mean_shape.shape[0], dtype=bool)
+    read[ring_local.reshape(-1)] = True
+    used = np.flatnonzero(read)
     renumber = np.zeros(vertex_set.mean_shape.shape[0], dtype=np.int64)
     renumber[used] = np.arange(used.size)
     used_ids = backend.asarray(used)

@@ -97,6 +97,7 @@ class PhotometricTerm:
             layout, backend.to_numpy(self.vertices.albedo_basis), backend)
         self._last = LastEvaluation()
         self._seen_last = LastEvaluation()
+        self._kept: Any = None  # (N,) host bool: the samples of seen_vertices
         self._visibility = LastEvaluation()
         self.visible = xp.ones(samples.shape, dtype=backend.dtype, device=samples.device)
         self.robust = robust
@@ -120,18 +121,23 @@ class PhotometricTerm:
         row scales, and where each of the 3N residuals sits among the 3N' reduced ones (the
         zero row 3N' past their end for an unseen sample)."""
         b, xp = self.backend, self.backend.xp
-        seen, rows = kept_rows(b.to_numpy(self.row_scale) > 0, 3)
-        self.seen = b.asarray(seen)
-        self.seen_vertices = sample_subset(self.vertices, self.seen, b)
+        kept = b.to_numpy(self.row_scale) > 0
+        if self._kept is None or (kept != self._kept).any():
+            # The same samples as before (IRLS weights, the last freeze of a fit) keep their
+            # vertex subset, whose copy of the rings' basis rows is the costly part.
+            self._kept = kept
+            seen, rows = kept_rows(kept, 3)
+            self.seen = b.asarray(seen)
+            self.seen_vertices = sample_subset(self.vertices, self.seen, b)
+            # The seen samples' albedo basis at each channel's albedo columns
+            # (channel_columns: the shared components, then the channel's own).
+            basis = self.seen_vertices.albedo_basis
+            own = [xp.take(basis[:, c, :], self._own_albedo[c, :], axis=1) for c in range(3)]
+            self._seen_albedo = xp.concat([xp.take(basis, self._shared_albedo, axis=2),
+                                           xp.stack(own, axis=1)], axis=2)  # (N', 3, A)
+            self._full_rows = b.asarray(rows)
+            self._seen_last.clear()
         self.seen_scale = xp.take(self.row_scale, self.seen)
-        # The seen samples' albedo basis at each channel's albedo columns (channel_columns:
-        # the shared components, then the channel's own), for the grouped Jacobian.
-        basis = self.seen_vertices.albedo_basis
-        own = [xp.take(basis[:, c, :], self._own_albedo[c, :], axis=1) for c in range(3)]
-        self._seen_albedo = xp.concat([xp.take(basis, self._shared_albedo, axis=2),
-                                       xp.stack(own, axis=1)], axis=2)  # (N', 3, A)
-        self._full_rows = b.asarray(rows)
-        self._seen_last.clear()
 
     def reweight(self, x: Array) -> None:
         """IRLS: set each sample's weight ``rho'(s)`` from its squared colour residual ``s``
