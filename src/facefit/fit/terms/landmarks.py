@@ -11,7 +11,7 @@ from ...render.landmarks import jaw_spacing, landmark_vertices
 from ..columns import geometric_columns
 from ..grouped import GroupedJacobian
 from ..parameters import ParameterLayout
-from .base import image_plane, shape_at
+from .base import LastEvaluation, image_plane, shape_at
 
 Array = Any
 
@@ -103,6 +103,7 @@ class LandmarkTerm:
         self.vertex_ids = vertex_ids
         safe = xp.where(vertex_ids >= 0, vertex_ids, xp.zeros_like(vertex_ids))
         self.vertices = VertexSet.gather(self.arrays, safe)
+        self._last = LastEvaluation()  # the state of these vertices at the last real x
 
     def update(self, x: Array) -> None:
         """Landmark marching: each jaw landmark takes the silhouette vertex of its line at
@@ -133,8 +134,9 @@ class LandmarkTerm:
         return xp.concat([jaw, rows[17:, ...]], axis=0)
 
     def state(self, x: Array) -> FaceState:
-        """The model evaluated at the landmark vertices, at ``x``."""
-        return shape_at(self.vertices, self.layout, x)
+        """The model evaluated at the landmark vertices, at ``x``: shared by the residuals
+        and the Jacobian at one point (the solver asks for both)."""
+        return self._last.get(x, lambda v: shape_at(self.vertices, self.layout, v))
 
     def residuals(self, x: Array) -> Array:
         xp = array_namespace(x)

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from ...backends import Backend, array_namespace, gathered_matmul
-from ...forward import FaceState, evaluate
+from ...forward import FaceState, VertexSet, evaluate
 from ...geometry import cross
 from ...lighting import SH_CONSTANTS
 from ...render.rasterize import rasterize
@@ -20,7 +20,7 @@ from .base import LastEvaluation, image_plane, whole_mesh
 
 Array = Any
 
-__all__ = ["PhotometricTerm", "sh_basis_gradient"]
+__all__ = ["PhotometricTerm", "sh_basis_gradient", "shading_gradient"]
 
 
 def sh_basis_gradient(normals: Array) -> Array:
@@ -51,6 +51,35 @@ def sh_basis_gradient(normals: Array) -> Array:
     ]
     flat = [entry for row in rows for entry in row]
     return xp.reshape(xp.stack(flat, axis=-1), (*normals.shape[:-1], 9, 3))
+
+
+def shading_gradient(normals: Array, light: Array) -> Array:
+    """Derivative of the SH shading ``sh_basis(n) @ light`` with respect to the normal.
+
+    The same as ``light.T @ sh_basis_gradient(normals)``, written out over the gradient's
+    non-zero entries (at most four of nine per component): no (N, 9, 3) array and no
+    stacked (3, 9) by (9, 3) products.
+
+    Parameters
+    ----------
+    normals : (N, 3) array.
+    light : (9, 3) SH coefficients per colour channel.
+
+    Returns
+    -------
+    (N, 3 channels, 3) array ``d shading_c / d n_j``.
+    """
+    xp = array_namespace(normals, light)
+    c = SH_CONSTANTS
+    x, y, z = normals[:, 0:1], normals[:, 1:2], normals[:, 2:3]  # (N, 1), broadcast on channels
+    band = [light[k, :][None, :] for k in range(9)]  # (1, 3) each
+    d_x = c[3] * band[3] + (c[4] * y) * band[4] + (c[7] * z) * band[7] \
+        + (2.0 * c[8] * x) * band[8]
+    d_y = c[1] * band[1] + (c[4] * x) * band[4] + (c[5] * z) * band[5] \
+        + (-2.0 * c[8] * y) * band[8]
+    d_z = c[2] * band[2] + (c[5] * y) * band[5] + (6.0 * c[6] * z) * band[6] \
+        + (c[7] * x) * band[7]
+    return xp.stack([d_x, d_y, d_z], axis=-1)
 
 
 class PhotometricTerm:
@@ -98,6 +127,7 @@ class PhotometricTerm:
         self._last = LastEvaluation()
         self._seen_last = LastEvaluation()
         self._kept: Any = None  # (N,) host bool: the samples of seen_vertices
+        self._subset: tuple[VertexSet, Array] | None = None
         self._visibility = LastEvaluation()
         self.visible = xp.ones(samples.shape, dtype=backend.dtype, device=samples.device)
         self.robust = robust
@@ -124,20 +154,35 @@ class PhotometricTerm:
         kept = b.to_numpy(self.row_scale) > 0
         if self._kept is None or (kept != self._kept).any():
             # The same samples as before (IRLS weights, the last freeze of a fit) keep their
-            # vertex subset, whose copy of the rings' basis rows is the costly part.
+            # vertex subset, whose copy of the rings' basis rows is the costly part; a new
+            # one is made on first use (not for the all-visible start a freeze replaces).
             self._kept = kept
             seen, rows = kept_rows(kept, 3)
             self.seen = b.asarray(seen)
-            self.seen_vertices = sample_subset(self.vertices, self.seen, b)
-            # The seen samples' albedo basis at each channel's albedo columns
-            # (channel_columns: the shared components, then the channel's own).
-            basis = self.seen_vertices.albedo_basis
-            own = [xp.take(basis[:, c, :], self._own_albedo[c, :], axis=1) for c in range(3)]
-            self._seen_albedo = xp.concat([xp.take(basis, self._shared_albedo, axis=2),
-                                           xp.stack(own, axis=1)], axis=2)  # (N', 3, A)
             self._full_rows = b.asarray(rows)
+            self._subset = None
             self._seen_last.clear()
         self.seen_scale = xp.take(self.row_scale, self.seen)
+
+    @property
+    def seen_vertices(self) -> VertexSet:
+        """The :class:`~facefit.forward.VertexSet` of the seen samples (``seen``): they and
+        the vertices of their one-rings (:func:`facefit.fit.topology.sample_subset`)."""
+        return self._seen_subset()[0]
+
+    def _seen_subset(self) -> tuple[VertexSet, Array]:
+        """``seen_vertices``, and the seen samples' albedo basis at each channel's albedo
+        columns (:attr:`channel_columns`: the shared components, then the channel's own),
+        (N', 3, A); made once per set of seen samples."""
+        if self._subset is None:
+            xp = self.backend.xp
+            vertices = sample_subset(self.vertices, self.seen, self.backend)
+            basis = vertices.albedo_basis
+            own = [xp.take(basis[:, c, :], self._own_albedo[c, :], axis=1) for c in range(3)]
+            albedo = xp.concat([xp.take(basis, self._shared_albedo, axis=2),
+                                xp.stack(own, axis=1)], axis=2)
+            self._subset = (vertices, albedo)
+        return self._subset
 
     def reweight(self, x: Array) -> None:
         """IRLS: set each sample's weight ``rho'(s)`` from its squared colour residual ``s``
@@ -304,8 +349,7 @@ class PhotometricTerm:
         _, gradient = self._sample(state.points, gradient=True)  # (N, 3, 2)
         albedo, shading, light = state.albedo, state.shading, state.light
         # d shading_c / d camera normal: (N, 3 channels, 3)
-        d_shading = xp.matrix_transpose(light)[None, ...] @ sh_basis_gradient(state.normals)
-        d_colour_d_normal = albedo[..., None] * d_shading  # (N, 3, 3)
+        d_colour_d_normal = albedo[..., None] * shading_gradient(state.normals, light)
 
         # Shape coefficients, through the normals (colour) and the projection (image sample):
         # one coefficient block per ring vertex, times the ring's basis rows.
@@ -331,22 +375,22 @@ class PhotometricTerm:
         # (N, 3, K), row-scaled: the ring's basis rows are gathered from the (U, 3, K) rows
         gathered_matmul(s * coefficients, vertices.rings.ring_local, vertices.shape_basis,
                         out=out, column=0)
-        d_rot = []
-        for k in range(3):
-            turned_normal = unit @ xp.matrix_transpose(pose.d_rotation[k, ...])  # (N, 3)
-            turned_point = state.vertices @ xp.matrix_transpose(pose.d_rotation[k, ...])
-            colour = (d_colour_d_normal @ turned_normal[..., None])[..., 0]
-            image = (gradient @ (scale * image_plane(turned_point[..., None])))[..., 0]
-            d_rot.append(colour - image)
-        out[:, :, pose_start:pose_start + 3] = s * xp.stack(d_rot, axis=-1)
+        # The three angles at once: d R / d angle_k applied to the model-space normal and
+        # point, (N, 3 components, 3 angles), through the shading and the image sample.
+        turned = xp.matrix_transpose(pose.d_rotation)  # (3 angles, 3, 3)
+        turned_normal = xp.permute_dims(unit[None, ...] @ turned, (1, 2, 0))
+        turned_point = xp.permute_dims(state.vertices[None, ...] @ turned, (1, 2, 0))
+        d_rot = d_colour_d_normal @ turned_normal - gradient @ (scale * image_plane(turned_point))
+        out[:, :, pose_start:pose_start + 3] = s * d_rot
         out[:, :, pose_start + 3] = (s * -(gradient @ image_plane(state.rotated[..., None])))[
             ..., 0]  # (N, 3)
         out[:, :, pose_start + 4:pose_start + 6] = s * -gradient  # (N, 3, 2)
         # The channel's albedo components (shared, then its own): d colour_c / d a_k =
         # shading_c * basis_ck.
-        albedo_width = self._seen_albedo.shape[2]
+        seen_albedo = self._seen_subset()[1]
+        albedo_width = seen_albedo.shape[2]
         out[:, :, albedo_start:albedo_start + albedo_width] = s * (
-            shading[..., None] * self._seen_albedo)
+            shading[..., None] * seen_albedo)
         # Its light: d colour_c / d light[k, c] = albedo_c * basis_k.
         out[:, :, albedo_start + albedo_width:] = s * (
             albedo[..., None] * state.sh_basis[:, None, :])
