@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ...backends import Backend, array_namespace, gathered_matmul
+from ...backends import Backend, array_namespace, gathered_matmul, is_plain_value
 from ...forward import FaceState, VertexSet, evaluate
 from ...geometry import cross
 from ...lighting import SH_CONSTANTS
@@ -128,6 +128,7 @@ class PhotometricTerm:
         self._seen_last = LastEvaluation()
         self._kept: Any = None  # (N,) host bool: the samples of seen_vertices
         self._subset: tuple[VertexSet, Array] | None = None
+        self._sampled: tuple[FaceState, Array, tuple[Array, Array | None]] | None = None
         self._visibility = LastEvaluation()
         self.visible = xp.ones(samples.shape, dtype=backend.dtype, device=samples.device)
         self.robust = robust
@@ -304,8 +305,23 @@ class PhotometricTerm:
         of :meth:`residuals` that are not zero by the frozen visibility, in their order."""
         xp = array_namespace(x)
         state = self.seen_state(x)
-        observed = self._sample(state.points)
+        observed = self._seen_sample(state)[0]
         return xp.reshape(self.seen_scale[:, None] * (state.colours - observed), (-1,))
+
+    def _seen_sample(self, state: FaceState) -> tuple[Array, Array | None]:
+        """The compared photo and its gradient at the seen samples' points of ``state``,
+        ``(N', 3)`` and ``(N', 3, 2)``: the reduced residuals take the first, the Jacobian at
+        the same point (the solver's next step after an accepted trial) the second, from
+        one sampling. Kept for the last state and photo (held here, so neither is
+        another's once freed); for complex-step or autograd points, the values alone."""
+        kept = self._sampled
+        if kept is not None and kept[0] is state and kept[1] is self.image:
+            return kept[2]
+        if not is_plain_value(state.points):  # complex step, autograd: the values alone
+            return self._sample(state.points), None
+        sampled = self._sample(state.points, gradient=True)
+        self._sampled = (state, self.image, sampled)
+        return sampled
 
     def _with_unseen(self, reduced: Array) -> Array:
         """3N rows from the 3N' reduced ones: the unseen samples' rows are zeros."""
@@ -346,7 +362,8 @@ class PhotometricTerm:
         rotation, scale = pose.rotation, pose.scale
         vertices = self.seen_vertices
         n_samples = vertices.albedo_mean.shape[0]
-        _, gradient = self._sample(state.points, gradient=True)  # (N, 3, 2)
+        gradient = self._seen_sample(state)[1]  # (N, 3, 2)
+        assert gradient is not None  # the state of a plain x
         albedo, shading, light = state.albedo, state.shading, state.light
         # d shading_c / d camera normal: (N, 3 channels, 3)
         d_colour_d_normal = albedo[..., None] * shading_gradient(state.normals, light)
