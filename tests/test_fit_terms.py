@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -169,6 +171,80 @@ def test_normal_equations_sum_the_terms(backend64):
                  scale=float(np.abs(sub.T @ to_numpy(r)).max()))
     with pytest.raises(ff.FitError, match="residuals"):
         problem.normal_equations(x, problem.residual_vector(x)[:-1])
+
+
+def _per_channel_albedo_model():
+    """MODEL with an albedo whose components each change one channel (two per channel) or
+    all three (one), as facefit's albedo for shape-only models does."""
+    basis = np.zeros((MODEL.n_vertices, 3, 7))
+    for c in range(3):
+        basis[:, c, 2 * c:2 * c + 2] = MODEL.albedo_basis[:, c, :2]
+    basis[:, :, 6] = MODEL.albedo_basis[:, :, 2]
+    return dataclasses.replace(MODEL, albedo_basis=basis)
+
+
+def test_grouped_normal_equations_skip_only_structural_zeros(backend64):
+    """The normal equations by row group (facefit.fit.grouped: the photometric term's colour
+    channels, each over its own albedo components and light; the landmarks over shape and
+    pose) equal the dense Jacobian's, on a model with per-channel albedo components, and the
+    dense Jacobian from the groups still agrees with every automatic strategy."""
+    model = _per_channel_albedo_model()
+    params = FaceParams.framing(model, SIZE).for_model(model)
+    params.albedo = np.random.default_rng(4).normal(size=7)
+    params.rotation = np.array([0.1, -0.2, 0.05])
+    rendered = render(model, params, SIZE).to_numpy()
+    ys, xs = np.mgrid[: SIZE[0], : SIZE[1]]
+    image = rendered["image"] + 0.05 * (np.sin(xs / 2.5) * np.cos(ys / 3.5))[..., None]
+    problem = FitProblem(image, rendered["landmarks"] + 0.5, model)
+    x = backend64.asarray(problem.layout.pack(params) + 0.01)
+    problem.freeze(x)
+    term = problem.photometric_term
+    layout = problem.layout
+    own = term.channel_columns.own  # each channel: its 2 albedo components, then its 9 lights
+    assert own.shape == (3, 11)
+    for c in range(3):
+        assert list(own[c, :2]) == [layout.albedo.start + 2 * c, layout.albedo.start + 2 * c + 1]
+        assert list(own[c, 2:]) == [layout.light.start + 3 * k + c for k in range(9)]
+    for t in (term, problem.landmark_term):
+        assert_strategies_agree(t, x, backend64, t.name)
+    r = problem.residual_vector(x, reduced=True)
+    jac = to_numpy(problem.jacobian_matrix(x, reduced=True))
+    normal, gradient = problem.normal_equations(x, r, reduced=True)
+    expected = jac.T @ jac
+    assert_close(normal, expected, rtol=1e-12, scale=float(np.abs(expected).max()))
+    assert_close(gradient, jac.T @ to_numpy(r), rtol=1e-12,
+                 scale=float(np.abs(jac.T @ to_numpy(r)).max()))
+    # The zeros skipped are zeros: other channels' albedo and light, the landmarks' colour.
+    rows = jac[:136]  # the landmark rows come first
+    assert not rows[:, layout.albedo.start:layout.light.stop].any()
+    colour = to_numpy(term.reduced_jacobian(x)).reshape(-1, 3, layout.size)
+    for c in range(3):
+        others = np.setdiff1d(np.concatenate([own[d] for d in range(3)]), own[c])
+        assert not colour[:, c, others].any() and np.abs(colour[:, c, own[c]]).max() > 0
+
+
+def test_shading_gradient_is_the_light_times_the_basis_gradient(backend64):
+    from facefit.fit.terms.photometric import sh_basis_gradient, shading_gradient
+
+    rng = np.random.default_rng(8)
+    normals = rng.normal(size=(50, 3))
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    light = rng.normal(size=(9, 3))
+    n, lt = backend64.asarray(normals), backend64.asarray(light)
+    expected = light.T[None, ...] @ to_numpy(sh_basis_gradient(n))
+    assert_close(shading_gradient(n, lt), expected, rtol=1e-14, scale=float(np.abs(expected).max()))
+
+
+def test_column_groups_name_each_parameter_at_most_once(backend64):
+    from facefit.fit.columns import ColumnGroups
+
+    with pytest.raises(ff.FitError, match="at most once"):
+        ColumnGroups.of([0, 1, 2], [[3, 1]], 5, backend64)
+    with pytest.raises(ff.FitError, match="at most once"):
+        ColumnGroups.of([0, 1, 7], [[3]], 5, backend64)
+    groups = ColumnGroups.of([4, 0], [[2], [1]], 5, backend64)  # parameter 3: no row uses it
+    assert (groups.groups, groups.width) == (2, 3)
+    assert list(to_numpy(groups.expand)[1]) == [1, 2, 3, 3, 0]
 
 
 def test_whole_problem_jacobian_by_name(backend64):

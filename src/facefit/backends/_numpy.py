@@ -55,9 +55,29 @@ def lapack_pools() -> Any:
     return _lapack_pools
 
 
+_blas_controllers: list[Any] | None = None  # blas_pools()' BLAS libraries, listed once
+
+
+def _blas_runs(threads: int) -> bool:
+    """Whether every BLAS pool runs ``threads`` threads already (a fit sets one for its whole
+    run). Asking each library costs about a microsecond; a ``limit`` context 20-40 us (it
+    lists every pool's state and sets it back), which a fit paid 150-250 times."""
+    global _blas_controllers
+    if _blas_controllers is None:
+        _blas_controllers = [c for c in blas_pools().lib_controllers if c.user_api == "blas"]
+    return bool(_blas_controllers) and all(c.num_threads == threads for c in _blas_controllers)
+
+
+def _blas_limit(threads: int) -> contextlib.AbstractContextManager[Any]:
+    """The BLAS pools capped at ``threads`` for a block (nothing to do where they are)."""
+    if _blas_runs(threads):
+        return contextlib.nullcontext()
+    return blas_pools().limit(limits=threads, user_api="blas")
+
+
 def gram(matrix: Any, threads: int) -> Any:
     """``matrix.T @ matrix`` with the BLAS pool capped at ``threads`` for this product."""
-    with blas_pools().limit(limits=threads, user_api="blas"):
+    with _blas_limit(threads):
         return matrix.T @ matrix
 
 
@@ -76,7 +96,7 @@ def cholesky_solve(matrix: Any, rhs: Any, xp: Any) -> Any:
         return np.stack([cholesky_solve(m, b, xp) for m, b in zip(matrix, rhs, strict=True)])
     if _batched is None or matrix.dtype != np.float64 or rhs.dtype != np.float64:
         return _scipy_cholesky_solve(matrix, rhs)
-    with blas_pools().limit(limits=1, user_api="blas"):
+    with _blas_limit(1):
         try:
             lower = np.linalg.cholesky(matrix)
         except np.linalg.LinAlgError:  # not positive definite

@@ -470,8 +470,10 @@ def user_rows(image: Any, points: Any, image_path: str, landmarks_path: str, *,
               repeats: int = 5, busy: bool = True) -> list[Row]:
     """Speed as users meet it, on NumPy: a cold ``facefit fit`` process; the warm in-process
     fit (after a warm-up); and, with ``busy``, the fit with the default BLAS policy and with
-    ``blas_threads=1`` while one busy process per core runs beside it (alternating, so both
-    see the same load), against the same fits on the quiet machine just before."""
+    ``blas_threads=1`` while one busy process per core runs beside it (``2 * repeats``
+    back-to-back pairs in alternating order, so both see the same load; the default row keeps
+    the median of the pairs' ratios), against the same fits on the quiet machine just
+    before."""
     from ..fit import fit
     from ..model import load_model
 
@@ -487,14 +489,24 @@ def user_rows(image: Any, points: Any, image_path: str, landmarks_path: str, *,
             rows.append({"section": "users", "kind": f"warm fit ({label})",
                          **_spread(quiet[threads])})
         if busy:
+            # Back-to-back pairs, twice as many as the quiet fits, the order swapped in every
+            # other pair (ABBA): beside the busy processes one fit takes 0.6-1.5x another on
+            # the same code, and the policy (the default is one thread, the same code path as
+            # blas_threads=1) is judged on the median of the pairs' ratios, which a load
+            # drifting over the run does not move as it moves a ratio of two medians.
             loaded: dict[int | None, list[float]] = {None: [], 1: []}
+            ratios = []
             with busy_cores(os.cpu_count() or 1):
-                for _ in range(repeats):
-                    for threads in (None, 1):
-                        loaded[threads].append(
-                            fit(image, points, model, blas_threads=threads).seconds)
+                for k in range(2 * repeats):
+                    pair = {}
+                    for threads in ((None, 1) if k % 2 == 0 else (1, None)):
+                        pair[threads] = fit(image, points, model, blas_threads=threads).seconds
+                        loaded[threads].append(pair[threads])
+                    ratios.append(pair[None] / pair[1])
             for threads, label in ((None, "default policy"), (1, "blas_threads=1")):
+                extra = {"pair_ratio_median": statistics.median(ratios),
+                         "pair_ratios": ratios} if threads is None else {}
                 rows.append({"section": "users",
                              "kind": f"busy fit ({label}, one busy process per core)",
-                             **_spread(loaded[threads])})
+                             **_spread(loaded[threads]), **extra})
     return rows

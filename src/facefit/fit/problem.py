@@ -294,8 +294,12 @@ class FitProblem:
 
         A term whose Jacobian has one entry per row (``jacobian_columns``, the prior: a
         scaled identity on the coefficients) adds to the diagonal and the gradient directly;
-        as dense rows it was a tenth of the normal matrix's work. ``threads``: host BLAS
-        threads for the products (:func:`facefit.backends.gram`).
+        as dense rows it was a tenth of the normal matrix's work. A term with a
+        ``grouped_jacobian`` (:mod:`facefit.fit.grouped`: rows in groups, each over the
+        parameters it can depend on) adds its normal equations group by group: the
+        photometric term's colour channels (its reduced rows, so with ``reduced`` only)
+        take 39% less work than its dense ``J^T J``, the landmarks skip albedo and light.
+        ``threads``: host BLAS threads for the products (:func:`facefit.backends.gram`).
         """
         xp = self.backend.xp
         check_jacobian(strategy, self.backend)
@@ -316,6 +320,21 @@ class FitProblem:
                 step = scatter_add(ids, values * part, n)
                 sparse = step if sparse is None else sparse + step
                 offset += ids.shape[0]
+                continue
+            # A term's grouped Jacobian has the rows of its reduced residuals (where it has
+            # them: only with ``reduced``, else the rows differ).
+            grouped = getattr(term, "grouped_jacobian", None) if strategy == "analytic" and (
+                reduced or not hasattr(term, "reduced_residuals")) else None
+            if grouped is not None:  # rows by group, each over its own columns
+                jacobian = grouped(x)
+                part = _residual_part(r, offset, jacobian.rows)
+                offset += jacobian.rows
+                product, step = jacobian.normal_equations(part, threads)
+                if columns is not None:
+                    product = xp.take(xp.take(product, columns, axis=0), columns, axis=1)
+                    step = xp.take(step, columns)
+                normal = product if normal is None else normal + product
+                gradient = step if gradient is None else gradient + step
                 continue
             block = self.jacobian_matrix(x, strategy, [term], reduced=reduced)
             part = _residual_part(r, offset, block.shape[0])

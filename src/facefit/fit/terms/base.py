@@ -27,7 +27,10 @@ class ResidualTerm(Protocol):
     ``reduced_residuals(x)`` / ``reduced_jacobian(x)``, the rows that the frozen state does
     not make zero (the photometric term's seen samples), and ``jacobian_columns(x) -> (ids,
     values)`` for a Jacobian with one entry per row, ``values[i]`` at column ``ids[i]`` (the
-    prior), which the normal equations take straight onto their diagonal.
+    prior), which the normal equations take straight onto their diagonal, and
+    ``grouped_jacobian(x)``, the analytic Jacobian of the reduced rows (the rows where the
+    term has no reduced ones) as a :class:`facefit.fit.grouped.GroupedJacobian`, whose normal
+    equations skip its structural zeros (the photometric colour channels, the landmarks).
     """
 
     name: str

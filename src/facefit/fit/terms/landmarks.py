@@ -8,8 +8,10 @@ from typing import Any
 from ...backends import Backend, array_namespace
 from ...forward import FaceState, VertexSet, derived
 from ...render.landmarks import jaw_spacing, landmark_vertices
+from ..columns import geometric_columns
+from ..grouped import GroupedJacobian
 from ..parameters import ParameterLayout
-from .base import assemble_jacobian, image_plane, shape_at
+from .base import LastEvaluation, image_plane, shape_at
 
 Array = Any
 
@@ -28,7 +30,8 @@ def point_jacobian_blocks(state: FaceState, vertices: VertexSet, x: Array) -> di
     Returns
     -------
     dict of ``shape`` (L, 2, K), ``rotation`` (L, 2, 3), ``scale`` (L, 2, 1) and
-    ``translation`` (L, 2, 2), for :func:`.base.assemble_jacobian`.
+    ``translation`` (L, 2, 2), for :func:`.base.assemble_jacobian` (in the order of
+    :func:`facefit.fit.grouped.geometric_columns`).
     """
     xp = array_namespace(x)
     pose, shape = state.pose, state.vertices  # (L, 3)
@@ -91,6 +94,7 @@ class LandmarkTerm:
         # the vertices' own points.
         self.spaced = bool(xp.all(arrays.landmark_indices[:17] >= 0))
         self.jaw_weights: Array | None = None
+        self.columns = geometric_columns(layout, backend)
         self._use(arrays.landmark_indices)
 
     def _use(self, vertex_ids: Array) -> None:
@@ -99,6 +103,7 @@ class LandmarkTerm:
         self.vertex_ids = vertex_ids
         safe = xp.where(vertex_ids >= 0, vertex_ids, xp.zeros_like(vertex_ids))
         self.vertices = VertexSet.gather(self.arrays, safe)
+        self._last = LastEvaluation()  # the state of these vertices at the last real x
 
     def update(self, x: Array) -> None:
         """Landmark marching: each jaw landmark takes the silhouette vertex of its line at
@@ -129,8 +134,9 @@ class LandmarkTerm:
         return xp.concat([jaw, rows[17:, ...]], axis=0)
 
     def state(self, x: Array) -> FaceState:
-        """The model evaluated at the landmark vertices, at ``x``."""
-        return shape_at(self.vertices, self.layout, x)
+        """The model evaluated at the landmark vertices, at ``x``: shared by the residuals
+        and the Jacobian at one point (the solver asks for both)."""
+        return self._last.get(x, lambda v: shape_at(self.vertices, self.layout, v))
 
     def residuals(self, x: Array) -> Array:
         xp = array_namespace(x)
@@ -138,12 +144,20 @@ class LandmarkTerm:
         return xp.reshape(self.row_weight[:, None] * (points - self.targets), (-1,))
 
     def jacobian(self, x: Array) -> Array:
+        return self.grouped_jacobian(x).dense()
+
+    def grouped_jacobian(self, x: Array) -> GroupedJacobian:
+        """:meth:`jacobian` over the parameters the points depend on (shape and pose, not
+        albedo or light: 107 of the default model's 266 columns are zero), for the normal
+        equations (:mod:`facefit.fit.grouped`)."""
+        xp = array_namespace(x)
         state = self.state(x)
         blocks = point_jacobian_blocks(state, self.vertices, x)
-        w = self.row_weight[:, None, None]  # (L, 1, 1)
-        rows = 2 * state.vertices.shape[0]
-        return assemble_jacobian(self.layout, rows,
-                                 {k: w * self._spaced(v) for k, v in blocks.items()}, like=x)
+        count = state.vertices.shape[0]
+        rows = xp.concat([blocks["shape"], blocks["rotation"], blocks["scale"],
+                          xp.broadcast_to(blocks["translation"], (count, 2, 2))], axis=2)
+        rows = self.row_weight[:, None, None] * self._spaced(rows)  # (L, 2, K + 6)
+        return GroupedJacobian(xp.reshape(rows, (2 * count, 1, rows.shape[2])), self.columns)
 
     def fitted_points(self, x: Array) -> Array:
         """(68, 2) the landmarks the model places at ``x`` (NaN where it has no vertex)."""

@@ -5,20 +5,28 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ...backends import Backend, array_namespace, gathered_matmul
-from ...forward import FaceState, evaluate
+from ...backends import (
+    Backend,
+    array_namespace,
+    batched_matmul,
+    gathered_matmul,
+    is_plain_value,
+)
+from ...forward import FaceState, VertexSet, evaluate
 from ...geometry import cross
 from ...lighting import SH_CONSTANTS
 from ...render.rasterize import rasterize
 from ...render.visibility import visible_vertices
 from ...sampling import bilinear_sample, gaussian_blur
+from ..columns import channel_columns
+from ..grouped import GroupedJacobian
 from ..parameters import ParameterLayout
 from ..topology import kept_rows, sample_subset, sample_vertex_set
 from .base import LastEvaluation, image_plane, whole_mesh
 
 Array = Any
 
-__all__ = ["PhotometricTerm", "sh_basis_gradient"]
+__all__ = ["PhotometricTerm", "sh_basis_gradient", "shading_gradient"]
 
 
 def sh_basis_gradient(normals: Array) -> Array:
@@ -49,6 +57,35 @@ def sh_basis_gradient(normals: Array) -> Array:
     ]
     flat = [entry for row in rows for entry in row]
     return xp.reshape(xp.stack(flat, axis=-1), (*normals.shape[:-1], 9, 3))
+
+
+def shading_gradient(normals: Array, light: Array) -> Array:
+    """Derivative of the SH shading ``sh_basis(n) @ light`` with respect to the normal.
+
+    The same as ``light.T @ sh_basis_gradient(normals)``, written out over the gradient's
+    non-zero entries (at most four of nine per component): no (N, 9, 3) array and no
+    stacked (3, 9) by (9, 3) products.
+
+    Parameters
+    ----------
+    normals : (N, 3) array.
+    light : (9, 3) SH coefficients per colour channel.
+
+    Returns
+    -------
+    (N, 3 channels, 3) array ``d shading_c / d n_j``.
+    """
+    xp = array_namespace(normals, light)
+    c = SH_CONSTANTS
+    x, y, z = normals[:, 0:1], normals[:, 1:2], normals[:, 2:3]  # (N, 1), broadcast on channels
+    band = [light[k, :][None, :] for k in range(9)]  # (1, 3) each
+    d_x = c[3] * band[3] + (c[4] * y) * band[4] + (c[7] * z) * band[7] \
+        + (2.0 * c[8] * x) * band[8]
+    d_y = c[1] * band[1] + (c[4] * x) * band[4] + (c[5] * z) * band[5] \
+        + (-2.0 * c[8] * y) * band[8]
+    d_z = c[2] * band[2] + (c[5] * y) * band[5] + (6.0 * c[6] * z) * band[6] \
+        + (c[7] * x) * band[7]
+    return xp.stack([d_x, d_y, d_z], axis=-1)
 
 
 class PhotometricTerm:
@@ -91,8 +128,13 @@ class PhotometricTerm:
         # position of its top-left pixel in the photo.
         self.image, self.origin, self.smoothing = image, (0, 0), 0.0
         self.vertices = sample_vertex_set(arrays, samples, backend)
+        self.channel_columns, self._shared_albedo, self._own_albedo = channel_columns(
+            layout, backend.to_numpy(self.vertices.albedo_basis), backend)
         self._last = LastEvaluation()
         self._seen_last = LastEvaluation()
+        self._kept: Any = None  # (N,) host bool: the samples of seen_vertices
+        self._subset: tuple[VertexSet, Array] | None = None
+        self._sampled: tuple[FaceState, Array, tuple[Array, Array | None]] | None = None
         self._visibility = LastEvaluation()
         self.visible = xp.ones(samples.shape, dtype=backend.dtype, device=samples.device)
         self.robust = robust
@@ -116,12 +158,38 @@ class PhotometricTerm:
         row scales, and where each of the 3N residuals sits among the 3N' reduced ones (the
         zero row 3N' past their end for an unseen sample)."""
         b, xp = self.backend, self.backend.xp
-        seen, rows = kept_rows(b.to_numpy(self.row_scale) > 0, 3)
-        self.seen = b.asarray(seen)
-        self.seen_vertices = sample_subset(self.vertices, self.seen)
+        kept = b.to_numpy(self.row_scale) > 0
+        if self._kept is None or (kept != self._kept).any():
+            # The same samples as before (IRLS weights, the last freeze of a fit) keep their
+            # vertex subset, whose copy of the rings' basis rows is the costly part; a new
+            # one is made on first use (not for the all-visible start a freeze replaces).
+            self._kept = kept
+            seen, rows = kept_rows(kept, 3)
+            self.seen = b.asarray(seen)
+            self._full_rows = b.asarray(rows)
+            self._subset = None
+            self._seen_last.clear()
         self.seen_scale = xp.take(self.row_scale, self.seen)
-        self._full_rows = b.asarray(rows)
-        self._seen_last.clear()
+
+    @property
+    def seen_vertices(self) -> VertexSet:
+        """The :class:`~facefit.forward.VertexSet` of the seen samples (``seen``): they and
+        the vertices of their one-rings (:func:`facefit.fit.topology.sample_subset`)."""
+        return self._seen_subset()[0]
+
+    def _seen_subset(self) -> tuple[VertexSet, Array]:
+        """``seen_vertices``, and the seen samples' albedo basis at each channel's albedo
+        columns (:attr:`channel_columns`: the shared components, then the channel's own),
+        (N', 3, A); made once per set of seen samples."""
+        if self._subset is None:
+            xp = self.backend.xp
+            vertices = sample_subset(self.vertices, self.seen, self.backend)
+            basis = vertices.albedo_basis
+            own = [xp.take(basis[:, c, :], self._own_albedo[c, :], axis=1) for c in range(3)]
+            albedo = xp.concat([xp.take(basis, self._shared_albedo, axis=2),
+                                xp.stack(own, axis=1)], axis=2)
+            self._subset = (vertices, albedo)
+        return self._subset
 
     def reweight(self, x: Array) -> None:
         """IRLS: set each sample's weight ``rho'(s)`` from its squared colour residual ``s``
@@ -243,8 +311,23 @@ class PhotometricTerm:
         of :meth:`residuals` that are not zero by the frozen visibility, in their order."""
         xp = array_namespace(x)
         state = self.seen_state(x)
-        observed = self._sample(state.points)
+        observed = self._seen_sample(state)[0]
         return xp.reshape(self.seen_scale[:, None] * (state.colours - observed), (-1,))
+
+    def _seen_sample(self, state: FaceState) -> tuple[Array, Array | None]:
+        """The compared photo and its gradient at the seen samples' points of ``state``,
+        ``(N', 3)`` and ``(N', 3, 2)``: the reduced residuals take the first, the Jacobian at
+        the same point (the solver's next step after an accepted trial) the second, from
+        one sampling. Kept for the last state and photo (held here, so neither is
+        another's once freed); for complex-step or autograd points, the values alone."""
+        kept = self._sampled
+        if kept is not None and kept[0] is state and kept[1] is self.image:
+            return kept[2]
+        if not is_plain_value(state.points):  # complex step, autograd: the values alone
+            return self._sample(state.points), None
+        sampled = self._sample(state.points, gradient=True)
+        self._sampled = (state, self.image, sampled)
+        return sampled
 
     def _with_unseen(self, reduced: Array) -> Array:
         """3N rows from the 3N' reduced ones: the unseen samples' rows are zeros."""
@@ -270,6 +353,13 @@ class PhotometricTerm:
     def reduced_jacobian(self, x: Array) -> Array:
         """(3N', n) the Jacobian of :meth:`reduced_residuals`: the rows of :meth:`jacobian`
         that are not zero by the frozen visibility."""
+        return self.grouped_jacobian(x).dense()
+
+    def grouped_jacobian(self, x: Array) -> GroupedJacobian:
+        """:meth:`reduced_jacobian` (the reduced rows) by colour channel
+        (:mod:`facefit.fit.grouped`): each channel's rows over the parameters they can depend
+        on (:attr:`channel_columns`), for the normal equations without the other channels'
+        light and albedo columns, which are zero in its rows."""
         xp = array_namespace(x)
         layout = self.layout
         state = self.seen_state(x)
@@ -278,11 +368,11 @@ class PhotometricTerm:
         rotation, scale = pose.rotation, pose.scale
         vertices = self.seen_vertices
         n_samples = vertices.albedo_mean.shape[0]
-        _, gradient = self._sample(state.points, gradient=True)  # (N, 3, 2)
+        gradient = self._seen_sample(state)[1]  # (N, 3, 2)
+        assert gradient is not None  # the state of a plain x
         albedo, shading, light = state.albedo, state.shading, state.light
         # d shading_c / d camera normal: (N, 3 channels, 3)
-        d_shading = xp.matrix_transpose(light)[None, ...] @ sh_basis_gradient(state.normals)
-        d_colour_d_normal = albedo[..., None] * d_shading  # (N, 3, 3)
+        d_colour_d_normal = albedo[..., None] * shading_gradient(state.normals, light)
 
         # Shape coefficients, through the normals (colour) and the projection (image sample):
         # one coefficient block per ring vertex, times the ring's basis rows.
@@ -290,7 +380,11 @@ class PhotometricTerm:
         unit = state.model_normals
         eye3 = xp.eye(3, dtype=x.dtype, device=x.device)
         tangent = (eye3[None, ...] - unit[:, :, None] * unit[:, None, :]) / length[:, None, None]
-        colour_rows = d_colour_d_normal @ rotation @ tangent  # (N, 3, 3): d colour / d m
+        # (N, 3, 3): d colour / d m. Stacks of 3 x 3 products by the batched kernel (NumPy's
+        # stacked matmul costs about a microsecond per matrix), the shared rotation as one
+        # 2-D product.
+        colour_rows = batched_matmul(
+            xp.reshape(xp.reshape(d_colour_d_normal, (-1, 3)) @ rotation, (-1, 3, 3)), tangent)
         # d colour_i / d S_r = c_i^T [w_r]_x = (c_i x w_r)^T for each colour row c_i
         coefficients = xp.reshape(cross(colour_rows[:, :, None, :], ring_weights[:, None, :, :]),
                                   (n_samples, 3, 3 * vertices.rings.ring_size))  # (N, 3, 3R)
@@ -298,30 +392,34 @@ class PhotometricTerm:
         own = -(gradient @ projection)  # (N, 3, 3): through the image sample at the vertex
         coefficients = xp.concat([coefficients[:, :, :3] + own, coefficients[:, :, 3:]], axis=2)
         s = self.seen_scale[:, None, None]
-        # The rows are written into one (N, 3, n) buffer, block by block, and the shape block
-        # by the gathered product itself: no per-block arrays stacked afterwards.
-        # Every column is written below (the light block's zeros explicitly): no need to clear
-        # the whole buffer first.
-        out = xp.empty((n_samples, 3, layout.size), dtype=x.dtype, device=x.device)
+        # Each channel's rows are written into one (N, 3, W) buffer over its own columns
+        # (channel_columns: shape, pose, albedo, light), block by block, and the shape block
+        # by the gathered product itself. Every column is written below: no need to clear it.
+        shape_width = layout.shape.stop - layout.shape.start
+        pose_start, albedo_start = shape_width, shape_width + 6
+        width = self.channel_columns.width
+        out = xp.empty((n_samples, 3, width), dtype=x.dtype, device=x.device)
         # (N, 3, K), row-scaled: the ring's basis rows are gathered from the (U, 3, K) rows
         gathered_matmul(s * coefficients, vertices.rings.ring_local, vertices.shape_basis,
-                        out=out, column=layout.shape.start)
-        out[:, :, layout.albedo] = s * (shading[..., None] * vertices.albedo_basis)
-        # Light: d colour_c / d light[k, c'] = albedo_c * basis_k * [c == c'], at column
-        # 3k + c' of the (9, 3) block.
-        out[:, :, layout.light] = xp.zeros((n_samples, 3, 27), dtype=x.dtype, device=x.device)
-        for c in range(3):
-            out[:, c, layout.light.start + c:layout.light.stop:3] = \
-                s[:, 0, :] * (albedo[:, c:c + 1] * state.sh_basis)
-        d_rot = []
-        for k in range(3):
-            turned_normal = unit @ xp.matrix_transpose(pose.d_rotation[k, ...])  # (N, 3)
-            turned_point = state.vertices @ xp.matrix_transpose(pose.d_rotation[k, ...])
-            colour = (d_colour_d_normal @ turned_normal[..., None])[..., 0]
-            image = (gradient @ (scale * image_plane(turned_point[..., None])))[..., 0]
-            d_rot.append(colour - image)
-        out[:, :, layout.rotation] = s * xp.stack(d_rot, axis=-1)
-        out[:, :, layout.scale] = (s * -(gradient @ image_plane(state.rotated[..., None])))[
+                        out=out, column=0)
+        # The three angles at once: d R / d angle_k applied to the model-space normal and
+        # point, (N, 3 components, 3 angles), through the shading and the image sample.
+        turned = xp.matrix_transpose(pose.d_rotation)  # (3 angles, 3, 3)
+        turned_normal = xp.permute_dims(unit[None, ...] @ turned, (1, 2, 0))
+        turned_point = xp.permute_dims(state.vertices[None, ...] @ turned, (1, 2, 0))
+        d_rot = batched_matmul(d_colour_d_normal, turned_normal) \
+            - batched_matmul(gradient, scale * image_plane(turned_point))
+        out[:, :, pose_start:pose_start + 3] = s * d_rot
+        out[:, :, pose_start + 3] = (s * -(gradient @ image_plane(state.rotated[..., None])))[
             ..., 0]  # (N, 3)
-        out[:, :, layout.translation] = s * -gradient  # (N, 3, 2)
-        return xp.reshape(out, (3 * n_samples, layout.size))
+        out[:, :, pose_start + 4:pose_start + 6] = s * -gradient  # (N, 3, 2)
+        # The channel's albedo components (shared, then its own): d colour_c / d a_k =
+        # shading_c * basis_ck.
+        seen_albedo = self._seen_subset()[1]
+        albedo_width = seen_albedo.shape[2]
+        out[:, :, albedo_start:albedo_start + albedo_width] = s * (
+            shading[..., None] * seen_albedo)
+        # Its light: d colour_c / d light[k, c] = albedo_c * basis_k.
+        out[:, :, albedo_start + albedo_width:] = s * (
+            albedo[..., None] * state.sh_basis[:, None, :])
+        return GroupedJacobian(out, self.channel_columns)
