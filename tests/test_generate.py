@@ -174,6 +174,25 @@ def test_generate_fits_and_returns_samples():
     assert samples[0].index == 0 and samples[0].seed == 3
 
 
+def test_samples_are_rendered_on_one_blas_thread(fitted, monkeypatch):
+    """A sample's products are too small to gain from more BLAS threads, which only spent CPU
+    time (half again per sample on 2 cores): it renders on one, as a fit does, and the pool is
+    given back afterwards."""
+    seen = []
+    render = Synthesizer._render
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.backend.blas_thread_count())
+        return render(self, *args, **kwargs)
+
+    monkeypatch.setattr(Synthesizer, "_render", spy)
+    with ff.use_backend("numpy") as backend:
+        before = backend.blas_thread_count()
+        synth = Synthesizer(fitted.model, fitted.result.params, fitted.photo)
+        synth(synth.pose(np.zeros(fitted.model.n_expression), np.radians([0.0, 10.0, 0.0])))
+        assert seen == [1] and backend.blas_thread_count() == before
+
+
 def test_the_synthesizer_agrees_across_backends(backend64, fitted):
     """The same sample on numpy, torch and array-api-strict (float64)."""
     reference = fitted.samples[1]

@@ -334,7 +334,16 @@ class Synthesizer:
                        translation=old.translation + shift)
 
     def __call__(self, params: FaceParams, *, index: int = 0, seed: int = 0) -> Sample:
-        """Render the sample of ``params`` (the fitted identity, albedo and light assumed)."""
+        """Render the sample of ``params`` (the fitted identity, albedo and light assumed).
+
+        On one host BLAS thread, as :func:`facefit.fit` runs: a sample's products are too small
+        to gain from more (with two, a sample took as long and half again the CPU time), and a
+        dataset run spreads its samples over processes.
+        """
+        with self.backend.blas_threads(1):
+            return self._render(params, index, seed)
+
+    def _render(self, params: FaceParams, index: int, seed: int) -> Sample:
         xp = self.backend.xp
         state = pose_faces(self.model, [params], self.backend)
         points, depth = state.points[0, ...], state.depth[0, ...]
