@@ -110,10 +110,12 @@ def _grey_ratio(new: Array, old: Array) -> Array:
 def _unstretched(facing: Array, source_facing: Array) -> Array:
     """(V, 1) in [0, 1]: 1 where the new pose shows a vertex's surface at most
     STRETCH_TEXTURE[0] times as face-on as the photo did (``facing`` over ``source_facing``, the
-    normals' z), falling to 0 at STRETCH_TEXTURE[1]."""
+    normals' z), falling to 0 at STRETCH_TEXTURE[1]; 1 where the photo saw the surface from
+    behind (``source_facing`` 0: a fold, whose photo colour is that of its rim by design)."""
     xp = array_namespace(facing, source_facing)
     low, high = STRETCH_TEXTURE
-    stretch = facing / xp.clip(source_facing, 1e-3, None)
+    stretch = xp.where(source_facing > 0, facing / xp.clip(source_facing, 1e-3, None),
+                       xp.zeros_like(facing))
     return xp.clip((high - stretch) / (high - low), 0.0, 1.0)
 
 
