@@ -213,14 +213,16 @@ class MouthInterior:
         self.lip_colour = xp.mean(bilinear_sample(photo, xp.take(points, lips, axis=0)), axis=0)
         lip_light = xp.mean(xp.take(fitted.shading[0, ...], lips, axis=0), axis=0)  # (3,)
         self.lip_shading = xp.clip(xp.mean(lip_light), 0.2, None)
-        #: (3,) the fitted light's colour at the lips over its grey, square-rooted: the photo's
-        #: colour cast, which the teeth take (neutral teeth in a warm photo read as blue-grey).
-        #: Half of it: the light's colour is fitted jointly with the albedo's and overstates
-        #: the cast (in full, image_0010's teeth turned olive).
-        self.cast = xp.clip((lip_light / self.lip_shading) ** 0.5, CAST[0], CAST[1])
         #: How much of its own colour the interior keeps (0 in a greyscale photo).
         self.saturation = min(1.0, float(xp.max(self.lip_colour) - xp.min(self.lip_colour))
                               / LIP_CHROMA)
+        #: (3,) the fitted light's colour at the lips over its grey, square-rooted: the photo's
+        #: colour cast, which the teeth take (neutral teeth in a warm photo read as blue-grey).
+        #: Half of it: the light's colour is fitted jointly with the albedo's and overstates
+        #: the cast (in full, image_0010's teeth turned olive). None in a greyscale photo, whose
+        #: fitted light is coloured only to undo the albedo's colour (it darkened takeo's teeth).
+        self.cast = xp.clip((lip_light / self.lip_shading) ** (0.5 * self.saturation),
+                            CAST[0], CAST[1])
         self.geometry = mouth_model(model)
         if self.geometry is None:
             return
