@@ -18,6 +18,8 @@ from facefit.generate.mouth_model import MOUTH_FILE, PARTS, mouth_model
 from facefit.params import FaceParams
 from facefit.render import pose_faces, rasterize
 
+from .conftest import assert_close
+
 
 @pytest.fixture(scope="module")
 def model():
@@ -158,6 +160,21 @@ def test_the_teeth_take_the_lights_colour_cast(model, backend):
     ratio = warm[teeth] / white[teeth]
     assert np.median(ratio[:, 0] / ratio[:, 2]) > 1.1  # half the light's 1.5
     assert np.median(ratio[:, 0] / ratio[:, 2]) < (CAST[1] / CAST[0]) * 1.01
+
+
+def test_a_greyscale_photos_teeth_take_no_cast(model, backend):
+    """A greyscale photo's fitted light is coloured only to undo the albedo's colour: its teeth
+    take no cast from it, even under a strongly coloured light."""
+    params = _params(model, _weights(model, jawOpen=1.0))
+    light = np.array(params.light, dtype=float)
+    light[0] = light[0] * np.array([0.7, 1.0, 1.3])
+    grey = backend.asarray(np.full((300, 256, 3), 0.45))
+    interior = MouthInterior(model, replace(params, light=light), grey, backend)
+    assert_close(interior.cast, np.ones(3), dtype=backend.dtype_name)
+    colour = MouthInterior(model, replace(params, light=light),
+                           backend.asarray(np.broadcast_to([0.55, 0.35, 0.35], (300, 256, 3))
+                                           .copy()), backend)
+    assert float(np.ptp(to_numpy(colour.cast))) > 0.05
 
 
 @pytest.mark.parametrize("weights", [{}, {"mouthPress": 0.6}], ids=["neutral", "pressed"])
