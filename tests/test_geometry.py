@@ -18,6 +18,7 @@ from facefit.geometry import (
     rotation_matrix,
     rotation_matrix_derivatives,
     vertex_normals,
+    weighted_ring_average,
 )
 
 from .conftest import assert_close, floats
@@ -184,3 +185,23 @@ def test_ring_average_averages_over_triangle_fans(backend):
     assert_close(ring_average(xp_values, xp_triangles, 0), values, dtype=backend.dtype_name)
     many = to_numpy(ring_average(xp_values, xp_triangles, 200))[:, 0]
     assert np.ptp(many[:4]) < 1e-3 and many[4] == 9.0
+
+
+def test_weighted_ring_average_spreads_known_values_and_falls_back_elsewhere(backend):
+    """Values known at weighted vertices spread to unweighted ones as the ratio of ring
+    averages; a vertex no weight reaches (here one in no triangle) takes the fallback; with all
+    weights equal it is the plain ring average."""
+    triangles = np.array([[0, 1, 2], [1, 3, 2]])
+    values = np.array([[2.0, 4.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [5.0, 5.0]])
+    weight = np.array([[1.0], [0.0], [0.0], [0.0], [0.0]])
+    fallback = np.array([[-1.0, -2.0]])
+    xp_triangles = backend.asarray(triangles)
+    spread = to_numpy(weighted_ring_average(backend.asarray(values), backend.asarray(weight),
+                                            xp_triangles, 2, backend.asarray(fallback)))
+    assert_close(spread[:4], np.tile([2.0, 4.0], (4, 1)), dtype=backend.dtype_name)
+    assert_close(spread[4], [-1.0, -2.0], dtype=backend.dtype_name)
+    ones = backend.asarray(np.ones((5, 1)))
+    plain = weighted_ring_average(backend.asarray(values), ones, xp_triangles, 1,
+                                  backend.asarray(fallback))
+    assert_close(plain, ring_average(backend.asarray(values), xp_triangles, 1),
+                 dtype=backend.dtype_name)

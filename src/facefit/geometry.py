@@ -247,3 +247,18 @@ def ring_average(values: Array, triangles: Array, rounds: int) -> Array:
         values = xp.where(count > 0, fan / xp.where(count > 0, count, xp.ones_like(count)),
                           values)
     return values
+
+
+def weighted_ring_average(values: Array, weight: Array, triangles: Array, rounds: int,
+                          fallback: Array, floor: float = 1e-3) -> Array:
+    """(V, C) ``values`` (V, C) averaged over ``rounds`` rings in proportion to ``weight``
+    (V, 1): the :func:`ring_average` of ``weight * values`` over that of ``weight``, so known
+    values spread to where they are not known; ``fallback`` (broadcast to (V, C)) where the
+    spread weight is at most ``floor`` (no weighted vertex within reach)."""
+    xp = array_namespace(values, weight, triangles)
+    spread = ring_average(xp.concat([weight * values, weight], axis=1), triangles, rounds)
+    total = spread[:, -1:]
+    reached = total > floor
+    averaged = spread[:, :-1] / xp.where(reached, total, xp.ones_like(total))
+    return xp.where(reached, averaged, fallback)
+

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backends import array_namespace
-from ..geometry import ring_average
+from ..geometry import ring_average, weighted_ring_average
 from ..render.interpolate import interpolate
 from ..render.rasterize import rasterize
 from .profiling import StandIn
@@ -80,13 +80,10 @@ class HeadSkin:
         albedo = xp.concat([face_albedo,
                             xp.zeros((n_head - n_face, 3), dtype=face_albedo.dtype,
                                      device=face_albedo.device)])
-        spread = ring_average(xp.concat([weight * albedo, weight], axis=1), triangles,
-                              SPREAD_RINGS)
         # Past the rings the spread reaches (the back of the head), the face's mean skin.
         mean = xp.sum(weight * albedo, axis=0) / xp.clip(xp.sum(weight), 1e-9, None)
-        reached = spread[:, 3:] > 1e-6
-        self.albedo = xp.where(reached, spread[:, :3] / xp.where(reached, spread[:, 3:], 1.0),
-                               mean[None, :])
+        self.albedo = weighted_ring_average(albedo, weight, triangles, SPREAD_RINGS,
+                                            mean[None, :], floor=1e-6)
         self.skin = xp.astype(skin, face_albedo.dtype)[:, None]
         if seen is not None:
             colour, shading = seen

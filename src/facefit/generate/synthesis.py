@@ -27,7 +27,7 @@ from typing import Any
 from ..backends import Backend, array_namespace, get_backend, scatter_add, to_numpy
 from ..errors import FacefitError
 from ..forward import Coefficients, Pose, evaluate
-from ..geometry import boundary_vertices, ring_average
+from ..geometry import boundary_vertices, ring_average, weighted_ring_average
 from ..model.regions import FACE, face_region
 from ..params import FaceParams
 from ..render import pose_faces, rasterize
@@ -233,21 +233,17 @@ class Synthesizer:
         # beside it (a pale chin on a face lit from the side). The photo's colour over the
         # fitted colour, spread from the seen vertices over the mesh, matches it to its
         # neighbours.
-        tone = xp.clip(observed / xp.clip(gained * self.shading, 0.02, None), 0.5, 2.0)
-        spread = ring_average(xp.concat([w * tone, w], axis=1), self.triangles, TONE_RINGS)
-        local = spread[:, :3] / xp.clip(spread[:, 3:], 1e-3, None)
-        local = xp.where(spread[:, 3:] > 1e-3, local, xp.ones_like(local))
-        self.albedo = xp.clip(gained * local, 0.0, 1.0)
-        # The photo's shading spread from the seen vertices over the mesh: the albedo is drawn
+        # The photo's shading is spread the same way (one pass for both): the albedo is drawn
         # under it, relit toward the new pose within the same bounds as the photo's texture.
         # Under the new pose's shading in full, the side turning away fell to 0.67-0.82x of the
         # photo-matched colour (a darker band beside the texture), and a revealed cheek took
         # the fitted light's colour in full (the astronaut's, bluish, went pale).
-        near = ring_average(xp.concat([w * self.shading, w], axis=1), self.triangles,
-                            TONE_RINGS)
-        self.near_shading = xp.where(near[:, 3:] > 1e-3,
-                                     near[:, :3] / xp.clip(near[:, 3:], 1e-3, None),
-                                     self.shading)
+        tone = xp.clip(observed / xp.clip(gained * self.shading, 0.02, None), 0.5, 2.0)
+        spread = weighted_ring_average(
+            xp.concat([tone, self.shading], axis=1), w, self.triangles, TONE_RINGS,
+            xp.concat([xp.ones_like(tone), self.shading], axis=1))
+        self.albedo = xp.clip(gained * spread[:, :3], 0.0, 1.0)
+        self.near_shading = spread[:, 3:]
         # Relighting fades out toward the outline (0 there, full after RELIGHT_RINGS rings), so
         # the face meets the warped, unrelit photo around it without a change of tone.
         self.interior = xp.clip(xp.round(rings * FOLD_RINGS) / RELIGHT_RINGS, 0.0, 1.0)[:, None]
