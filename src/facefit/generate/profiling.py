@@ -274,8 +274,7 @@ class HeadWarp:
                 # stretched over a revealed ear, it is a flat slab: the head's relief shades it
                 # a little, and where the stand-in is skin, the head's own surface, lit, stands
                 # in for it.
-                drawn, weight = stand_in[0], stand_in[1]
-                relief = stand_in[2] if len(stand_in) > 2 else None
+                drawn, weight, relief = StandIn(*stand_in)
                 if relief is not None:
                     image = image * (1 + amount * (relief - 1))
                 mix = amount * weight
