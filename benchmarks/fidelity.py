@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("photos", nargs="*", help="photos with a .pts beside them")
     parser.add_argument("--pictures", default=None, help="folder for overlay pictures")
     parser.add_argument("--forehead", type=float, default=fd.FOREHEAD_FRACTION,
-                        help="outline's reach above the brows, in eye-nose distances")
+                        help="outline's reach above the brows, in frontal eye-nose heights")
     parser.add_argument("--robust", default=None, help="robust loss of the fits (fit's robust=)")
     parser.add_argument("--contour", action="store_true",
                         help="fit with the jaw contour term (fit's contour=True), both fits")

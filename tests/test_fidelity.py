@@ -41,12 +41,47 @@ def test_outline_holds_the_points_and_reaches_above_the_brows():
     for x, y in points:
         assert inside[round(y), round(x)]
     forehead = fd.forehead_points(points)
-    eye_nose = np.linalg.norm(0.5 * (points[36:42].mean(0) + points[42:48].mean(0)) - points[30])
+    eyes = 0.5 * (points[36:42].mean(0) + points[42:48].mean(0))
     lift = points[fd.BROWS] - forehead
-    # Lifted upward (smaller y) by half the eye-nose distance.
+    # Lifted upward (smaller y), all by the same step, perpendicular to the outer eye
+    # corners' line, by half the frontal eye-nose height (from the eye-mouth height).
     assert (lift[:, 1] > 0).all()
-    np.testing.assert_allclose(np.linalg.norm(lift, axis=1), 0.5 * eye_nose, rtol=1e-12)
+    np.testing.assert_allclose(lift, np.broadcast_to(lift[0], lift.shape), atol=1e-9)
+    across = points[45] - points[36]
+    assert abs(np.dot(lift[0], across)) < 1e-9 * np.linalg.norm(across) * np.linalg.norm(
+        lift[0])
+    mouth = 0.5 * (points[51] + points[57])
+    height = np.dot(eyes - mouth, -lift[0]) / np.linalg.norm(lift[0])  # lift points down
+    np.testing.assert_allclose(np.linalg.norm(lift[0]),
+                               0.5 * fd.EYE_NOSE_PER_EYE_MOUTH * height, rtol=1e-12)
+    # On this near-frontal face that is about half the eye-nose distance itself.
+    eye_nose = np.linalg.norm(eyes - points[30])
+    assert 0.4 * eye_nose < np.linalg.norm(lift[0]) < 0.6 * eye_nose
     assert outline[:, 1].min() < points[fd.BROWS, 1].min() - 0.4 * eye_nose
+
+
+def test_forehead_lift_ignores_where_the_nose_tip_stands_out():
+    """A turned or pitched face moves the nose tip (it stands out of the face plane), not the
+    brows' up direction nor the lift: the forehead points do not depend on point 30; they
+    turn with the face's roll."""
+    points = _sample_points()
+    base = fd.forehead_points(points)
+    moved = points.copy()
+    moved[30] += np.array([25.0, -10.0])  # a nose tip far to one side, higher
+    np.testing.assert_array_equal(fd.forehead_points(moved), base)
+    angle = 0.4
+    turn = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    centre = points.mean(axis=0)
+    rolled = (points - centre) @ turn.T + centre
+    np.testing.assert_allclose(fd.forehead_points(rolled), (base - centre) @ turn.T + centre,
+                               atol=1e-9)
+
+
+def test_outline_rejects_coincident_eye_corners():
+    points = _sample_points()
+    points[45] = points[36]
+    with pytest.raises(LandmarkError, match="eye corners"):
+        fd.face_outline(points)
 
 
 def test_outline_rejects_missing_brows():
