@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .backends import array_namespace, real_part
+from .backends import array_namespace, convolve_axis, real_part
 
 Array = Any
 
@@ -105,18 +105,10 @@ def gaussian_blur(image: Array, sigma: float) -> Array:
     """
     if sigma <= 0:
         return image
-    xp = array_namespace(image)
     radius = max(1, math.ceil(3 * sigma))
     taps = [math.exp(-0.5 * (k / sigma) ** 2) for k in range(-radius, radius + 1)]
     total = math.fsum(taps)
+    weights = [tap / total for tap in taps]
     for axis in (0, 1):
-        size = image.shape[axis]
-        index = xp.clip(xp.arange(-radius, size + radius, device=image.device), 0, size - 1)
-        padded = xp.take(image, index, axis=axis)
-        out = None
-        for k, tap in enumerate(taps):
-            window = padded[k:k + size, ...] if axis == 0 else padded[:, k:k + size, ...]
-            term = (tap / total) * window
-            out = term if out is None else out + term
-        image = out
+        image = convolve_axis(image, weights, axis)
     return image

@@ -17,6 +17,7 @@ __all__ = [
     "cholesky_solve",
     "complex_step_jacobian",
     "complex_step_size",
+    "convolve_axis",
     "is_complex",
     "promote",
     "real_part",
@@ -131,6 +132,22 @@ def scatter_add(index: Array, values: Array, size: int, xp: Any) -> Array:
     safe_last = xp.where(last > 0, last - 1, xp.zeros_like(last))
     has = xp.reshape(last > first, (size, *trailing))
     return xp.where(has, xp.take(acc, safe_last, axis=0), zeros)
+
+
+def convolve_axis(image: Array, weights: list[float], axis: int, xp: Any) -> Array:
+    """``image`` convolved along ``axis`` (0 or 1) with the odd-length ``weights``, the edges
+    replicated: ``out[i] = sum_k weights[k] * image[clamp(i + k - len(weights) // 2)]``,
+    the terms added in the order of ``k``."""
+    radius = len(weights) // 2
+    size = image.shape[axis]
+    index = xp.clip(xp.arange(-radius, size + radius, device=image.device), 0, size - 1)
+    padded = xp.take(image, index, axis=axis)
+    out = None
+    for k, weight in enumerate(weights):
+        window = padded[k:k + size, ...] if axis == 0 else padded[:, k:k + size, ...]
+        term = float(weight) * window  # a Python float: the image's dtype, not float64
+        out = term if out is None else out + term
+    return out
 
 
 def cholesky_solve(matrix: Array, rhs: Array, xp: Any) -> Array:

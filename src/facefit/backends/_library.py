@@ -48,6 +48,7 @@ class FastPaths:
     gathered_matmul_into: Callable[..., Any] | None = None
     zbuffer: Callable[..., Any] | None = None
     interpolate_into: Callable[..., Any] | None = None
+    convolve_axis: Callable[..., Any] | None = None
     #: ``carries_derivatives(x) -> bool``: x takes part in autograd (values must not be cached).
     carries_derivatives: Callable[[Any], bool] | None = None
 

@@ -178,6 +178,21 @@ def gathered_matmul_into(a: Any, index: Any, b: Any, out: Any, column: int) -> A
     return out
 
 
+def convolve_axis(image: Any, weights: Any, axis: int) -> Any | None:
+    """:func:`facefit.backends.convolve_axis` by the C loop in ``_native/batched.c`` for a
+    real float64 or float32 NumPy image (H, W, ...); None without it or for other inputs."""
+    if (_batched is None or not isinstance(image, np.ndarray) or image.ndim < 2
+            or image.dtype not in (np.float64, np.float32) or axis not in (0, 1)
+            or image.size == 0 or len(weights) % 2 == 0):
+        return None
+    image = np.ascontiguousarray(image)
+    out = np.empty_like(image)
+    rows, columns = image.shape[:2]
+    _batched.convolve(image, out, np.asarray(weights, dtype=np.float64), rows, columns,
+                      image.size // (rows * columns), len(weights), axis)
+    return out
+
+
 def scatter_min(index: Any, values: Any, size: int, xp: Any) -> Any:
     out = np.full((size,), _fill_value(values.dtype, xp), dtype=values.dtype)
     np.minimum.at(out, index, values)
@@ -287,7 +302,7 @@ class NumPyLibrary(CompatLibrary):
         cholesky_solve=cholesky_solve, scatter_min=scatter_min, scatter_add=scatter_add,
         gram=gram, matmul_transposed=matmul_transposed, batched_matmul=batched_matmul,
         gathered_matmul=gathered_matmul, gathered_matmul_into=gathered_matmul_into,
-        zbuffer=zbuffer, interpolate_into=interpolate_into)
+        zbuffer=zbuffer, interpolate_into=interpolate_into, convolve_axis=convolve_axis)
 
     def load(self) -> Any:
         _defer_unused_numpy_submodules()
