@@ -248,6 +248,32 @@ def test_column_groups_name_each_parameter_at_most_once(backend64):
     assert list(to_numpy(groups.expand)[1]) == [1, 2, 3, 3, 0]
 
 
+@given(groups=st.integers(1, 3), shared=st.integers(0, 4), own=st.integers(0, 3),
+       rows=st.integers(1, 12), seed=st.integers(0, 2**16))
+def test_grouped_normal_equations_equal_the_dense_products(backend, groups, shared, own, rows,
+                                                            seed):
+    """GroupedJacobian.normal_equations (group by group, zero blocks between different groups'
+    own columns) against J^T J and J^T r of its dense Jacobian, on every backend and dtype,
+    with parameters in a shuffled order and some that no row depends on."""
+    from facefit.fit.columns import ColumnGroups
+    from facefit.fit.grouped import GroupedJacobian
+
+    rng = np.random.default_rng(seed)
+    size = shared + groups * own + 2
+    ids = rng.permutation(size)
+    columns = ColumnGroups.of(ids[:shared], ids[shared:shared + groups * own].reshape(groups, own),
+                              size, backend)
+    blocks = rng.uniform(-1, 1, size=(rows, groups, shared + own))
+    r = rng.uniform(-1, 1, size=rows * groups)
+    jacobian = GroupedJacobian(backend.asarray(blocks), columns)
+    normal, gradient = jacobian.normal_equations(backend.asarray(r), threads=1)
+    dense = to_numpy(jacobian.dense()).astype(np.float64)
+    assert dense.shape == (rows * groups, size)
+    scale = float(rows * groups)
+    assert_close(normal, dense.T @ dense, dtype=backend.dtype_name, scale=scale)
+    assert_close(gradient, dense.T @ r, dtype=backend.dtype_name, scale=scale)
+
+
 def test_whole_problem_jacobian_by_name(backend64):
     params, image, landmarks = _scene(3)
     problem = FitProblem(image, landmarks, MODEL)
