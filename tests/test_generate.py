@@ -525,6 +525,22 @@ def test_the_fallback_is_relit_like_the_photos_texture(fitted, yaw):
     assert np.median(full[grazing].mean(axis=1) / near[grazing].mean(axis=1)) < 0.85
 
 
+def test_the_fallback_agrees_on_every_backend(fitted, backend):
+    """The fallback colour (albedo, the photo's spread shading, bounded relighting) built and
+    relit on each backend and dtype equals NumPy's float64."""
+    synth, model = fitted.synth, fitted.model
+    with ff.use_backend("numpy"):
+        state = pose_faces(model, [synth.pose(np.zeros(model.n_expression),
+                                              np.radians([0.0, 40.0, 0.0]))])
+        shading = to_numpy(state.shading[0])
+    expected = to_numpy(synth.fallback(shading))
+    here = Synthesizer(model, fitted.result.params, fitted.photo,
+                       albedo_detail=fitted.result.albedo_detail)  # on the tested backend
+    got = here.fallback(backend.asarray(shading))
+    assert tuple(got.shape) == expected.shape
+    assert_close(got, expected, dtype=backend.dtype_name, scale=1.0, atol_scale=10)
+
+
 def test_stretched_photo_texture_gives_way_to_the_fallback(fitted, backend):
     """A vertex the new pose shows more than STRETCH_TEXTURE[0] times as face-on as the photo
     did takes less photo texture, none past [1] (the photo's few pixels of a frontal photo's
