@@ -129,11 +129,31 @@ def test_targets_are_judged_from_the_figures():
         "cold facefit fit process <= 1.5 s, the fit inside <= 1.0 s"]
 
 
+def test_solver_targets_are_judged_per_photo():
+    """A run over several photos (rows naming their ``image``) judges the scipy and Adam
+    targets on each photo and says which; the other targets once."""
+    adam = "LM >= 10x faster than Adam to Adam's final energy, and ends at or below it " \
+           "(frozen problem)"
+    rows = []
+    for name, adam_energy in (("a.png", 1.0), ("b.png", 0.9)):  # Adam ends lower on b
+        for row in _figures(adam_energy=adam_energy):
+            if row["section"] == "baselines" and "Surrey" not in row["method"]:
+                rows.append({**row, "image": name})
+            elif name == "a.png":
+                rows.append(row)
+    met = _met(rows)
+    assert met[f"{adam} [a.png]"] is True and met[f"{adam} [b.png]"] is False
+    assert met["full fit >= 20x faster than scipy at equal or lower energy [b.png]"] is True
+    assert sum(t.startswith("Surrey") for t in met) == 1
+    assert adam not in met  # every solver target names its photo
+
+
 @pytest.mark.parametrize("args, word", [
     (["--backends", "bogus"], "bogus"),
     (["--jacobians", "finite-difference"], "finite-difference"),
     (["--sections", "everything"], "everything"),
     (["--data", "/no/such/folder"], "/no/such/folder"),
+    (["--image", "a.png", "--image", "b.png", "--landmarks", "a.pts"], "--landmarks"),
 ])
 def test_bad_options_exit_2_with_one_line(args, word):
     done = subprocess.run([sys.executable, "-m", "facefit", "bench", *args],

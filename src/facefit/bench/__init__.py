@@ -34,8 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtypes", default="float64", help="e.g. float64,float32")
     parser.add_argument("--sections", default=",".join(_SECTIONS),
                         help=f"any of {','.join(_SECTIONS)}")
-    parser.add_argument("--image", default=None, help="photo (default: the shipped sample)")
-    parser.add_argument("--landmarks", default=None, help="default: IMAGE with suffix .pts")
+    parser.add_argument("--image", action="append", default=None,
+                        help="photo (default: the shipped sample); repeat it for several: the "
+                             "baselines run on each, the other sections on the first")
+    parser.add_argument("--landmarks", default=None,
+                        help="default: IMAGE with suffix .pts (with one --image only)")
     parser.add_argument("--data", default=None,
                         help="the shared data folder with sfm/ and 300w/ for the eos baseline "
                              "(default: ../shared/data if present)")
@@ -51,21 +54,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "pip install 'facefit[plot]')")
 
 
-def _input_paths(args: argparse.Namespace) -> tuple[str, str]:
-    """The photo and landmark files: ``--image`` or the sample shipped in the package."""
+def _input_paths(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The photo and landmark files: each ``--image``, or the sample shipped in the package."""
     from importlib.resources import files
 
     if args.image:
-        return args.image, args.landmarks or str(Path(args.image).with_suffix(".pts"))
+        if args.landmarks and len(args.image) > 1:
+            raise FacefitError("--landmarks names one photo's points; with several --image, "
+                               "put each photo's .pts beside it")
+        return [(image, args.landmarks or str(Path(image).with_suffix(".pts")))
+                for image in args.image]
     samples = files("facefit") / "data" / "samples"
-    return str(samples / "astronaut.png"), str(samples / "astronaut.pts")
+    return [(str(samples / "astronaut.png"), str(samples / "astronaut.pts"))]
 
 
-def _inputs(args: argparse.Namespace) -> tuple[Any, Any]:
+def _inputs(paths: list[tuple[str, str]]) -> list[tuple[Any, Any]]:
     from ..io import read_image, read_landmarks
 
-    image, pts = _input_paths(args)
-    return read_image(image), read_landmarks(pts)
+    return [(read_image(image), read_landmarks(pts)) for image, pts in paths]
 
 
 def _choices(text: str, valid: tuple[str, ...], what: str) -> list[str]:
@@ -82,7 +88,8 @@ def _table(rows: list[dict[str, Any]], targets: list[dict[str, Any]]) -> str:
     body = []
     for row in rows:
         what = row.get("stage") or row.get("method") or row.get("kind", "")
-        detail = next((f"{k}={row[k]}" for k in ("size", "model", "batch") if k in row), "")
+        detail = next((f"{k}={row[k]}" for k in ("size", "model", "batch", "image")
+                       if k in row), "")
         if "unsupported" in row:
             figures = ["unsupported: " + row["unsupported"], "", ""]
         else:
@@ -185,22 +192,31 @@ def run(args: argparse.Namespace) -> int:
     if args.data and not data.is_dir():
         raise FacefitError(f"--data '{args.data}': no such folder")
     data_dir = data if data.is_dir() else None
-    image, points = _inputs(args)
+    paths = _input_paths(args)
+    photos = _inputs(paths)
+    image, points = photos[0]
     repeats = 2 if args.quick else args.repeats
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     if "users" in sections:  # first: a cold process and a quiet machine, as users start
-        rows.extend(user_rows(image, points, *_input_paths(args), repeats=repeats,
+        rows.extend(user_rows(image, points, *paths[0], repeats=repeats,
                               busy=not args.quick))
     if "stages" in sections:
         for backend in backends:
             for dtype in dtypes:
                 rows.extend(stage_rows(image, points, backend, dtype, jacobians, repeats))
     if "baselines" in sections:
-        rows.extend(baseline_rows(image, points, data_dir,
+        for k, ((photo, photo_points), (photo_path, _)) in enumerate(
+                zip(photos, paths, strict=True)):
+            found = baseline_rows(photo, photo_points, data_dir if k == 0 else None,
                                   adam_steps=20 if args.quick else args.adam_steps,
                                   adam_lr=args.adam_lr, scipy=not (args.no_scipy or args.quick),
-                                  repeats=repeats))
+                                  repeats=repeats)
+            if len(photos) > 1:  # which photo each solver row is of (not the Surrey rows)
+                for row in found:
+                    if "Surrey" not in row.get("method", ""):
+                        row["image"] = Path(photo_path).name
+            rows.extend(found)
     if "scaling" in sections:
         rows.extend(scaling_rows(image, points, backends, None if args.quick else data_dir,
                                  sizes=(128, 256) if args.quick else (256, 512, 768, 1024),

@@ -25,40 +25,20 @@ def evaluate_targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     lower error; and, as users meet it (issue 21, medians): a cold ``facefit fit`` process
     <= 1.5 s with the fit inside it <= 1.0 s, the warm fit <= 0.5 s, and the fit beside one
     busy process per core <= 2.5x its quiet time and within 15% of ``blas_threads=1``'s.
+    The scipy and Adam targets are judged per photo where the rows name one (``image``: a run
+    over several photos), and say which.
     """
     out = []
     fit = _row(rows, section="stages", stage="fit", backend="numpy", dtype="float64")
     if fit:
         out.append({"target": "full fit <= 1 s (numpy, float64)",
                     "measured": f"{fit['min_s']:.2f} s", "met": fit["min_s"] <= 1.0})
-    for ours_name, scipy_name, target in (
-            ("facefit fit", "scipy least_squares 2-point (fit's problem)",
-             "full fit >= 20x faster than scipy at equal or lower energy"),
-            ("facefit LM (frozen problem)", "scipy least_squares 2-point (frozen problem)",
-             "LM >= 20x faster than scipy at equal or lower energy (frozen problem)")):
-        ours_row = _row(rows, section="baselines", method=ours_name)
-        scipy = _row(rows, section="baselines", method=scipy_name)
-        if ours_row and scipy:
-            ratio = scipy["seconds"] / ours_row["seconds"]
-            met = ratio >= 20 and ours_row["energy"] <= scipy["energy"]
-            out.append({"target": target, "measured": f"{ratio:.1f}x; energy "
-                        f"{ours_row['energy']:.6g} vs {scipy['energy']:.6g}", "met": met})
-    facefit = _row(rows, section="baselines", method="facefit LM (frozen problem)")
-    adam = _row(rows, section="baselines", method="torch Adam")
-    if facefit and adam:
-        ours = adam.get("facefit_seconds_to_adam_energy")
-        theirs = adam.get("seconds_to_final_energy")
-        lower = facefit["energy"] <= adam["energy"]
-        energies = f"energy {facefit['energy']:.6g} vs Adam's {adam['energy']:.6g}"
-        if ours is None or theirs is None:
-            measured, met = f"LM never reached Adam's final energy; {energies}", False
-        else:
-            ratio = theirs / ours
-            measured = (f"{ratio:.1f}x ({theirs:.2f} s vs {ours:.2f} s); {energies}")
-            met = ratio >= 10 and lower
-        out.append({"target": "LM >= 10x faster than Adam to Adam's final energy, and ends "
-                              "at or below it (frozen problem)",
-                    "measured": measured, "met": met})
+    # The solver baselines, once per photo where the run had several (rows with "image").
+    photos = list(dict.fromkeys(r.get("image") for r in rows if r.get("section") == "baselines"
+                                and "method" in r and "Surrey" not in r["method"]))
+    for photo in photos:
+        mine = [r for r in rows if r.get("section") == "baselines" and r.get("image") == photo]
+        out.extend(_solver_targets(mine, "" if photo is None else f" [{photo}]"))
     out.extend(_user_targets(rows))
     for backend in ("numpy", "torch"):
         analytic = _row(rows, section="stages", stage="jacobian analytic", backend=backend,
@@ -78,6 +58,41 @@ def evaluate_targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "measured": f"{ours['seconds'] * 1e3:.0f} ms {ours['error_px']:.2f} px vs "
                                 f"{eos['seconds'] * 1e3:.0f} ms {eos['error_px']:.2f} px",
                     "met": met})
+    return out
+
+
+def _solver_targets(rows: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:
+    """The scipy and Adam targets from one photo's ``baselines`` rows; ``label`` names the
+    photo in the targets' text where the run had several."""
+    out = []
+    for ours_name, scipy_name, target in (
+            ("facefit fit", "scipy least_squares 2-point (fit's problem)",
+             "full fit >= 20x faster than scipy at equal or lower energy"),
+            ("facefit LM (frozen problem)", "scipy least_squares 2-point (frozen problem)",
+             "LM >= 20x faster than scipy at equal or lower energy (frozen problem)")):
+        ours_row = _row(rows, section="baselines", method=ours_name)
+        scipy = _row(rows, section="baselines", method=scipy_name)
+        if ours_row and scipy:
+            ratio = scipy["seconds"] / ours_row["seconds"]
+            met = ratio >= 20 and ours_row["energy"] <= scipy["energy"]
+            out.append({"target": target + label, "measured": f"{ratio:.1f}x; energy "
+                        f"{ours_row['energy']:.6g} vs {scipy['energy']:.6g}", "met": met})
+    facefit = _row(rows, section="baselines", method="facefit LM (frozen problem)")
+    adam = _row(rows, section="baselines", method="torch Adam")
+    if facefit and adam and "unsupported" not in adam:
+        ours = adam.get("facefit_seconds_to_adam_energy")
+        theirs = adam.get("seconds_to_final_energy")
+        lower = facefit["energy"] <= adam["energy"]
+        energies = f"energy {facefit['energy']:.6g} vs Adam's {adam['energy']:.6g}"
+        if ours is None or theirs is None:
+            measured, met = f"LM never reached Adam's final energy; {energies}", False
+        else:
+            ratio = theirs / ours
+            measured = (f"{ratio:.1f}x ({theirs:.2f} s vs {ours:.2f} s); {energies}")
+            met = ratio >= 10 and lower
+        out.append({"target": "LM >= 10x faster than Adam to Adam's final energy, and ends "
+                              "at or below it (frozen problem)" + label,
+                    "measured": measured, "met": met})
     return out
 
 
