@@ -181,7 +181,8 @@ def gathered_matmul_into(a: Any, index: Any, b: Any, out: Any, column: int) -> A
 def convolve_axis(image: Any, weights: Any, axis: int) -> Any | None:
     """:func:`facefit.backends.convolve_axis` by the C loop in ``_native/batched.c`` for a
     real float64 or float32 NumPy image (H, W, ...); None without it or for other inputs."""
-    if (_batched is None or not isinstance(image, np.ndarray) or image.ndim < 2
+    if (getattr(_batched, "convolve", None) is None  # none, or a build older than the loop
+            or not isinstance(image, np.ndarray) or image.ndim < 2
             or image.dtype not in (np.float64, np.float32) or axis not in (0, 1)
             or image.size == 0 or len(weights) % 2 == 0):
         return None
