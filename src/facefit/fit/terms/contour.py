@@ -23,7 +23,7 @@ from typing import Any, cast
 
 from ...backends import Backend, array_namespace, real_part
 from ...forward import FaceState, VertexSet
-from ...render.landmarks import landmark_vertices
+from ...render.landmarks import landmark_vertices, marching_table
 from ...sampling import bilinear_sample, gaussian_blur
 from ..parameters import ParameterLayout
 from .base import assemble_jacobian, shape_at, whole_mesh
@@ -159,9 +159,11 @@ class ContourTerm:
         if not self.active:
             return
         x = real_part(x, xp)
-        points = whole_mesh(self.arrays, self.layout, x).points
+        mesh = whole_mesh(self.arrays, self.layout, x)
+        points = mesh.points
+        assert mesh.pose is not None
         marks = landmark_vertices(points, self.arrays.landmark_indices,
-                                  self.arrays.jaw_candidates)
+                                  marching_table(self.arrays, mesh.pose.rotation))
         safe_marks = xp.where(marks >= 0, marks, xp.zeros_like(marks))
         projected = xp.take(points, safe_marks, axis=0)  # (68, 2)
         jaw = projected[:17, ...]
