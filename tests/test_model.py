@@ -288,3 +288,18 @@ def test_jaw_underside_lies_under_and_just_behind_its_line(model):
     # The model's arrays carry it.
     arrays = model.arrays()
     np.testing.assert_array_equal(to_numpy(arrays.jaw_underside), table)
+
+
+def test_distinct_candidates_rebuild_the_table(model):
+    # The landmark term projects each distinct candidate once and reads the table through
+    # ``where``: every real entry finds its own vertex; padding may read any.
+    from facefit.model.contours import distinct_candidates
+
+    table = np.concatenate([model.jaw_candidates, jaw_underside(
+        model.mean_shape, model.triangles, model.landmark_indices)[0]], axis=1)
+    distinct, where = distinct_candidates(table)
+    flat = table.reshape(-1)
+    real = flat >= 0
+    np.testing.assert_array_equal(distinct[where][real], flat[real])
+    assert distinct.size == np.unique(flat[real]).size < flat.size / 2
+    assert distinct_candidates(np.full((17, 3), -1))[1].shape == (51,)

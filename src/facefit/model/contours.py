@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["JAW_END_DROP", "UNDERSIDE_BACK", "UNDERSIDE_DROP", "UNDERSIDE_FACING",
-           "UNDERSIDE_LINES", "jaw_candidates", "jaw_underside", "respace_jaw"]
+           "UNDERSIDE_LINES", "distinct_candidates", "jaw_candidates", "jaw_underside",
+           "respace_jaw"]
 
 #: Height of jaw points 0 and 16 below the line of the outer eye corners, in outer-eye-corner
 #: distances, where 300-W-style annotators put them on frontal faces: the mean over the three
@@ -176,6 +177,19 @@ def jaw_underside(mean_shape: Any, triangles: Any, landmark_indices: Any, *,
     normals = _vertex_normals(vertices, tris, int(marks[30]) if marks.shape == (68,) else -1)
     picked = normals[np.where(table >= 0, table, 0)] * (table >= 0)[..., None]
     return table, picked
+
+
+def distinct_candidates(table: Any) -> tuple[Any, Any]:
+    """The distinct vertices (U,) of a candidate table (17, C) padded with -1, and for each
+    entry (17 * C, in table order) its place among them (padding: any).
+
+    Most of a table is padding (the ICT lines: 223 vertices in 816 entries; with their
+    underside, :func:`jaw_underside`, 731 in 1836): the marching projects only these.
+    """
+    flat = np.asarray(table, dtype=np.int64).reshape(-1)
+    filled = np.where(flat >= 0, flat, max(int(flat.max(initial=0)), 0))
+    distinct, where = np.unique(filled, return_inverse=True)
+    return distinct.astype(np.int64), where.reshape(-1).astype(np.int64)
 
 
 def _vertex_normals(vertices: Any, triangles: Any, front: int) -> Any:

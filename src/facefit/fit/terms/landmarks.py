@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ...backends import Backend, array_namespace
+from ...backends import Backend, array_namespace, to_numpy
 from ...forward import FaceState, VertexSet, derived
 from ...render.landmarks import all_candidates, jaw_spacing, landmark_vertices, marching_table
 from ..columns import geometric_columns
@@ -47,13 +47,16 @@ def point_jacobian_blocks(state: FaceState, vertices: VertexSet, x: Array) -> di
             "translation": d_trans}
 
 
-def _candidate_set(arrays: Any) -> VertexSet:
-    """The vertices of the model's jaw candidate lines and their underside
-    (:func:`facefit.render.landmarks.all_candidates`), (17 * C) in their order (padding: 0)."""
-    xp = array_namespace(arrays.jaw_candidates)
-    lines = all_candidates(arrays)
-    return VertexSet.gather(arrays, xp.reshape(
-        xp.where(lines >= 0, lines, xp.zeros_like(lines)), (-1,)))
+def _candidate_set(arrays: Any, backend: Backend) -> tuple[VertexSet, Array]:
+    """The distinct vertices of the model's jaw candidate lines and their underside
+    (:func:`facefit.render.landmarks.all_candidates`), and where each table entry (17 * C, in
+    table order; padding: the first) finds its vertex among them. Host precompute: most of
+    the table is padding (the ICT lines: 223 vertices in 816 entries, with the underside
+    731 in 1836), and only the distinct vertices are projected."""
+    from ...model.contours import distinct_candidates
+
+    distinct, where = distinct_candidates(to_numpy(all_candidates(arrays)))
+    return VertexSet.gather(arrays, backend.asarray(distinct)), backend.asarray(where)
 
 
 class LandmarkTerm:
@@ -113,12 +116,14 @@ class LandmarkTerm:
 
         Only the candidate lines' vertices are projected for the marching (a few hundred of
         the mesh's thousands): in the landmark stages nothing else needs the whole mesh."""
-        arrays = self.arrays
-        candidates = derived(arrays, "jaw candidate vertices", lambda: _candidate_set(arrays))
+        arrays, xp = self.arrays, self.backend.xp
+        candidates, where = derived(arrays, "jaw candidate vertices",
+                                    lambda: _candidate_set(arrays, self.backend))
         state = shape_at(candidates, self.layout, x)
         assert state.pose is not None
         table = marching_table(arrays, state.pose.rotation)
-        self._use(landmark_vertices(state.points, arrays.landmark_indices, table,
+        points = xp.take(state.points, where, axis=0)  # (17 * C, 2), in table order
+        self._use(landmark_vertices(points, arrays.landmark_indices, table,
                                     candidates_only=True))
         if self.spaced:
             self.jaw_weights = jaw_spacing(self.state(x).points[:17, ...])
