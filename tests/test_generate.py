@@ -20,6 +20,7 @@ from scipy.ndimage import binary_dilation
 
 import facefit as ff
 from facefit.backends import to_numpy
+from facefit.bench.fidelity import inside_convex
 from facefit.errors import FacefitError
 from facefit.generate import PoseRanges, Synthesizer, generate, iter_samples
 from facefit.generate.background import warp_background
@@ -474,10 +475,17 @@ def test_samples_show_the_photos_eyes_where_the_mesh_has_holes(shared_data):
         x, y = np.round(where.mean(axis=0)).astype(int)
         return image[y - 2:y + 3, x - 2:x + 3].mean(axis=(0, 1))
 
+    def eye_mean(image, eye):
+        # The mean inside the eye's six points, not a 5x5 window at their centre: a refit
+        # that moves the labels by 2-3 px (issue 18's jaw marching turned this fit 1.5
+        # degrees) moved that window from the iris onto the white of the eye.
+        return image[inside_convex(np.asarray(eye, dtype=np.float64), image.shape[:2])].mean(
+            axis=0)
+
     skin = window_mean(photo, points[[1, 15, 29]])
     for eye in (slice(36, 42), slice(42, 48)):
-        photo_eye = window_mean(photo, points[eye])
-        sample_eye = window_mean(sample.image, sample.landmarks[eye])
+        photo_eye = eye_mean(photo, points[eye])
+        sample_eye = eye_mean(sample.image, sample.landmarks[eye])
         assert np.abs(sample_eye - photo_eye).max() < 0.5 * np.abs(skin - photo_eye).max()
         x, y = np.round(sample.landmarks[eye].mean(axis=0)).astype(int)
         assert not sample.mask[y, x]

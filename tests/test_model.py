@@ -15,7 +15,7 @@ from hypothesis.extra import numpy as hnp
 
 import facefit as ff
 from facefit.backends import to_numpy
-from facefit.model import MorphableModel, jaw_candidates, respace_jaw
+from facefit.model import MorphableModel, jaw_candidates, jaw_underside, respace_jaw
 from facefit.model.contours import JAW_END_DROP
 
 from .conftest import assert_close, floats
@@ -250,3 +250,56 @@ def test_jaw_candidates_end_at_their_landmark(model):
             assert v[line, 0].max() <= v[lm[k], 0] + 1e-9
     recomputed = jaw_candidates(model.mean_shape, model.landmark_indices)
     np.testing.assert_array_equal(recomputed, lines)
+
+
+def test_jaw_underside_lies_under_and_just_behind_its_line(model):
+    # Each side line's underside: below its landmark vertex by at most UNDERSIDE_DROP, at most
+    # UNDERSIDE_BACK behind it, never further out than it (as the line itself), not on the
+    # line; the ends and the chin have none. Normals are unit, outward: under the jaw they
+    # point down.
+    from facefit.model.contours import UNDERSIDE_BACK, UNDERSIDE_DROP, UNDERSIDE_LINES
+
+    table, normals = jaw_underside(model.mean_shape, model.triangles, model.landmark_indices)
+    lm, v = model.landmark_indices, model.mean_shape
+    unit = np.linalg.norm(v[lm[36]] - v[lm[45]])
+    assert table.shape[0] == 17 and normals.shape == (*table.shape, 3)
+    for k in range(17):
+        line = table[k][table[k] >= 0]
+        if k not in UNDERSIDE_LINES:
+            assert line.size == 0
+            continue
+        assert line.size > 0
+        assert not np.isin(line, model.jaw_candidates[k]).any()
+        below = v[lm[k], 1] - v[line, 1]
+        assert (below > 0).all() and (below <= UNDERSIDE_DROP * unit + 1e-9).all()
+        assert (v[lm[k], 2] - v[line, 2] <= UNDERSIDE_BACK * unit + 1e-9).all()
+        if k < 8:
+            assert v[line, 0].min() >= v[lm[k], 0] - 1e-9
+        else:
+            assert v[line, 0].max() <= v[lm[k], 0] + 1e-9
+    used = table >= 0
+    np.testing.assert_allclose(np.linalg.norm(normals[used], axis=1), 1.0)
+    assert (normals[~used] == 0).all()
+    assert normals[used][:, 1].mean() < -0.2
+    # Without the eye corners there is no scale to reach by: no underside.
+    marks = model.landmark_indices.copy()
+    marks[36] = -1
+    assert (jaw_underside(model.mean_shape, model.triangles, marks)[0] < 0).all()
+    # The model's arrays carry it.
+    arrays = model.arrays()
+    np.testing.assert_array_equal(to_numpy(arrays.jaw_underside), table)
+
+
+def test_distinct_candidates_rebuild_the_table(model):
+    # The landmark term projects each distinct candidate once and reads the table through
+    # ``where``: every real entry finds its own vertex; padding may read any.
+    from facefit.model.contours import distinct_candidates
+
+    table = np.concatenate([model.jaw_candidates, jaw_underside(
+        model.mean_shape, model.triangles, model.landmark_indices)[0]], axis=1)
+    distinct, where = distinct_candidates(table)
+    flat = table.reshape(-1)
+    real = flat >= 0
+    np.testing.assert_array_equal(distinct[where][real], flat[real])
+    assert distinct.size == np.unique(flat[real]).size < flat.size / 2
+    assert distinct_candidates(np.full((17, 3), -1))[1].shape == (51,)

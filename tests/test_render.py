@@ -227,3 +227,61 @@ def test_visible_vertices_front_facing_and_unoccluded(backend):
     seen = to_numpy(visible_vertices(both_points, both_depth, both_normals, raster2))
     assert not seen[MODEL.n_vertices:].any()
     np.testing.assert_array_equal(seen[: MODEL.n_vertices], visible)
+
+
+def test_underside_joins_the_marching_where_it_faces_the_camera(backend64):
+    """marching_table: the jaw lines plus the underside vertices whose rotated normal faces
+    the camera by more than UNDERSIDE_FACING. Seen from the front the marching picks what the
+    plain lines pick; seen from below and turned, some near-side lines pick an underside
+    vertex, always a shown one and the outermost of its line; one table per face in a batch
+    marches like each face alone."""
+    from facefit.camera import project, rotate
+    from facefit.geometry import rotation_matrix
+    from facefit.model.contours import UNDERSIDE_FACING
+    from facefit.render.landmarks import marching_table
+
+    ict = ff.load_model()
+    arrays = ict.arrays(backend64)
+    xp = backend64.xp
+    plain = to_numpy(arrays.jaw_candidates)
+    width = plain.shape[1]
+    underside = to_numpy(arrays.jaw_underside)
+    normals = to_numpy(arrays.underside_normals)
+    rotations = []
+    for angles, near in (((0.0, 0.0, 0.0), None), ((-0.3, 0.5, 0.0), range(1, 8)),
+                         ((-0.3, -0.5, 0.0), range(9, 16))):
+        rotation = rotation_matrix(backend64.asarray(np.array(angles)))
+        rotations.append(rotation)
+        table = to_numpy(marching_table(arrays, rotation))
+        facing = normals @ to_numpy(rotation)[2]
+        np.testing.assert_array_equal(table[:, :width], plain)
+        np.testing.assert_array_equal(table[:, width:] >= 0,
+                                      (underside >= 0) & (facing > UNDERSIDE_FACING))
+        points, _ = project(rotate(arrays.mean_shape, rotation), 1.0,
+                            backend64.asarray(np.zeros(2)))
+        marched = to_numpy(landmark_vertices(points, arrays.landmark_indices,
+                                             xp.asarray(table)))
+        before = to_numpy(landmark_vertices(points, arrays.landmark_indices,
+                                            arrays.jaw_candidates))
+        if near is None:
+            np.testing.assert_array_equal(marched, before)
+            continue
+        host = to_numpy(points)
+        took = [k for k in near if marched[k] in table[k, width:]]
+        assert len(took) >= 2, (angles, took)
+        for k in range(17):
+            line = table[k][table[k] >= 0]
+            if line.size:
+                score = host[line, 0] if k < 8 else -host[line, 0] if k > 8 else -host[line, 1]
+                assert score[list(line).index(marched[k])] == score.min()
+    # Batched: (2, 3, 3) rotations give one table per face, marched like each face alone.
+    both = xp.stack(rotations[1:], axis=0)
+    tables = marching_table(arrays, both)
+    assert tables.shape[0] == 2
+    points = xp.stack([project(rotate(arrays.mean_shape, r), 1.0,
+                               backend64.asarray(np.zeros(2)))[0] for r in rotations[1:]], axis=0)
+    together = to_numpy(landmark_vertices(points, arrays.landmark_indices, tables))
+    for face in range(2):
+        alone = to_numpy(landmark_vertices(points[face, ...], arrays.landmark_indices,
+                                           tables[face, ...]))
+        np.testing.assert_array_equal(together[face], alone)

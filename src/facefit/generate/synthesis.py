@@ -32,7 +32,7 @@ from ..model.regions import FACE, face_region
 from ..params import FaceParams
 from ..render import pose_faces, rasterize
 from ..render.interpolate import interpolate
-from ..render.landmarks import landmark_points
+from ..render.landmarks import landmark_points, marching_table
 from ..render.visibility import facing_weight, visible_vertices
 from ..sampling import bilinear_sample
 from .background import warp_background
@@ -362,8 +362,9 @@ class Synthesizer:
         caps = self.eye_caps
         raster = rasterize(caps.extend(points), caps.extend(depth[:, None])[:, 0],
                            caps.triangles, self.size)
+        assert state.pose is not None
         landmarks = landmark_points(points, self._arrays.landmark_indices,
-                                    self._arrays.jaw_candidates)
+                                    marching_table(self._arrays, state.pose.rotation[0, ...]))
         mask = raster.mask()
         opening = self.mouth_interior.opening(mask, points, depth)
         # The labels are the model's surface (as ff.render draws it): the caps are not in them.

@@ -8,11 +8,11 @@ from typing import Any
 
 from ..errors import ModelError
 from .albedo import build_albedo
-from .contours import jaw_candidates, respace_jaw
+from .contours import jaw_candidates, jaw_underside, respace_jaw
 from .morphable_model import ModelArrays, MorphableModel
 
 __all__ = ["DEFAULT_MODEL_FILE", "ModelArrays", "MorphableModel", "build_albedo",
-           "jaw_candidates", "load_model", "respace_jaw"]
+           "jaw_candidates", "jaw_underside", "load_model", "respace_jaw"]
 
 #: The embedded default: the ICT Face Model Light's narrow face area (MIT licence).
 DEFAULT_MODEL_FILE = "ict_face_model.npz"

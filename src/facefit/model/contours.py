@@ -11,6 +11,12 @@ The rule that picks from a line in a pose lives in :func:`facefit.render.landmar
 furthest left in the image for landmarks 0..7 (subject's right side), furthest right for 9..16,
 lowest in the image for 8.
 
+:func:`jaw_underside` adds to each side line the vertices just under and behind its landmark
+vertex, on the jaw's underside: they join the line only in a pose that shows them to the
+camera (their normal facing it by more than :data:`UNDERSIDE_FACING`), where a face seen from
+below shows its jaw's lower edge, toward the neck, below the model's jaw line
+(:func:`facefit.render.marching_table`).
+
 :func:`respace_jaw` moves a model's jaw landmark vertices along its own jaw line to the 300-W
 convention (evenly spaced from the ends to the chin, the ends a little below the eye corners).
 """
@@ -21,13 +27,30 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["JAW_END_DROP", "jaw_candidates", "respace_jaw"]
+__all__ = ["JAW_END_DROP", "UNDERSIDE_BACK", "UNDERSIDE_DROP", "UNDERSIDE_FACING",
+           "UNDERSIDE_LINES", "distinct_candidates", "jaw_candidates", "jaw_underside",
+           "respace_jaw"]
 
 #: Height of jaw points 0 and 16 below the line of the outer eye corners, in outer-eye-corner
 #: distances, where 300-W-style annotators put them on frontal faces: the mean over the three
 #: shared annotated photos (astronaut, 300-W image_0010, Grace Hopper) is 0.05 (0.045-0.055
 #: leaving any one out). See :func:`respace_jaw`.
 JAW_END_DROP = 0.05
+
+#: Jaw lines with an underside (:func:`jaw_underside`): all but the ends and the chin, whose
+#: line is already a vertical band.
+UNDERSIDE_LINES = (1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15)
+#: How far the underside reaches below a jaw landmark vertex (model y), and at most how far
+#: behind it (model z), in outer-eye-corner distances of the model (0.11: 10 mm on ICT).
+#: Unbounded behind, the lines under the jaw's angle reached back along the neck and the
+#: full fits' jaw on a face turned 43 degrees overshot (benchmarks/README.md, issue 18).
+UNDERSIDE_DROP = 0.11
+UNDERSIDE_BACK = 0.11
+#: An underside vertex joins its line in a pose where its mean-shape normal, rotated,
+#: faces the camera by more than this (the normal's component toward the camera). At 0.3
+#: the near-frontal Grace Hopper photo (pitch -3 degrees) took it and her held-out jaw
+#: dropped below the annotation; at 0.5 only the faces seen from below and turned do.
+UNDERSIDE_FACING = 0.5
 
 
 def jaw_candidates(mean_shape: Any, landmark_indices: Any, *, max_length: int = 48,
@@ -92,6 +115,96 @@ def jaw_candidates(mean_shape: Any, landmark_indices: Any, *, max_length: int = 
     for k, line in enumerate(lines):
         table[k, : line.size] = line
     return table
+
+
+def jaw_underside(mean_shape: Any, triangles: Any, landmark_indices: Any, *,
+                  drop: float = UNDERSIDE_DROP, back: float = UNDERSIDE_BACK,
+                  inner_fraction: float = 0.35, max_length: int = 64) -> tuple[Any, Any]:
+    """Underside vertices of the jaw lines (17, E), padded with -1, and their normals.
+
+    For each side line in :data:`UNDERSIDE_LINES`, the vertices on the landmark's side,
+    between ``inner_fraction`` of its distance from the face's centre line and the landmark
+    vertex itself (model x, as :func:`jaw_candidates`), below it by up to ``drop`` and
+    behind it by at most ``back`` (model y, z; in outer-eye-corner distances), not already on
+    its line. Seen from the front they lie behind the jaw line and never win the marching;
+    :func:`facefit.render.marching_table` lets them compete where they face the camera.
+
+    Parameters
+    ----------
+    mean_shape : (V, 3) model-space vertices (y up, z toward the face's front).
+    triangles : (T, 3) mesh triangles (for the normals).
+    landmark_indices : (68,) landmark vertices (iBUG order), -1 where missing.
+    drop, back : reach below and behind the landmark vertex, in outer-eye-corner distances.
+    inner_fraction : as :func:`jaw_candidates`.
+    max_length : at most this many vertices per line (evenly thinned if more).
+
+    Returns
+    -------
+    table : (17, E) int64 vertex indices padded with -1 (E >= 1; a line of only -1 has none).
+    normals : (17, E, 3) float64 unit mean-shape vertex normals, outward (the nose tip's
+        points along +z); zero on padding.
+    """
+    vertices = np.asarray(mean_shape, dtype=np.float64)
+    tris = np.asarray(triangles, dtype=np.int64)
+    marks = np.asarray(landmark_indices, dtype=np.int64).reshape(-1)
+    lines: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * 17
+    if marks.shape == (68,) and marks[36] >= 0 and marks[45] >= 0:
+        unit = float(np.linalg.norm(vertices[marks[36]] - vertices[marks[45]]))
+        centre = marks[[27, 28, 29, 30, 33, 51, 57, 62, 66]]
+        centre_x = float(np.median(vertices[centre[centre >= 0], 0])) if (centre >= 0).any() \
+            else float(vertices[:, 0].mean())
+        own = jaw_candidates(vertices, marks)
+        rel_x = vertices[:, 0] - centre_x
+        for k in UNDERSIDE_LINES:
+            vertex = int(marks[k])
+            if vertex < 0:
+                continue
+            x = float(rel_x[vertex])
+            reach = np.sign(x) * rel_x
+            below = vertices[vertex, 1] - vertices[:, 1]
+            behind = vertices[vertex, 2] - vertices[:, 2]
+            chosen = np.flatnonzero((reach >= inner_fraction * abs(x)) & (reach <= abs(x))
+                                    & (below > 0) & (below <= drop * unit)
+                                    & (behind <= back * unit))
+            chosen = np.setdiff1d(chosen, own[k])
+            if chosen.size > max_length:
+                chosen = chosen[np.round(np.linspace(0, chosen.size - 1, max_length)).astype(int)]
+            lines[k] = chosen.astype(np.int64)
+    width = max(1, max(line.size for line in lines))
+    table = np.full((17, width), -1, dtype=np.int64)
+    for k, line in enumerate(lines):
+        table[k, : line.size] = line
+    normals = _vertex_normals(vertices, tris, int(marks[30]) if marks.shape == (68,) else -1)
+    picked = normals[np.where(table >= 0, table, 0)] * (table >= 0)[..., None]
+    return table, picked
+
+
+def distinct_candidates(table: Any) -> tuple[Any, Any]:
+    """The distinct vertices (U,) of a candidate table (17, C) padded with -1, and for each
+    entry (17 * C, in table order) its place among them (padding: any).
+
+    Most of a table is padding (the ICT lines: 223 vertices in 816 entries; with their
+    underside, :func:`jaw_underside`, 731 in 1836): the marching projects only these.
+    """
+    flat = np.asarray(table, dtype=np.int64).reshape(-1)
+    filled = np.where(flat >= 0, flat, max(int(flat.max(initial=0)), 0))
+    distinct, where = np.unique(filled, return_inverse=True)
+    return distinct.astype(np.int64), where.reshape(-1).astype(np.int64)
+
+
+def _vertex_normals(vertices: Any, triangles: Any, front: int) -> Any:
+    """(V, 3) unit area-weighted vertex normals, turned so that vertex ``front`` (the nose
+    tip; -1: none) points along +z."""
+    corner = vertices[triangles]  # (T, 3, 3)
+    face = np.cross(corner[:, 1] - corner[:, 0], corner[:, 2] - corner[:, 0])
+    normals = np.zeros_like(vertices)
+    for k in range(3):
+        np.add.at(normals, triangles[:, k], face)
+    length = np.linalg.norm(normals, axis=1, keepdims=True)
+    normals = normals / np.where(length > 0, length, 1.0)
+    if front >= 0 and normals[front, 2] < 0:
+        normals = -normals
+    return normals
 
 
 def respace_jaw(mean_shape: Any, landmark_indices: Any, *,

@@ -3,7 +3,7 @@
 from ..forward import FaceState, linear_combination
 from .face import RenderResult, pose_faces, render, render_batch
 from .interpolate import interpolate
-from .landmarks import landmark_vertices
+from .landmarks import landmark_vertices, marching_table
 from .rasterize import Rasterization, rasterize
 from .visibility import visible_vertices
 
@@ -14,6 +14,7 @@ __all__ = [
     "interpolate",
     "landmark_vertices",
     "linear_combination",
+    "marching_table",
     "pose_faces",
     "rasterize",
     "render",

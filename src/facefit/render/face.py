@@ -17,7 +17,7 @@ from ..errors import FacefitError
 from ..forward import Coefficients, FaceState, Pose, evaluate
 from ..params import FaceParams
 from .interpolate import interpolate_image
-from .landmarks import landmark_points
+from .landmarks import landmark_points, marching_table
 from .rasterize import Rasterization, rasterize
 
 Array = Any
@@ -121,7 +121,9 @@ def render_batch(model: Any, params: Sequence[FaceParams], size: tuple[int, int]
     colours = xp.clip(colours, 0.0, 1.0)
     image = interpolate_image(colours, triangles, raster,
                               _background(background, size, len(params), backend))
-    landmarks = landmark_points(state.points, arrays.landmark_indices, arrays.jaw_candidates)
+    assert state.pose is not None
+    landmarks = landmark_points(state.points, arrays.landmark_indices,
+                                marching_table(arrays, state.pose.rotation))
     return RenderResult(image=image, mask=raster.mask(), depth=raster.depth_image(),
                         landmarks=landmarks, points=state.points, raster=raster)
 

@@ -12,6 +12,13 @@ that they are evenly spaced in the image from each end to the chin (0, 8 and 16 
 frontal face this changes little (the model's jaw vertices are spaced evenly,
 :func:`facefit.model.respace_jaw`); on a turned face it spreads the points over the visible
 outline the way an annotator does, whichever parts of the jaw face the camera.
+
+A face seen from below (chin up) and turned shows the underside of its jaw on the near side,
+and the annotator's jaw line runs along its lower edge, toward the neck, below the model's jaw
+line (issue 18: 10-20 mm on the held-out photos turned 28 and 43 degrees). Where the model
+has them (:func:`facefit.model.jaw_underside`), each side line gains its underside vertices in
+the poses that turn them toward the camera (:func:`marching_table`); the same rule then picks
+the outermost.
 """
 
 from __future__ import annotations
@@ -23,10 +30,56 @@ from ..backends import array_namespace, real_part
 
 Array = Any
 
-__all__ = ["JAW", "jaw_spacing", "landmark_points", "landmark_vertices", "space_jaw"]
+__all__ = ["JAW", "all_candidates", "jaw_spacing", "landmark_points", "landmark_vertices",
+           "marching_table", "space_jaw"]
 
 #: iBUG indices of the jaw contour.
 JAW = range(17)
+
+
+def all_candidates(arrays: Any) -> Array:
+    """(17, C + E) every vertex the marching may pick: the jaw lines, then their underside
+    (``arrays.jaw_underside``, where the arrays have one), padded with -1."""
+    xp = array_namespace(arrays.jaw_candidates)
+    underside = getattr(arrays, "jaw_underside", None)
+    if underside is None:
+        return arrays.jaw_candidates
+    return xp.concat([arrays.jaw_candidates, underside], axis=1)
+
+
+def marching_table(arrays: Any, rotation: Array) -> Array:
+    """The candidate lines to march over in a pose: :func:`all_candidates` with the
+    underside vertices that do not face the camera masked out (-1).
+
+    An underside vertex stays where its mean-shape normal, rotated, points toward the camera
+    by more than :data:`facefit.model.contours.UNDERSIDE_FACING` (the camera looks along -z:
+    depth grows toward it). A discrete choice on the real part, held per round like the
+    marching itself.
+
+    Parameters
+    ----------
+    arrays : the model's backend arrays (``jaw_candidates``; optionally ``jaw_underside``
+        (17, E) and ``underside_normals`` (17, E, 3)).
+    rotation : (3, 3) or (B, 3, 3) the pose's rotation.
+
+    Returns
+    -------
+    (17, C + E) or (B, 17, C + E) int64 table, as :func:`landmark_vertices` takes it.
+    """
+    from ..model.contours import UNDERSIDE_FACING
+
+    underside = getattr(arrays, "jaw_underside", None)
+    if underside is None:
+        return arrays.jaw_candidates
+    xp = array_namespace(arrays.jaw_candidates)
+    turn = real_part(rotation, xp)
+    # (R n)_z for every underside normal: the rotation's last row dotted with n.
+    row = turn[..., 2, :]  # (..., 3)
+    toward = xp.sum(arrays.underside_normals * row[..., None, None, :], axis=-1)
+    shown = xp.where(toward > UNDERSIDE_FACING, underside, xp.full_like(underside, -1))
+    lines = xp.broadcast_to(arrays.jaw_candidates, (*shown.shape[:-1],
+                                                    arrays.jaw_candidates.shape[-1]))
+    return xp.concat([lines, shown], axis=-1)
 
 
 def landmark_vertices(points: Array, landmark_indices: Array, jaw_candidates: Array, *,
@@ -37,8 +90,8 @@ def landmark_vertices(points: Array, landmark_indices: Array, jaw_candidates: Ar
     ----------
     points : (V, 2) or (B, V, 2) projected vertices (real part is used: a discrete choice).
     landmark_indices : (68,) int, -1 where the model has no vertex for a landmark.
-    jaw_candidates : (17, C) int candidate lines, padded with -1; a line of only -1 keeps the
-        fixed landmark vertex.
+    jaw_candidates : (17, C) int candidate lines, padded with -1, or (B, 17, C) one table per
+        face (:func:`marching_table`); a line of only -1 keeps the fixed landmark vertex.
     candidates_only : ``points`` are the candidates' alone, (17 * C, 2) or (B, 17 * C, 2) in
         the order of ``jaw_candidates`` (padding included, any value there): the marching
         reads nothing else, so a caller need not project the whole mesh.
@@ -57,10 +110,14 @@ def landmark_vertices(points: Array, landmark_indices: Array, jaw_candidates: Ar
     if candidates_only:
         cand_x = xp.reshape(pts[..., 0], (pts.shape[0], *safe.shape))
         cand_y = xp.reshape(pts[..., 1], (pts.shape[0], *safe.shape))
-    else:
+    elif safe.ndim == 2:
         flat = xp.reshape(safe, (-1,))
         cand_x = xp.reshape(xp.take(pts[..., 0], flat, axis=1), (pts.shape[0], *safe.shape))
         cand_y = xp.reshape(xp.take(pts[..., 1], flat, axis=1), (pts.shape[0], *safe.shape))
+    else:  # one table per face
+        flat = xp.reshape(safe, (safe.shape[0], -1))
+        cand_x = xp.reshape(xp.take_along_axis(pts[..., 0], flat, axis=1), safe.shape)
+        cand_y = xp.reshape(xp.take_along_axis(pts[..., 1], flat, axis=1), safe.shape)
     line = xp.arange(17, device=pts.device)[:, None]
     # Score to minimise: x on the right side of the subject, -x on the left, -y at the chin.
     score = xp.where(line < 8, cand_x, xp.where(line > 8, -cand_x, -cand_y))
@@ -130,7 +187,8 @@ def landmark_points(points: Array, landmark_indices: Array, jaw_candidates: Arra
     Parameters
     ----------
     points : (V, 2) or (B, V, 2) projected vertices.
-    landmark_indices, jaw_candidates : as for :func:`landmark_vertices`.
+    landmark_indices, jaw_candidates : as for :func:`landmark_vertices` (the pose's
+        :func:`marching_table`, or a model's plain lines).
 
     Returns
     -------

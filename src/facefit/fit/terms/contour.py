@@ -160,6 +160,10 @@ class ContourTerm:
             return
         x = real_part(x, xp)
         points = whole_mesh(self.arrays, self.layout, x).points
+        # The plain lines, not their underside (render.landmarks.marching_table): an
+        # underside vertex faces the camera, it is no occluding contour, and searched for
+        # the skin's edge it followed einstein's jaw down onto the collar (held-out jaw NME
+        # 0.112 -> 0.148 with --contour, benchmarks/README.md).
         marks = landmark_vertices(points, self.arrays.landmark_indices,
                                   self.arrays.jaw_candidates)
         safe_marks = xp.where(marks >= 0, marks, xp.zeros_like(marks))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ...backends import Backend, array_namespace
+from ...backends import Backend, array_namespace, to_numpy
 from ...forward import FaceState, VertexSet, derived
-from ...render.landmarks import jaw_spacing, landmark_vertices
+from ...render.landmarks import all_candidates, jaw_spacing, landmark_vertices, marching_table
 from ..columns import geometric_columns
 from ..grouped import GroupedJacobian
 from ..parameters import ParameterLayout
@@ -47,12 +47,16 @@ def point_jacobian_blocks(state: FaceState, vertices: VertexSet, x: Array) -> di
             "translation": d_trans}
 
 
-def _candidate_set(arrays: Any) -> VertexSet:
-    """The vertices of the model's jaw candidate lines, (17 * C) in their order (padding: 0)."""
-    xp = array_namespace(arrays.jaw_candidates)
-    lines = arrays.jaw_candidates
-    return VertexSet.gather(arrays, xp.reshape(
-        xp.where(lines >= 0, lines, xp.zeros_like(lines)), (-1,)))
+def _candidate_set(arrays: Any, backend: Backend) -> tuple[VertexSet, Array]:
+    """The distinct vertices of the model's jaw candidate lines and their underside
+    (:func:`facefit.render.landmarks.all_candidates`), and where each table entry (17 * C, in
+    table order; padding: the first) finds its vertex among them. Host precompute: most of
+    the table is padding (the ICT lines: 223 vertices in 816 entries, with the underside
+    731 in 1836), and only the distinct vertices are projected."""
+    from ...model.contours import distinct_candidates
+
+    distinct, where = distinct_candidates(to_numpy(all_candidates(arrays)))
+    return VertexSet.gather(arrays, backend.asarray(distinct)), backend.asarray(where)
 
 
 class LandmarkTerm:
@@ -107,14 +111,19 @@ class LandmarkTerm:
 
     def update(self, x: Array) -> None:
         """Landmark marching: each jaw landmark takes the silhouette vertex of its line at
-        ``x``; then the jaw's spacing along that outline at ``x`` is held for the round.
+        ``x`` (with the underside the pose shows, :func:`marching_table`); then the jaw's
+        spacing along that outline at ``x`` is held for the round.
 
         Only the candidate lines' vertices are projected for the marching (a few hundred of
         the mesh's thousands): in the landmark stages nothing else needs the whole mesh."""
-        arrays = self.arrays
-        candidates = derived(arrays, "jaw candidate vertices", lambda: _candidate_set(arrays))
-        points = shape_at(candidates, self.layout, x).points
-        self._use(landmark_vertices(points, arrays.landmark_indices, arrays.jaw_candidates,
+        arrays, xp = self.arrays, self.backend.xp
+        candidates, where = derived(arrays, "jaw candidate vertices",
+                                    lambda: _candidate_set(arrays, self.backend))
+        state = shape_at(candidates, self.layout, x)
+        assert state.pose is not None
+        table = marching_table(arrays, state.pose.rotation)
+        points = xp.take(state.points, where, axis=0)  # (17 * C, 2), in table order
+        self._use(landmark_vertices(points, arrays.landmark_indices, table,
                                     candidates_only=True))
         if self.spaced:
             self.jaw_weights = jaw_spacing(self.state(x).points[:17, ...])
