@@ -90,8 +90,8 @@ def _table(rows: list[dict[str, Any]], targets: list[dict[str, Any]]) -> str:
         what = row.get("stage") or row.get("method") or row.get("kind", "")
         detail = next((f"{k}={row[k]}" for k in ("size", "model", "batch", "image")
                        if k in row), "")
-        if "unsupported" in row:
-            figures = ["unsupported: " + row["unsupported"], "", ""]
+        if "unsupported" in row:  # after the figures' columns, so that it widens none
+            figures = ["", "", "", "unsupported: " + row["unsupported"]]
         else:
             extra = row.get("energy", row.get("error_px"))
             figures = [_ms(row.get("min_s", row.get("seconds"))), _ms(row.get("median_s")),
@@ -110,8 +110,8 @@ def _table(rows: list[dict[str, Any]], targets: list[dict[str, Any]]) -> str:
 def _aligned(header: list[str], body: list[list[str]], right: tuple[int, ...] = ()) -> list[str]:
     """Rows of cells padded to their column's widest cell (``right``: right-aligned columns).
 
-    A cell wider than its column's other cells (an ``unsupported`` reason) is not padded into
-    the columns after it, so nothing is ever cut.
+    Cells beyond the header's columns (an ``unsupported`` reason) follow unpadded: they widen
+    no column, and nothing is ever cut.
     """
     widths = [max(len(str(cells[i])) for cells in [header, *body] if i < len(cells))
               for i in range(len(header))]
@@ -119,6 +119,7 @@ def _aligned(header: list[str], body: list[list[str]], right: tuple[int, ...] = 
     for cells in [header, *body]:
         text = [str(c).rjust(w) if i in right else str(c).ljust(w)
                 for i, (c, w) in enumerate(zip(cells, widths, strict=False))]
+        text.extend(str(c) for c in cells[len(widths):])
         lines.append(" ".join(text).rstrip())
     return lines
 
