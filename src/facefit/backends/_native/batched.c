@@ -126,49 +126,38 @@ DEFINE_GATHERED(gathered_float, float)
 
 /* Along axis 0 each output line is a weighted sum of whole input lines (columns * channels
  * contiguous values); along axis 1 each line is first copied with its edges replicated, then
- * summed as shifted windows of that copy. */
+ * summed as shifted windows of that copy. Either way out = w_0 * in_0, then += w_k * in_k. */
 #define DEFINE_CONVOLVE(NAME, T)                                                              \
+    static inline void NAME##_term(T *o, const T *in, T w, Py_ssize_t width, Py_ssize_t k)   \
+    {                                                                                         \
+        if (k == 0)                                                                           \
+            for (Py_ssize_t q = 0; q < width; ++q)                                            \
+                o[q] = w * in[q];                                                             \
+        else                                                                                  \
+            for (Py_ssize_t q = 0; q < width; ++q)                                            \
+                o[q] += w * in[q];                                                            \
+    }                                                                                         \
     FACEFIT_CLONES                                                                            \
     static void NAME(const T *image, T *out, const double *weights, T *line, Py_ssize_t rows, \
                      Py_ssize_t columns, Py_ssize_t channels, Py_ssize_t taps, int axis)      \
     {                                                                                         \
         const Py_ssize_t radius = taps / 2, width = columns * channels;                       \
-        if (axis == 0) {                                                                      \
-            for (Py_ssize_t i = 0; i < rows; ++i) {                                           \
-                T *o = out + i * width;                                                       \
-                for (Py_ssize_t k = 0; k < taps; ++k) {                                       \
-                    Py_ssize_t source = i + k - radius;                                       \
-                    source = source < 0 ? 0 : (source >= rows ? rows - 1 : source);           \
-                    const T *in = image + source * width;                                     \
-                    const T w = (T)weights[k];                                                \
-                    if (k == 0)                                                               \
-                        for (Py_ssize_t q = 0; q < width; ++q)                                \
-                            o[q] = w * in[q];                                                 \
-                    else                                                                      \
-                        for (Py_ssize_t q = 0; q < width; ++q)                                \
-                            o[q] += w * in[q];                                                \
+        for (Py_ssize_t i = 0; i < rows; ++i) {                                               \
+            T *o = out + i * width;                                                           \
+            if (axis == 1) {                                                                  \
+                const T *in = image + i * width;                                              \
+                for (Py_ssize_t j = 0; j < columns + 2 * radius; ++j) {                       \
+                    Py_ssize_t source = j - radius;                                           \
+                    source = source < 0 ? 0 : (source >= columns ? columns - 1 : source);     \
+                    memcpy(line + j * channels, in + source * channels,                      \
+                           sizeof(T) * (size_t)channels);                                     \
                 }                                                                             \
             }                                                                                 \
-            return;                                                                           \
-        }                                                                                     \
-        for (Py_ssize_t i = 0; i < rows; ++i) {                                               \
-            const T *in = image + i * width;                                                  \
-            for (Py_ssize_t j = 0; j < columns + 2 * radius; ++j) {                           \
-                Py_ssize_t source = j - radius;                                               \
-                source = source < 0 ? 0 : (source >= columns ? columns - 1 : source);         \
-                memcpy(line + j * channels, in + source * channels,                          \
-                       sizeof(T) * (size_t)channels);                                         \
-            }                                                                                 \
-            T *o = out + i * width;                                                           \
             for (Py_ssize_t k = 0; k < taps; ++k) {                                           \
-                const T *window = line + k * channels;                                        \
-                const T w = (T)weights[k];                                                    \
-                if (k == 0)                                                                   \
-                    for (Py_ssize_t q = 0; q < width; ++q)                                    \
-                        o[q] = w * window[q];                                                 \
-                else                                                                          \
-                    for (Py_ssize_t q = 0; q < width; ++q)                                    \
-                        o[q] += w * window[q];                                                \
+                Py_ssize_t source = i + k - radius;                                           \
+                source = source < 0 ? 0 : (source >= rows ? rows - 1 : source);               \
+                const T *in = axis == 0 ? image + source * width : line + k * channels;       \
+                NAME##_term(o, in, (T)weights[k], width, k);                                  \
             }                                                                                 \
         }                                                                                     \
     }
