@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from ..geometry import vertex_normals
+
 __all__ = ["JAW_END_DROP", "UNDERSIDE_BACK", "UNDERSIDE_DROP", "UNDERSIDE_FACING",
            "UNDERSIDE_LINES", "distinct_candidates", "jaw_candidates", "jaw_underside",
            "respace_jaw"]
@@ -174,7 +176,10 @@ def jaw_underside(mean_shape: Any, triangles: Any, landmark_indices: Any, *,
     table = np.full((17, width), -1, dtype=np.int64)
     for k, line in enumerate(lines):
         table[k, : line.size] = line
-    normals = _vertex_normals(vertices, tris, int(marks[30]) if marks.shape == (68,) else -1)
+    normals = vertex_normals(vertices, tris)
+    front = int(marks[30]) if marks.shape == (68,) else -1
+    if front >= 0 and normals[front, 2] < 0:  # outward: the nose tip's normal along +z
+        normals = -normals
     picked = normals[np.where(table >= 0, table, 0)] * (table >= 0)[..., None]
     return table, picked
 
@@ -190,21 +195,6 @@ def distinct_candidates(table: Any) -> tuple[Any, Any]:
     filled = np.where(flat >= 0, flat, max(int(flat.max(initial=0)), 0))
     distinct, where = np.unique(filled, return_inverse=True)
     return distinct.astype(np.int64), where.reshape(-1).astype(np.int64)
-
-
-def _vertex_normals(vertices: Any, triangles: Any, front: int) -> Any:
-    """(V, 3) unit area-weighted vertex normals, turned so that vertex ``front`` (the nose
-    tip; -1: none) points along +z."""
-    corner = vertices[triangles]  # (T, 3, 3)
-    face = np.cross(corner[:, 1] - corner[:, 0], corner[:, 2] - corner[:, 0])
-    normals = np.zeros_like(vertices)
-    for k in range(3):
-        np.add.at(normals, triangles[:, k], face)
-    length = np.linalg.norm(normals, axis=1, keepdims=True)
-    normals = normals / np.where(length > 0, length, 1.0)
-    if front >= 0 and normals[front, 2] < 0:
-        normals = -normals
-    return normals
 
 
 def respace_jaw(mean_shape: Any, landmark_indices: Any, *,
