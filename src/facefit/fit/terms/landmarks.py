@@ -31,7 +31,7 @@ def point_jacobian_blocks(state: FaceState, vertices: VertexSet, x: Array) -> di
     -------
     dict of ``shape`` (L, 2, K), ``rotation`` (L, 2, 3), ``scale`` (L, 2, 1) and
     ``translation`` (L, 2, 2), for :func:`.base.assemble_jacobian` (in the order of
-    :func:`facefit.fit.grouped.geometric_columns`).
+    :func:`facefit.fit.columns.geometric_columns`).
     """
     xp = array_namespace(x)
     pose, shape = state.pose, state.vertices  # (L, 3)
