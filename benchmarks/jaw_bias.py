@@ -1,7 +1,7 @@
 """Diagnosis: where the fitted jaw misses the annotated one, point by point, in the face's frame.
 
-Run: ``python benchmarks/jaw_bias.py [PHOTO ...] [--ict-jaw] [--pictures DIR]`` (default
-photos: as ``benchmarks/fidelity.py``; each needs a ``.pts`` beside it).
+Run: ``python benchmarks/jaw_bias.py [PHOTO ...] [--ict-jaw] [--reach] [--pictures DIR]``
+(default photos: as ``benchmarks/fidelity.py``; each needs a ``.pts`` beside it).
 
 Per photo, two fits (numpy, default options): all 68 points (``full``) and the 17 jaw points
 at weight 0 (``held``, leave-jaw-out, as ``fidelity.py``'s jaw NME). For each jaw point the
@@ -11,6 +11,13 @@ Printed per point and photo, then per photo: jaw NME, the mean error along the a
 jaw line's outward normal (``out``: + outside the annotated outline; the cheeks are points
 0-5 and 11-16) and along its tangent (``|along|``: a point slid along the outline), the chin
 (6-10) height error, the lip-to-chin length (57 -> 8) annotated and fitted, and the pose.
+
+``--reach`` adds the model's reach: the jaw NME of landmark-only fits *to the annotated jaw
+itself* (all 68 points, no photo), with the identity and expression prior weights at 1, 1/10,
+1/100 and 1/1000 of the defaults. As the prior fades the fit may bend the face as far as the
+model's shape space and its jaw landmark rule (the candidate lines of landmark marching) allow;
+what error is left there is the model's, not the fit's (issue 18's "where the limit is the
+shipped model").
 
 ``--ict-jaw`` fits and measures with the ICT model's own jaw vertices (``vertex_indices.json``
 in ``../shared/data/ict-face-model``) instead of the shipped, respaced ones
@@ -102,6 +109,25 @@ def measure(path: Path, model: Any) -> dict[str, Any]:
     return row
 
 
+#: Prior weights of :func:`reach`, as fractions of the defaults (:class:`facefit.FitWeights`).
+REACH_PRIOR_SCALES = (1.0, 0.1, 0.01, 0.001)
+
+
+def reach(path: Path, model: Any) -> list[float]:
+    """Jaw NME of landmark-only fits to all 68 annotated points of ``path``, one per prior
+    scale of :data:`REACH_PRIOR_SCALES` (see the module docstring)."""
+    given = ff.read_landmarks(path.with_suffix(".pts"))
+    default = ff.FitWeights()
+    errors = []
+    for scale in REACH_PRIOR_SCALES:
+        weights = dataclasses.replace(default, identity=scale * default.identity,
+                                      expression=scale * default.expression)
+        result = ff.fit(None, given, model=model, photometric=False, weights=weights,
+                        max_iterations=30)
+        errors.append(fd.nme(result.landmarks, given, fd.JAW))
+    return errors
+
+
 def picture(out: Path, path: Path, row: dict[str, Any]) -> None:
     from PIL import Image, ImageDraw
 
@@ -130,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ict-jaw", action="store_true",
                         help="measure with the ICT file's own jaw vertices")
     parser.add_argument("--pictures", default=None, help="folder for NAME.jaw.png")
+    parser.add_argument("--reach", action="store_true",
+                        help="also the model's reach: landmark-only fits to the jaw itself, "
+                             "prior weakened")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     photos = [Path(p) for p in args.photos] or [p for p in PHOTOS if p.is_file()]
@@ -158,8 +187,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<13}{r['jaw_nme']:8.4f}{r['out']:+8.3f}{r['cheeks_out']:+8.3f}"
                   f"{r['along']:8.3f}{r['chin_dy']:+8.3f}{row['lip_chin']:11.3f}"
                   f"{r['lip_chin']:7.3f}  {r['pose_deg']}")
+    if args.reach:
+        with ff.use_backend("numpy"):
+            for row, path in zip(rows, photos, strict=True):
+                row["reach"] = reach(path, model)
+        print("\nreach: jaw NME of landmark-only fits to all 68 points, prior weight x "
+              + " / ".join(f"{s:g}" for s in REACH_PRIOR_SCALES))
+        for name, row in zip(names, rows, strict=True):
+            print(f"{name:<13}" + "".join(f"{e:8.4f}" for e in row["reach"]))
     if args.json:
-        keep = [{"photo": row["photo"], "lip_chin": row["lip_chin"],
+        keep = [{"photo": row["photo"], "lip_chin": row["lip_chin"], "reach": row.get("reach"),
                  **{tag: {k: (v.tolist() if isinstance(v, np.ndarray) else v)
                           for k, v in row[tag].items() if k != "points"}
                     for tag in ("held", "full")}} for row in rows]
