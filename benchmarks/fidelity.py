@@ -3,7 +3,8 @@
 Run: ``python benchmarks/fidelity.py [PHOTO ...] [--pictures DIR] [--contour] [--repeats K]
 [--json FILE]``
 (default photos: every photo with a .pts here: the shared samples, which include the wheel's
-shipped astronaut, and 300-W image_0010; ``--contour``: both fits with the jaw contour term,
+shipped astronaut, and 300-W image_0010; a photo given needs a ``.pts`` or a menpo ``.ljson``
+beside it; ``--contour``: both fits with the jaw contour term,
 ``fit(contour=True)``).
 
 Per photo (definitions in :mod:`facefit.bench.fidelity`):
@@ -67,7 +68,7 @@ def measure(path: Path, fit_options: dict[str, Any] | None = None,
     ``repeats`` K > 0 adds the leave-jaw-out jaw NME's mean and spread over 3K fits."""
     options = dict(fit_options or {})
     photo = ff.read_image(path)
-    given = ff.read_landmarks(path.with_suffix(".pts"))
+    given = ff.read_landmarks(fd.landmarks_beside(path))
     size = photo.shape[:2]
     result = ff.fit(photo, given, **options)
     # The model's own colours (what the photometric fit reached); the per-vertex albedo
@@ -165,7 +166,7 @@ def _points_over(out: Path, image: Any, given: Any, jaw: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("photos", nargs="*", help="photos with a .pts beside them")
+    parser.add_argument("photos", nargs="*", help="photos with a .pts or menpo .ljson beside them")
     parser.add_argument("--pictures", default=None, help="folder for overlay pictures")
     parser.add_argument("--forehead", type=float, default=fd.FOREHEAD_FRACTION,
                         help="outline's reach above the brows, in frontal eye-nose heights")

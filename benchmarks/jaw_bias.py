@@ -1,7 +1,8 @@
 """Diagnosis: where the fitted jaw misses the annotated one, point by point, in the face's frame.
 
 Run: ``python benchmarks/jaw_bias.py [PHOTO ...] [--ict-jaw] [--reach] [--pictures DIR]``
-(default photos: as ``benchmarks/fidelity.py``; each needs a ``.pts`` beside it).
+(default photos: as ``benchmarks/fidelity.py``; each needs a ``.pts`` or menpo ``.ljson``
+beside it).
 
 Per photo, two fits (numpy, default options): all 68 points (``full``) and the 17 jaw points
 at weight 0 (``held``, leave-jaw-out, as ``fidelity.py``'s jaw NME). For each jaw point the
@@ -84,7 +85,7 @@ def ict_jaw_model(model: Any) -> Any:
 def measure(path: Path, model: Any) -> dict[str, Any]:
     """Both fits of one photo and their signed jaw errors (see the module docstring)."""
     photo = ff.read_image(path)
-    given = ff.read_landmarks(path.with_suffix(".pts"))
+    given = ff.read_landmarks(fd.landmarks_beside(path))
     weights = np.ones(68)
     weights[fd.JAW] = 0.0
     row: dict[str, Any] = {"photo": path.name, "given": given}
@@ -116,7 +117,7 @@ REACH_PRIOR_SCALES = (1.0, 0.1, 0.01, 0.001)
 def reach(path: Path, model: Any) -> list[float]:
     """Jaw NME of landmark-only fits to all 68 annotated points of ``path``, one per prior
     scale of :data:`REACH_PRIOR_SCALES` (see the module docstring)."""
-    given = ff.read_landmarks(path.with_suffix(".pts"))
+    given = ff.read_landmarks(fd.landmarks_beside(path))
     default = ff.FitWeights()
     errors = []
     for scale in REACH_PRIOR_SCALES:
@@ -152,7 +153,7 @@ def picture(out: Path, path: Path, row: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("photos", nargs="*", help="photos with a .pts beside them")
+    parser.add_argument("photos", nargs="*", help="photos with a .pts or menpo .ljson beside them")
     parser.add_argument("--ict-jaw", action="store_true",
                         help="measure with the ICT file's own jaw vertices")
     parser.add_argument("--pictures", default=None, help="folder for NAME.jaw.png")

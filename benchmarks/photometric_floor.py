@@ -30,6 +30,7 @@ import numpy as np
 
 import facefit as ff
 from facefit.backends import get_backend, to_numpy
+from facefit.bench import fidelity as fd
 from facefit.render import pose_faces, rasterize
 from facefit.render.interpolate import interpolate_image
 from facefit.sampling import bilinear_sample
@@ -54,7 +55,7 @@ def rmse(image: np.ndarray, photo: np.ndarray, face: np.ndarray) -> float:
 
 def floors(path: Path) -> dict[str, float]:
     photo = ff.read_image(path)
-    landmarks = ff.read_landmarks(path.with_suffix(".pts"))
+    landmarks = ff.read_landmarks(fd.landmarks_beside(path))
     with ff.use_backend("numpy"):
         result = ff.fit(photo, landmarks)
         backend = get_backend()

@@ -4,10 +4,10 @@ Run: ``python benchmarks/realism.py [PHOTO ...] [--samples 12] [--memory 100] [-
 [--json FILE]``.
 
 For every photo with landmarks here (the shipped sample, which is ``astronaut``; grace_hopper;
-the 300-W photo image_0010), and every ``PHOTO`` given (with a ``.pts`` beside it), the photo
-is fitted once, then ``--samples`` samples are made: two at the yaw extremes within +-45
-degrees that the default reveal limit allows (-45 and +45 for a frontal photo; pitch and roll
-0), the rest drawn from the default pose ranges. Per photo it reports:
+the 300-W photo image_0010), and every ``PHOTO`` given (with a ``.pts`` or menpo ``.ljson``
+beside it), the photo is fitted once, then ``--samples`` samples are made: two at the yaw
+extremes within +-45 degrees that the default reveal limit allows (-45 and +45 for a frontal
+photo; pitch and roll 0), the rest drawn from the default pose ranges. Per photo it reports:
 
 - the outline edge ratio (:mod:`facefit.generate.quality`) of each sample, its median, and the
   median over the real photo's own ratio (with the fitted face's mask); target <= 1.2; also
@@ -38,6 +38,7 @@ import numpy as np
 
 import facefit
 from _timing import machine, resident_mib
+from facefit.bench import fidelity as fd
 from facefit.detect import detect_landmarks
 from facefit.generate import PoseRanges, Synthesizer
 from facefit.generate.quality import outline_edge_ratio
@@ -91,7 +92,7 @@ def samples_of(synth: Synthesizer, model, count: int, seed: int = 0):
 
 def run_photo(name: str, path: Path, model, count: int, out: Path | None) -> dict:
     photo = read_image(path)
-    truth = read_landmarks(path.with_suffix(".pts"))
+    truth = read_landmarks(fd.landmarks_beside(path))
     fitted = facefit.fit(photo, truth, model)
     real_mask = np.asarray(facefit.backends.to_numpy(
         render(model, fitted.params, photo.shape[:2]).mask))
@@ -141,7 +142,7 @@ def run_photo(name: str, path: Path, model, count: int, out: Path | None) -> dic
 def memory_run(path: Path, model, count: int) -> dict:
     """Resident memory after each of ``count`` samples of one photo (samples dropped as made)."""
     photo = read_image(path)
-    fitted = facefit.fit(photo, read_landmarks(path.with_suffix(".pts")), model)
+    fitted = facefit.fit(photo, read_landmarks(fd.landmarks_beside(path)), model)
     synth = Synthesizer(model, fitted.params, photo, albedo_detail=fitted.albedo_detail)
     memory = []
     for _sample in samples_of(synth, model, count):
@@ -153,7 +154,8 @@ def memory_run(path: Path, model, count: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("photos", nargs="*", help="more photos, each with a .pts beside it")
+    parser.add_argument("photos", nargs="*",
+                        help="more photos, each with a .pts or menpo .ljson beside it")
     parser.add_argument("--samples", type=int, default=12)
     parser.add_argument("--memory", type=int, default=100, help="samples of the memory run "
                         "(0 skips it)")

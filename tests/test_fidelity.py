@@ -135,3 +135,16 @@ def test_a_fit_of_the_shipped_photo_stays_on_its_outline():
     assert fd.coverage(rendered["mask"], outline) > 0.85
     assert fd.spill(rendered["mask"], allowed) <= 0.02
     assert fd.outline_rmse(rendered["image"], photo, rendered["mask"], outline) <= 0.08
+
+
+def test_landmarks_beside_prefers_pts_then_ljson_and_names_a_photo_without(tmp_path):
+    points = _sample_points()
+    photo = tmp_path / "face.png"
+    with pytest.raises(LandmarkError, match=r"face\.png.*no annotation beside it"):
+        fd.landmarks_beside(photo)
+    ff.write_landmarks(tmp_path / "face.ljson", points)
+    assert fd.landmarks_beside(photo) == tmp_path / "face.ljson"
+    np.testing.assert_allclose(ff.read_landmarks(fd.landmarks_beside(photo)), points,
+                               atol=1e-6)
+    ff.write_landmarks(tmp_path / "face.pts", points + 1.0)
+    assert fd.landmarks_beside(photo) == tmp_path / "face.pts"

@@ -28,6 +28,7 @@ outline's convex hull of at most 78 points, which is host work.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,7 +40,7 @@ Array = Any
 
 __all__ = ["BROWS", "EYE_NOSE_PER_EYE_MOUTH", "FOREHEAD_FRACTION", "JAW", "SPILL_MARGIN",
            "convex_hull", "coverage", "eye_distance", "face_outline", "forehead_points",
-           "inside_convex", "nme", "outline_rmse", "spill"]
+           "inside_convex", "landmarks_beside", "nme", "outline_rmse", "spill"]
 
 #: Jaw points (iBUG 0..16) and brow points (17..26).
 JAW = slice(0, 17)
@@ -52,6 +53,25 @@ FOREHEAD_FRACTION = 0.5
 EYE_NOSE_PER_EYE_MOUTH = 0.53
 #: Spill tolerance: the outline is dilated by this fraction of the outer-eye-corner distance.
 SPILL_MARGIN = 0.05
+
+
+#: Annotation files looked for beside a photo, in this order (both read by ff.read_landmarks).
+ANNOTATION_SUFFIXES = (".pts", ".ljson")
+
+
+def landmarks_beside(photo: str | Path) -> Path:
+    """The annotation file beside ``photo``: its iBUG ``.pts``, else a menpo ``.ljson``.
+
+    Raises
+    ------
+    LandmarkError : when there is neither (the message names the photo).
+    """
+    for suffix in ANNOTATION_SUFFIXES:
+        beside = Path(photo).with_suffix(suffix)
+        if beside.is_file():
+            return beside
+    raise LandmarkError(f"photo '{photo}': no annotation beside it (looked for "
+                        + " or ".join(ANNOTATION_SUFFIXES) + ")")
 
 
 def _given(landmarks: Any) -> Any:
