@@ -61,7 +61,9 @@ _blas_controllers: list[Any] | None = None  # blas_pools()' BLAS libraries, list
 def _blas_runs(threads: int) -> bool:
     """Whether every BLAS pool runs ``threads`` threads already (a fit sets one for its whole
     run). Asking each library costs about a microsecond; a ``limit`` context 20-40 us (it
-    lists every pool's state and sets it back), which a fit paid 150-250 times."""
+    lists every pool's state and sets it back), which a fit paid 150-250 times. The list is
+    made once: a BLAS loaded later (torch's) is not NumPy's, which these products run on and
+    which is loaded with NumPy itself."""
     global _blas_controllers
     if _blas_controllers is None:
         _blas_controllers = [c for c in blas_pools().lib_controllers if c.user_api == "blas"]

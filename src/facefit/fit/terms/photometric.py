@@ -395,8 +395,11 @@ class PhotometricTerm:
         # Each channel's rows are written into one (N, 3, W) buffer over its own columns
         # (channel_columns: shape, pose, albedo, light), block by block, and the shape block
         # by the gathered product itself. Every column is written below: no need to clear it.
-        shape_width = layout.shape.stop - layout.shape.start
-        pose_start, albedo_start = shape_width, shape_width + 6
+        # Column offsets in channel_columns' order: shape, rotation (3 angles), scale,
+        # translation, then albedo and light.
+        pose_start = layout.shape.stop - layout.shape.start
+        scale_column = pose_start + (layout.rotation.stop - layout.rotation.start)
+        albedo_start = scale_column + 1 + (layout.translation.stop - layout.translation.start)
         width = self.channel_columns.width
         out = xp.empty((n_samples, 3, width), dtype=x.dtype, device=x.device)
         # (N, 3, K), row-scaled: the ring's basis rows are gathered from the (U, 3, K) rows
@@ -409,10 +412,10 @@ class PhotometricTerm:
         turned_point = xp.permute_dims(state.vertices[None, ...] @ turned, (1, 2, 0))
         d_rot = batched_matmul(d_colour_d_normal, turned_normal) \
             - batched_matmul(gradient, scale * image_plane(turned_point))
-        out[:, :, pose_start:pose_start + 3] = s * d_rot
-        out[:, :, pose_start + 3] = (s * -(gradient @ image_plane(state.rotated[..., None])))[
+        out[:, :, pose_start:scale_column] = s * d_rot
+        out[:, :, scale_column] = (s * -(gradient @ image_plane(state.rotated[..., None])))[
             ..., 0]  # (N, 3)
-        out[:, :, pose_start + 4:pose_start + 6] = s * -gradient  # (N, 3, 2)
+        out[:, :, scale_column + 1:albedo_start] = s * -gradient  # (N, 3, 2)
         # The channel's albedo components (shared, then its own): d colour_c / d a_k =
         # shading_c * basis_ck.
         seen_albedo = self._seen_subset()[1]
