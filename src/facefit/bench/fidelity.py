@@ -35,6 +35,7 @@ import numpy as np
 
 from ..backends import array_namespace, to_numpy
 from ..errors import LandmarkError
+from ..polygons import convex_hull
 
 Array = Any
 
@@ -117,29 +118,6 @@ def forehead_points(landmarks: Any, fraction: float = FOREHEAD_FRACTION) -> Any:
     if height < 0:  # the normal on the mouth's side: turn it round
         up, height = -up, -height
     return points[BROWS] + fraction * EYE_NOSE_PER_EYE_MOUTH * height * up
-
-
-def convex_hull(points: Any) -> Any:
-    """(P, 2) host vertices of the convex hull of (N, 2) points, counter-clockwise in a
-    y-up frame (Andrew's monotone chain); NaN points are ignored."""
-    pts = np.asarray(points, dtype=np.float64)
-    pts = pts[~np.isnan(pts).any(axis=1)]
-    order = np.lexsort((pts[:, 1], pts[:, 0]))
-    pts = pts[order]
-
-    def half(sequence: Any) -> list[Any]:
-        chain: list[Any] = []
-        for p in sequence:
-            while len(chain) >= 2:
-                a, b = chain[-2], chain[-1]
-                if (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]) > 0:
-                    break
-                chain.pop()
-            chain.append(p)
-        return chain
-
-    lower, upper = half(pts), half(pts[::-1])
-    return np.asarray(lower[:-1] + upper[:-1])
 
 
 def face_outline(landmarks: Any, fraction: float = FOREHEAD_FRACTION) -> Any:

@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from ..polygons import convex_hull
+
 __all__ = ["FACE", "FOREHEAD", "FOREHEAD_FRACTION", "REGION_NAMES", "SIDE", "UNDER_CHIN",
            "face_region", "region_labels"]
 
@@ -137,22 +139,6 @@ def _forehead_points(vertices: Any, marks: Any, fraction: float) -> Any:
     return vertices[marks[17:27], :2] + fraction * up
 
 
-def _convex_hull(points: Any) -> Any:
-    """(P, 2) vertices of the convex hull of (N, 2) points, counter-clockwise (y up)."""
-    pts = points[np.lexsort((points[:, 1], points[:, 0]))]
-
-    def chain(sequence: Any) -> list[Any]:
-        kept: list[Any] = []
-        for p in sequence:
-            while len(kept) >= 2 and (kept[-1][0] - kept[-2][0]) * (p[1] - kept[-2][1]) - (
-                    kept[-1][1] - kept[-2][1]) * (p[0] - kept[-2][0]) <= 0:
-                kept.pop()
-            kept.append(p)
-        return kept
-
-    return np.asarray(chain(pts)[:-1] + chain(pts[::-1])[:-1])
-
-
 def _inside_hull(points: Any, hull: Any) -> Any:
     """(N,) bool: (N, 2) points inside (or on) the counter-clockwise convex polygon ``hull``."""
     inside = np.ones(points.shape[0], dtype=bool)
@@ -209,7 +195,7 @@ def region_labels(mean_shape: Any, triangles: Any, landmark_indices: Any, *,
     inside = _flood(int(marks[30]), blocked, graph) | blocked
     # Above the jaw line's ends, the frontal view's outline is the photo's: the convex hull of
     # the landmarks and the forehead points (straight across the forehead and the temples).
-    hull = _convex_hull(np.concatenate([vertices[marks, :2],
+    hull = convex_hull(np.concatenate([vertices[marks, :2],
                                         _forehead_points(vertices, marks, forehead)]))
     upper = vertices[:, 1] > min(vertices[marks[0], 1], vertices[marks[16], 1])
     inside &= ~upper | _inside_hull(vertices[:, :2], hull)

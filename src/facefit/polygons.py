@@ -1,0 +1,37 @@
+"""Host-side plane polygons: the convex hull of a point set.
+
+Used where an outline is made once from a few hundred points: the photo's annotated face
+outline (:mod:`facefit.bench.fidelity`), the model's frontal outline
+(:mod:`facefit.model.regions`) and a detector's face outline
+(:attr:`facefit.detect.DetectedFace.outline`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["convex_hull"]
+
+
+def convex_hull(points: Any) -> Any:
+    """(P, 2) host float64 vertices of the convex hull of (N, 2) points, counter-clockwise in
+    a y-up frame (clockwise on an image's y-down pixels), collinear points dropped (Andrew's
+    monotone chain); NaN points are ignored."""
+    pts = np.asarray(points, dtype=np.float64)
+    pts = pts[~np.isnan(pts).any(axis=1)]
+    pts = pts[np.lexsort((pts[:, 1], pts[:, 0]))]
+
+    def half(sequence: Any) -> list[Any]:
+        chain: list[Any] = []
+        for p in sequence:
+            while len(chain) >= 2:
+                a, b = chain[-2], chain[-1]
+                if (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]) > 0:
+                    break
+                chain.pop()
+            chain.append(p)
+        return chain
+
+    return np.asarray(half(pts)[:-1] + half(pts[::-1])[:-1])
