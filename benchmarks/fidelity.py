@@ -1,11 +1,13 @@
 """Benchmark: does the fit stay on the face? Spill, RMSE in the outline, NME, leave-jaw-out.
 
-Run: ``python benchmarks/fidelity.py [PHOTO ...] [--pictures DIR] [--contour] [--repeats K]
-[--json FILE]``
+Run: ``python benchmarks/fidelity.py [PHOTO ...] [--pictures DIR] [--contour | --outline]
+[--repeats K] [--json FILE]``
 (default photos: every photo with a .pts here: the shared samples, which include the wheel's
 shipped astronaut, and 300-W image_0010; a photo given needs a ``.pts`` or a menpo ``.ljson``
 beside it; ``--contour``: both fits with the jaw contour term,
-``fit(contour=True)``).
+``fit(contour=True)``, the photo's skin edges; ``--outline``: both fits with MediaPipe's face
+outline of the photo, ``fit(contour=ff.detect_landmarks(photo)[0].outline)``, which only the
+leave-jaw-out fit uses: the full fit's jaw points are all given).
 
 Per photo (definitions in :mod:`facefit.bench.fidelity`):
 
@@ -172,7 +174,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="outline's reach above the brows, in frontal eye-nose heights")
     parser.add_argument("--robust", default=None, help="robust loss of the fits (fit's robust=)")
     parser.add_argument("--contour", action="store_true",
-                        help="fit with the jaw contour term (fit's contour=True), both fits")
+                        help="fit with the jaw contour term on the photo's skin edges (fit's "
+                             "contour=True), both fits")
+    parser.add_argument("--outline", action="store_true",
+                        help="fit with the jaw contour term on MediaPipe's face outline of the "
+                             "photo (fit's contour=OUTLINE), both fits")
     parser.add_argument("--repeats", type=int, default=0,
                         help="K: the leave-jaw-out jaw NME's mean and sd over 3K fits "
                              "(three sample sets x K landmark sets, jittered but the first)")
@@ -188,6 +194,11 @@ def main(argv: list[str] | None = None) -> int:
             options: dict[str, Any] = {"robust": args.robust} if args.robust else {}
             if args.contour:
                 options["contour"] = True
+            if args.outline:
+                face = ff.detect_landmarks(path, max_faces=1)
+                if not face:
+                    raise SystemExit(f"{path}: MediaPipe found no face for --outline")
+                options["contour"] = face[0].outline
             row = measure(path, options or None,
                           pictures=Path(args.pictures) if args.pictures else None,
                           forehead=args.forehead, repeats=args.repeats)

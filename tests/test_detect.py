@@ -168,6 +168,27 @@ def test_one_face_on_each_sample_photo_near_its_landmarks(shared_data, photo, li
         & (reference[:, 1] >= y0 - 10) & (reference[:, 1] <= y1 + 10)
     assert inside.mean() > 0.9
     assert 0.5 < face.score <= 1.0
+    # The outline encloses the face mesh and runs along the face's edge: the reference jaw
+    # points lie near it (0.011-0.020 eye distances on average on these three photos).
+    outline = face.outline
+    assert outline.ndim == 2 and outline.shape[1] == 2 and outline.shape[0] >= 3
+    edge = np.roll(outline, -1, axis=0) - outline
+    mesh = face.dense[:468, :2]
+    side = edge[None, :, 0] * (mesh[:, None, 1] - outline[None, :, 1]) \
+        - edge[None, :, 1] * (mesh[:, None, 0] - outline[None, :, 0])
+    assert (side <= 1e-6).all() or (side >= -1e-6).all()  # every mesh point on one side
+    eyes = np.linalg.norm(reference[36] - reference[45])
+    assert _distance_to_outline(reference[:17], outline).mean() / eyes < 0.04
+
+
+def _distance_to_outline(points, polygon):
+    """(N,) distance of each point to a closed polygon's edges."""
+    a, b = polygon, np.roll(polygon, -1, axis=0)
+    edge = b - a
+    t = np.clip(np.einsum("npk,pk->np", points[:, None, :] - a[None], edge)
+                / np.sum(edge * edge, axis=1), 0.0, 1.0)
+    return np.linalg.norm(points[:, None, :] - (a[None] + t[..., None] * edge[None]),
+                          axis=2).min(axis=1)
 
 
 @needs_mediapipe

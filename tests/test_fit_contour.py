@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import facefit as ff
 from facefit.backends import to_numpy
 from facefit.fit import FitOptions, FitProblem
+from facefit.render import render
 
 from .conftest import assert_close, assert_strategies_agree
 from .test_fit_terms import MODEL, _float64, _scene
@@ -154,3 +156,133 @@ def test_the_3x3_inverse_agrees_with_numpy_on_every_backend(backend):
         # The adjugate's products cancel: rounding grows with the matrix's condition (< 200).
         assert_close(got, want, dtype=backend.dtype_name, scale=float(np.abs(want).max()),
                      atol_scale=200)
+
+
+# -- a given outline (a detector's face outline) ------------------------------------------
+
+def _outline_of(mask):
+    """(P, 2) the convex hull of a mask's pixel centres: an outline around the face."""
+    from facefit.polygons import convex_hull
+
+    rows, cols = np.nonzero(mask)
+    return convex_hull(np.stack([cols, rows], axis=1).astype(np.float64))
+
+
+def _outline_problem(seed: int, **kw):
+    params, image, landmarks = _scene(seed)
+    outline = _outline_of(render(MODEL, params, image.shape[:2]).to_numpy()["mask"])
+    return params, outline, FitProblem(image, landmarks, MODEL, contour=outline,
+                                       landmark_weights=HELD_OUT, **kw)
+
+
+def _distance_to_polygon(points, polygon):
+    """(N,) host distance of each point to a closed polygon's edges."""
+    a, b = polygon, np.roll(polygon, -1, axis=0)
+    edge = b - a
+    t = np.clip(np.einsum("npk,pk->np", points[:, None, :] - a[None], edge)
+                / np.sum(edge * edge, axis=1), 0.0, 1.0)
+    nearest = a[None] + t[..., None] * edge[None]
+    return np.linalg.norm(points[:, None, :] - nearest, axis=2).min(axis=1)
+
+
+def test_outline_term_jacobian_agrees_with_every_strategy(backend64):
+    params, _, problem = _outline_problem(4)
+    term = problem.contour_term
+    assert term is not None and term.outline is not None
+    rng = np.random.default_rng(9)
+    x = backend64.asarray(problem.layout.pack(params) + rng.normal(size=problem.layout.size) * 0.01)
+    problem.freeze(x)
+    assert term.matched >= 10  # all 17 lines are matched to an outline
+    analytic = assert_strategies_agree(term, x, backend64, "contour")
+    assert analytic.shape == (17, problem.layout.size) and np.abs(analytic).max() > 0
+
+
+def test_outline_targets_are_its_crossings_along_each_normal(backend):
+    # Each kept target lies on the outline, on the line through its contour vertex along
+    # that vertex's normal; an outline beyond the reach of every normal keeps no line.
+    from facefit.fit.terms.base import shape_at
+
+    params, outline, problem = _outline_problem(6, backend=backend)
+    x = problem.backend.asarray(problem.layout.pack(params))
+    problem.freeze(x)
+    term = problem.contour_term
+    kept = to_numpy(term.row_weight) > 0
+    assert kept.sum() >= 10
+    targets = to_numpy(term.targets)[kept].astype(np.float64)
+    scale = float(np.abs(outline).max())
+    tol = 1e-9 if backend.dtype_name == "float64" else 1e-4
+    assert _distance_to_polygon(targets, outline).max() < tol * scale
+    start = to_numpy(shape_at(term.vertices, term.layout, x).points)[kept].astype(np.float64)
+    normal = to_numpy(term.normals)[kept].astype(np.float64)
+    offset = targets - start
+    cross = offset[:, 0] * normal[:, 1] - offset[:, 1] * normal[:, 0]
+    assert np.abs(cross).max() < tol * scale
+    from facefit.fit.terms.contour import OUTLINE_REACH
+    assert np.abs(np.sum(offset * normal, axis=1)).max() <= OUTLINE_REACH * term.eye_distance
+    far = FitProblem(to_numpy(problem.image), to_numpy(problem.targets), MODEL,
+                     contour=outline + 1000.0, landmark_weights=HELD_OUT, backend=backend)
+    far.freeze(x)
+    assert far.contour_term.matched == 0
+
+
+def test_a_detected_outline_stands_in_for_the_detectors_jaw_points():
+    from facefit.detect import DetectedFace
+
+    params, image, landmarks = _scene(3)
+    outline = _outline_of(render(MODEL, params, image.shape[:2]).to_numpy()["mask"])
+    face = DetectedFace(box=(0.0, 0.0, 72.0, 72.0), score=0.9, landmarks=landmarks,
+                        point_weights=np.full(68, 0.8), outline=outline)
+    quick = {"rounds": 1, "max_iterations": 2, "detail": False}
+    fitted = ff.fit(image, face, MODEL, **quick)
+    term = fitted.problem.contour_term
+    assert term is not None
+    np.testing.assert_allclose(to_numpy(term.outline)[:-1], outline)
+    jaw_rows = to_numpy(fitted.problem.landmark_term.row_weight)[:17]
+    assert not jaw_rows.any()  # the outline replaces the detector's jaw points
+    # Weights the caller gives are kept: each line then counts 1 - w of its jaw point.
+    weighted = ff.fit(image, face, MODEL, landmark_weights=np.full(68, 0.75), **quick)
+    assert to_numpy(weighted.problem.landmark_term.row_weight)[:17].all()
+    np.testing.assert_allclose(to_numpy(weighted.problem.contour_term.line_scale),
+                               0.5 * to_numpy(term.line_scale))
+    assert ff.fit(image, face, MODEL, contour=False, **quick).problem.contour_term is None
+    no_outline = DetectedFace(box=face.box, score=0.9, landmarks=landmarks,
+                              point_weights=np.ones(68), detector="dlib")
+    assert ff.fit(image, no_outline, MODEL, **quick).problem.contour_term is None
+    # Annotated points: no contour term unless asked for.
+    assert ff.fit(image, landmarks, MODEL, **quick).problem.contour_term is None
+
+
+def test_the_contour_setting_is_checked():
+    from facefit.errors import FitError
+
+    for bad in ("yes", np.zeros((2, 2)), np.zeros((5, 3)), np.full((4, 2), np.nan),
+                np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])):
+        with pytest.raises(FitError, match="contour"):
+            FitOptions(contour=bad)
+    assert FitOptions(contour=[[0, 0], [10, 0], [0, 10]]).contour.shape == (3, 2)
+
+
+def test_a_true_outline_brings_the_held_out_jaw_closer():
+    # The shipped model's face rendered at 20-30 degrees of yaw, its jaw held out: with the
+    # face region's outline the fitted jaw lies nearer the rendered one than without.
+    from facefit.params import FaceParams
+
+    model = ff.load_model()
+    size = (256, 256)
+    for seed in (0, 1):
+        rng = np.random.default_rng(seed)
+        params = FaceParams.framing(model, size).for_model(model)
+        params.identity = rng.normal(size=model.n_identity)
+        params.albedo = rng.normal(size=model.n_albedo) * 0.5
+        params.rotation = np.array([rng.uniform(-0.15, 0.15), rng.uniform(-0.5, 0.5),
+                                    rng.uniform(-0.1, 0.1)])
+        face = render(model, params, size, region="face").to_numpy()
+        truth = face["landmarks"]
+        eyes = np.linalg.norm(truth[36] - truth[45])
+        errors = []
+        for contour in (False, _outline_of(face["mask"])):
+            fitted = ff.fit(face["image"], truth, model, landmark_weights=HELD_OUT,
+                            detail=False, contour=contour)
+            errors.append(np.linalg.norm(fitted.landmarks[:17] - truth[:17], axis=1).mean()
+                          / eyes)
+        assert errors[1] < 0.8 * errors[0], errors

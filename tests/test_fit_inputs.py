@@ -211,3 +211,9 @@ def test_a_large_photo_is_fitted_in_a_working_frame_and_mapped_back(photo):
                  rtol=0.02, scale=size)
     vertices, _, _ = result.mesh()
     assert vertices[:, :2].max() < size and vertices[:, :2].min() > 0
+    # An outline given in the photo's pixels reaches the contour term in the working frame.
+    outline = np.array([[0.3, 0.2], [0.7, 0.2], [0.8, 0.9], [0.2, 0.9]]) * size
+    outlined = ff.fit(big, big_points, contour=outline, rounds=1, max_iterations=2,
+                      detail=False)
+    assert_close(ff.backends.to_numpy(outlined.problem.contour_term.outline)[:-1],
+                 outlined.frame.to_working(outline), scale=size)

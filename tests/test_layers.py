@@ -12,7 +12,7 @@ from pathlib import Path
 import facefit
 
 #: facefit's top-level modules and subpackages, lowest first.
-LAYERS = ["errors", "_version", "backends", "geometry", "lighting", "sampling", "camera",
+LAYERS = ["errors", "_version", "backends", "geometry", "polygons", "lighting", "sampling", "camera",
           "params", "forward", "io", "model", "render", "outputs", "detect", "fit", "generate",
           "bench", "cli", "__main__"]
 

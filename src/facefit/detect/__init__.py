@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DetectionError
+from ..polygons import convex_hull
 from ._face import DetectedFace
 
 __all__ = ["DETECTORS", "DetectedFace", "detect_landmarks", "mediapipe_to_ibug"]
@@ -39,6 +40,8 @@ __all__ = ["DETECTORS", "DetectedFace", "detect_landmarks", "mediapipe_to_ibug"]
 DETECTORS = ("mediapipe", "dlib")
 
 MAPPING_FILE = "mediapipe_ibug68.json"
+#: MediaPipe's face-mesh points; the 10 after them are the irises.
+MESH_POINTS = 468
 
 
 @lru_cache(maxsize=1)
@@ -145,5 +148,6 @@ def _detect_mediapipe(pixels: Any, dense: bool) -> list[DetectedFace]:
                float(raw.dense[:, 0].max()), float(raw.dense[:, 1].max()))
         faces.append(DetectedFace(box=box, score=raw.score, landmarks=landmarks,
                                   point_weights=point_weights.copy(), detector="mediapipe",
-                                  dense=raw.dense if dense else None))
+                                  dense=raw.dense if dense else None,
+                                  outline=convex_hull(raw.dense[:MESH_POINTS, :2])))
     return faces

@@ -24,6 +24,11 @@ class DetectedFace:
     detector : the detector's name.
     dense : the detector's own points when asked for (MediaPipe: (478, 3), x and y in 0-based
         pixels and relative depth in the same scale), else None.
+    outline : (P, 2) the face's outline as the detector sees it, or None: for MediaPipe the
+        convex hull of its 468 face-mesh points (0-based pixels). Its jaw points are mesh
+        vertices, which slide inward along the face as the head turns, while the mesh's
+        outline stays on the face's edge; :func:`facefit.fit` fits the model's jaw silhouette
+        to it (the contour term) in their place. dlib's jaw points are annotator-style: None.
     """
 
     box: tuple[float, float, float, float]
@@ -32,6 +37,7 @@ class DetectedFace:
     point_weights: Any = field(repr=False)
     detector: str = "mediapipe"
     dense: Any = field(default=None, repr=False)
+    outline: Any = field(default=None, repr=False)
 
     @property
     def size(self) -> float:

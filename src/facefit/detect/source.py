@@ -56,19 +56,20 @@ def detect_all(image: Any, detector: str = "mediapipe", name: str | None = None
 
 
 def resolve_landmarks(image: Any, landmarks: Any, landmark_weights: Any = None,
-                      detector: str = "mediapipe") -> tuple[Any, Any, Any]:
-    """``(image, landmarks, landmark_weights)`` ready for :class:`facefit.FitProblem`.
+                      detector: str = "mediapipe") -> tuple[Any, Any, Any, Any]:
+    """``(image, landmarks, landmark_weights, outline)`` ready for :class:`facefit.FitProblem`.
 
     ``landmarks=None`` detects the largest face in ``image`` (which is read here when it is a
-    path, so it is read once); a :class:`DetectedFace` gives its points and, unless
-    ``landmark_weights`` is given, its :attr:`~DetectedFace.point_weights`. Anything else
-    passes through unchanged.
+    path, so it is read once); a :class:`DetectedFace` gives its points, its
+    :attr:`~DetectedFace.outline` and, unless ``landmark_weights`` is given, its
+    :attr:`~DetectedFace.point_weights`. Anything else passes through unchanged, with no
+    outline (None).
     """
     if isinstance(landmarks, DetectedFace):
         weights = landmarks.point_weights if landmark_weights is None else landmark_weights
-        return image, landmarks.landmarks, weights
+        return image, landmarks.landmarks, weights, landmarks.outline
     if landmarks is not None:
-        return image, landmarks, landmark_weights
+        return image, landmarks, landmark_weights, None
     if image is None:
         raise LandmarkError("fit: no landmarks and no image to detect them in; give landmarks "
                             "(a (68, 2) array or a .pts file) or an image")
@@ -82,7 +83,7 @@ def resolve_landmarks(image: Any, landmarks: Any, landmark_weights: Any = None,
         image = read_pixels(image)  # read once, for the detector and the fit; 8-bit stays uint8
     face = detect_largest(image, detector, name)
     weights = face.point_weights if landmark_weights is None else landmark_weights
-    return image, face.landmarks, weights
+    return image, face.landmarks, weights, face.outline
 
 
 def photo_landmarks(image_path: str | Path, landmark_file: str | None = None,

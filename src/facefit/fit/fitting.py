@@ -22,7 +22,13 @@ from ..params import FaceParams
 from .detail import albedo_detail
 from .diagnostics import check_plausible
 from .frame import ImageFrame, choose_frame
-from .inputs import as_landmarks, as_photo, check_fittable_landmarks, check_jacobian
+from .inputs import (
+    as_contour,
+    as_landmarks,
+    as_photo,
+    check_fittable_landmarks,
+    check_jacobian,
+)
 from .options import FitOptions
 from .problem import FitProblem
 from .solver import IterationRecord, levenberg_marquardt
@@ -128,7 +134,7 @@ def fit(image: Any, landmarks: Any = None, model: Any = None, jacobian: str = "a
         detector: str = "mediapipe", terms: Sequence[Any] = (),
         stages: Sequence[Stage] | None = None, detail: bool = True,
         options: FitOptions | None = None, robust: Any = None,
-        contour: bool = False) -> FitResult:
+        contour: Any = None) -> FitResult:
     """Fit the morphable model to a photo and its 68 landmarks.
 
     Parameters
@@ -177,10 +183,15 @@ def fit(image: Any, landmarks: Any = None, model: Any = None, jacobian: str = "a
         not (tests/test_fit_robust.py); on the shared photos it lowers the landmark error a
         little and raises the plain RMSE inside the face outline, which it no longer weighs
         pixel by pixel (benchmarks/README.md).
-    contour : with a photo, fit the model's jaw silhouette to the face's outline in the photo
-        (where it stops looking like the cheeks' skin; :mod:`facefit.fit.terms.contour`) from
-        the shape stage on, for jaw points missing or given a weight below 1; False fits the
-        jaw to its landmarks and the prior alone.
+    contour : with a photo, fit the model's jaw silhouette to the face's outline
+        (:mod:`facefit.fit.terms.contour`) from the shape stage on, for jaw points missing or
+        given a weight below 1. None (default): where the landmarks come from a detector that
+        outlines the face (MediaPipe: :attr:`facefit.detect.DetectedFace.outline`), that
+        outline, in place of the detector's jaw points (their weights 0 unless
+        ``landmark_weights`` is given); otherwise no contour term. True: that outline, else
+        the photo's skin edges (where it stops looking like the cheeks' skin). A (P, 2) array:
+        this outline, in the photo's pixels. False: the jaw follows its landmarks and the
+        prior alone.
     options : all of the above as one :class:`FitOptions`; when given, the keyword
         arguments are ignored.
 
@@ -200,29 +211,53 @@ def fit(image: Any, landmarks: Any = None, model: Any = None, jacobian: str = "a
     backend = get_backend()
     check_jacobian(options.jacobian, backend)
     photo_name = _photo_name(image)  # before detection may have read a path into an array
-    image, landmarks, point_weights = resolve_landmarks(image, landmarks,
-                                                        options.landmark_weights,
-                                                        options.detector)
+    image, landmarks, point_weights, detected_outline = resolve_landmarks(
+        image, landmarks, options.landmark_weights, options.detector)
+    contour, point_weights = _contour_source(options, detected_outline, point_weights)
     with backend.blas_threads(1):
-        return _fit(image, landmarks, model, options, point_weights, photo_name)
+        return _fit(image, landmarks, model, options, point_weights, photo_name, contour)
+
+
+def _contour_source(options: FitOptions, detected_outline: Any,
+                    point_weights: Any) -> tuple[Any, Any]:
+    """What the contour term fits the jaw to, and the landmark weights that go with it.
+
+    A detector's outline is used unless ``contour`` is False or an outline of its own; it
+    then stands in for the detector's jaw points (their weights 0, unless the caller set the
+    weights): a face-mesh detector's jaw points are mesh vertices, which slide inward along
+    the face as the head turns, while the mesh's outline stays on the face's edge.
+    """
+    contour = options.contour
+    if contour is False or (contour is not None and contour is not True):
+        return contour, point_weights
+    if detected_outline is None:
+        return bool(contour), point_weights
+    if options.landmark_weights is None and point_weights is not None:
+        point_weights = to_numpy(point_weights).astype("float64").copy()
+        point_weights[:17] = 0.0
+    return detected_outline, point_weights
 
 
 def _fit(image: Any, landmarks: Any, model: Any, options: FitOptions, landmark_weights: Any,
-         photo_name: str) -> FitResult:
+         photo_name: str, contour: Any = None) -> FitResult:
     start = time.perf_counter()
     backend = get_backend()
     photo = as_photo(image) if options.photometric else None
     points, name = as_landmarks(landmarks)
     check_fittable_landmarks(points, None if photo is None else photo.shape, name)
     frame = None if photo is None else choose_frame(photo.shape, points)
+    outline = None if contour is None or isinstance(contour, bool) else as_contour(contour)
     if frame is not None:
         working_image, working_points = frame.crop(photo), frame.to_working(points)
+        if outline is not None:
+            outline = frame.to_working(outline)
     else:
         working_image, working_points = photo, points
     problem = FitProblem(working_image, working_points, model, weights=options.weights,
                          max_samples=options.max_samples, backend=backend,
                          landmark_weights=landmark_weights, terms=options.terms,
-                         robust=options.robust, contour=options.contour)
+                         robust=options.robust,
+                         contour=outline if outline is not None else bool(contour))
     history: list[IterationRecord] = []
     x = backend.asarray(problem.x0)
     gram_threads = 1 if options.blas_threads is None else options.blas_threads

@@ -18,8 +18,8 @@ from ..errors import FitError, LandmarkError, ModelError
 from ..io import read_landmarks, validate_landmarks
 from ..io.images import as_float, read_pixels
 
-__all__ = ["JACOBIAN_STRATEGIES", "as_image", "as_landmarks", "as_model", "as_photo",
-           "as_point_weights",
+__all__ = ["JACOBIAN_STRATEGIES", "as_contour", "as_image", "as_landmarks", "as_model",
+           "as_photo", "as_point_weights",
            "check_fittable_landmarks", "check_iterations", "check_jacobian"]
 
 #: Jacobian strategy names: "analytic" everywhere, plus each backend's automatic ones.
@@ -119,6 +119,29 @@ def as_point_weights(weights: Any) -> Any:
         raise LandmarkError(f"landmark_weights must be 68 finite weights >= 0, not all zero; "
                             f"got {raw.dtype} of shape {raw.shape}")
     return host
+
+
+def as_contour(contour: Any) -> Any:
+    """The ``contour`` setting of a fit: None, True, False, or a (P, 2) host float64 outline.
+
+    Raises
+    ------
+    FitError
+        An outline that is not P >= 3 finite (x, y) points spanning an area.
+    """
+    if contour is None or isinstance(contour, bool):
+        return contour
+    raw = np.asarray(to_numpy(contour))
+    outline = raw.astype("float64") if raw.dtype.kind in "iuf" else None
+    if outline is None or outline.ndim != 2 or outline.shape[1] != 2 or outline.shape[0] < 3 \
+            or not bool(np.isfinite(outline).all()):
+        raise FitError(f"contour must be None, True, False or an outline of at least 3 finite "
+                       f"(x, y) points; got {raw.dtype} of shape {raw.shape}")
+    centred = outline - outline.mean(axis=0)
+    if np.linalg.matrix_rank(centred, tol=1e-6 * max(float(np.abs(centred).max()), 1.0)) < 2:
+        raise FitError(f"contour outline: its {outline.shape[0]} points lie on a line or a "
+                       "point; an outline must enclose the face")
+    return outline
 
 
 def check_fittable_landmarks(points: Any, image_shape: Any, name: str) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import FitError
-from .inputs import check_iterations
+from .inputs import as_contour, check_iterations
 from .robust import as_robust
 from .stages import Stage, default_stages
 from .weights import FitWeights
@@ -36,8 +36,10 @@ class FitOptions:
     detail : solve the per-vertex albedo detail after the fit (:mod:`facefit.fit.detail`).
     robust : None (least squares) or the photometric term's robust loss: a name
         (:data:`facefit.fit.robust.ROBUST_LOSSES`) or :class:`~facefit.fit.robust.RobustOptions`.
-    contour : with a photo, the contour term (:mod:`facefit.fit.terms.contour`) joins the
-        shape and photometric stages.
+    contour : the contour term (:mod:`facefit.fit.terms.contour`; with a photo): None (the
+        detector's face outline when the landmarks come from a detector that gives one),
+        True (that outline, else the photo's skin edges), False (none) or a (P, 2) outline
+        in the photo's pixels; see :func:`facefit.fit`.
     """
 
     jacobian: str = "analytic"
@@ -54,10 +56,11 @@ class FitOptions:
     stages: Sequence[Stage] | None = None
     detail: bool = True
     robust: Any = None
-    contour: bool = False
+    contour: Any = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "robust", as_robust(self.robust))
+        object.__setattr__(self, "contour", as_contour(self.contour))
         # The Jacobian strategy depends on the backend: checked by fit (check_jacobian).
         check_iterations(self.max_iterations)
         for name in ("rounds", "max_samples"):

@@ -19,6 +19,7 @@ from ..lighting import AMBIENT
 from .initialize import affine_pose
 from .inputs import (
     JACOBIAN_STRATEGIES,
+    as_contour,
     as_image,
     as_landmarks,
     as_model,
@@ -122,7 +123,9 @@ class FitProblem:
         set by ``photometric_term.reweight`` (:func:`facefit.fit` does so before each
         photometric round).
     contour : with a photo, add the contour term (:mod:`facefit.fit.terms.contour`): the
-        model's jaw silhouette against the photo's edges.
+        model's jaw silhouette against the photo's skin edges (True) or against a given
+        outline around the face ((P, 2) pixels of ``image``, such as
+        :attr:`facefit.detect.DetectedFace.outline`); False or None: no contour term.
 
     The photometric samples lie in the model's face region (:mod:`facefit.model.regions`:
     what a 300-W annotator outlines), not on the forehead up to the hairline, the sides toward
@@ -141,7 +144,7 @@ class FitProblem:
                  weights: FitWeights | None = None, max_samples: int = 1200,
                  backend: Backend | None = None, landmark_weights: Any = None,
                  terms: Sequence[TermSource] = (), robust: Any = None,
-                 contour: bool = False):
+                 contour: Any = False):
         self.backend = backend or get_backend()
         self.model = as_model(model)
         self.weights = weights or FitWeights()
@@ -163,10 +166,14 @@ class FitProblem:
                               lambda: _photometric_samples(arrays, max_samples, b, region))
             built.append(PhotometricTerm(arrays, self.layout, b.asarray(self.image), samples,
                                          w.photometric, b, as_robust(robust)))
-            if contour and w.contour > 0 and hasattr(arrays, "jaw_candidates"):
-                built.append(ContourTerm(arrays, self.layout, b.asarray(self.image),
-                                         b.asarray(self.targets), w.contour, b,
-                                         point_weights=point_weights))
+            contour = as_contour(contour)
+            outline = None if contour is None or isinstance(contour, bool) else contour
+            if (outline is not None or contour) and w.contour > 0 \
+                    and hasattr(arrays, "jaw_candidates"):
+                built.append(ContourTerm(
+                    arrays, self.layout, b.asarray(self.image), b.asarray(self.targets),
+                    w.contour, b, point_weights=point_weights,
+                    outline=None if outline is None else b.asarray(outline)))
         built.append(PriorTerm(self.layout, w.identity, w.expression, w.albedo, b))
         self.terms: list[ResidualTerm] = built
         for source in terms:

@@ -14,6 +14,13 @@ on neither, so neither wins (the previous score, the steepest rise of colour dis
 skin, took them; benchmarks/README.md compares both). Those targets are then held fixed for
 the round. The residual is the normal-direction distance of each projected contour vertex to
 its target, so the contour may slide along the outline; lines without a clear step are dropped.
+
+Given an *outline* instead — a polygon around the face from a detector, such as
+:attr:`facefit.detect.DetectedFace.outline` (the hull of MediaPipe's face mesh) — the targets
+are where each line's normal crosses it, the nearest crossing within :data:`OUTLINE_REACH`;
+all 17 lines are matched (a detector's outline runs up the face's sides to the temples, past
+the ears' and hair's edges the photo's skin search stops at), and a line whose normal does
+not cross it within reach is dropped.
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ from .landmarks import point_jacobian_blocks
 
 Array = Any
 
-__all__ = ["CONTOUR_LINES", "CONTOUR_REACH", "SKIN_STEP", "ContourTerm"]
+__all__ = ["CONTOUR_LINES", "CONTOUR_REACH", "OUTLINE_LINES", "OUTLINE_REACH", "SKIN_STEP",
+           "ContourTerm"]
 
 #: How far the edge search reaches either side of the projected contour, in outer-eye-corner
 #: distances. Wider (0.3) reached the ears' and collars' edges more often than the jaw's on the
@@ -45,6 +53,12 @@ CONTOUR_REACH = 0.15
 #: either side), and lines 3..13 gave the lowest leave-jaw-out jaw NME on the three shared
 #: photos of the variants tried (benchmarks/README.md).
 CONTOUR_LINES = (3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
+
+#: Jaw lines matched to a given outline: all of them.
+OUTLINE_LINES = tuple(range(17))
+#: How far from the projected contour a given outline's crossing may lie, either side, in
+#: outer-eye-corner distances.
+OUTLINE_REACH = 0.3
 
 #: Where the skin's colour is measured: fractions of the way from the nose tip to jaw points
 #: 2-5 and 11-14 (the cheeks, clear of the nostrils, lips and the jaw's own edge).
@@ -67,9 +81,10 @@ class ContourTerm:
     """``sqrt(w / J) / d * n_j . (project(S[v_j]) - t_j)`` over the J jaw lines searched.
 
     ``v_j`` is the silhouette vertex of jaw line ``j``, ``n_j`` its outward 2D normal and
-    ``t_j`` the edge found along it, all decided by :meth:`update` and frozen; a line with no
-    clear edge has weight 0, and so has a line whose jaw landmark is given at full weight (see
-    ``point_weights``). J is ``len(CONTOUR_LINES)``.
+    ``t_j`` the edge found along it (or the outline's crossing), all decided by :meth:`update`
+    and frozen; a line with no clear edge has weight 0, and so has a line whose jaw landmark is
+    given at full weight (see ``point_weights``). J is ``len(CONTOUR_LINES)``, or
+    ``len(OUTLINE_LINES)`` with an outline.
 
     Parameters
     ----------
@@ -89,13 +104,16 @@ class ContourTerm:
         missing or little trusted, and leaves the annotated ones alone (fitting both pulled
         the full fits' landmark error up on all six benchmark photos: an edge and an
         annotator's point on the same outline differ by a few pixels).
+    outline : optional (P, 2) backend array, a polygon around the face in the image's pixels
+        (either orientation, not closed): the targets are its crossings instead of the photo's
+        skin edges (see the module docstring).
     """
 
     name = "contour"
 
     def __init__(self, arrays: Any, layout: ParameterLayout, image: Array, targets: Array,
                  weight: float, backend: Backend, reach: float = CONTOUR_REACH,
-                 point_weights: Any = None):
+                 point_weights: Any = None, outline: Array | None = None):
         xp = backend.xp
         self.arrays, self.layout, self.backend = arrays, layout, backend
         given = ~xp.any(xp.isnan(targets), axis=1)
@@ -108,13 +126,16 @@ class ContourTerm:
             else self.diagonal / 3
         self.eye_distance = max(eyes, 1.0)
         self.reach = reach * self.eye_distance
-        self.lines = xp.asarray(list(CONTOUR_LINES), device=backend.device)
-        self.scale = math.sqrt(weight / len(CONTOUR_LINES)) / self.diagonal
+        self.outline: Array | None = None if outline is None else xp.concat(
+            [outline, outline[:1, ...]])
+        lines = CONTOUR_LINES if outline is None else OUTLINE_LINES
+        self.lines = xp.asarray(list(lines), device=backend.device)
+        self.scale = math.sqrt(weight / len(lines)) / self.diagonal
         jaw_given = xp.astype(xp.take(given, self.lines), backend.dtype)
         relative = jaw_given if point_weights is None else jaw_given * xp.take(
             backend.asarray(point_weights), self.lines)
         self.line_scale = self.scale * xp.sqrt(xp.clip(1.0 - relative, 0.0, 1.0))  # (J,)
-        count = len(CONTOUR_LINES)
+        count = len(lines)
         self.row_weight = xp.zeros((count,), dtype=backend.dtype, device=backend.device)
         self.normals = xp.zeros((count, 2), dtype=backend.dtype, device=backend.device)
         self.targets = xp.zeros((count, 2), dtype=backend.dtype, device=backend.device)
@@ -122,7 +143,7 @@ class ContourTerm:
         # No line to stand in for (every jaw point given at full weight): nothing to search.
         self.active = bool(xp.any(self.line_scale > 0))
         self.photo, self.origin = image, (0.0, 0.0)
-        if self.active:
+        if self.active and self.outline is None:
             self._smooth(image, safe[given])
         jaw = xp.take(arrays.landmark_indices, self.lines)
         self.vertex_ids = xp.where(jaw >= 0, jaw, xp.zeros_like(jaw))
@@ -182,19 +203,48 @@ class ContourTerm:
         start = xp.take(jaw, self.lines, axis=0)  # (J, 2)
         outward = xp.sum(normal * (start - nose), axis=1, keepdims=True) >= 0
         normal = xp.where(outward, normal, -normal)
-        offsets, score = self._profile(start, normal, jaw, nose)
-        # The strongest step from skin to not skin, not the first: inside the face, lips,
-        # folds and wrinkles change colour too.
-        best = xp.argmax(score, axis=1)  # (J,)
-        strength = xp.max(score, axis=1)
-        shift = xp.take(offsets, best)
-        # Keep a line whose step is clear and not at the search's end (the edge may lie beyond).
-        inside = (best > 0) & (best < offsets.shape[0] - 1)
-        keep = inside & (strength > SKIN_STEP) & (self.line_scale > 0)
+        if self.outline is not None:
+            shift, found = self._crossings(start, normal)
+            keep = found & (self.line_scale > 0)
+        else:
+            offsets, score = self._profile(start, normal, jaw, nose)
+            # The strongest step from skin to not skin, not the first: inside the face, lips,
+            # folds and wrinkles change colour too.
+            best = xp.argmax(score, axis=1)  # (J,)
+            strength = xp.max(score, axis=1)
+            shift = xp.take(offsets, best)
+            # Keep a line whose step is clear and not at the search's end (the edge may lie
+            # beyond).
+            inside = (best > 0) & (best < offsets.shape[0] - 1)
+            keep = inside & (strength > SKIN_STEP) & (self.line_scale > 0)
         self.matched = int(xp.sum(xp.astype(keep, xp.int64)))
         self.normals = normal
         self.targets = start + shift[:, None] * normal
-        self.row_weight = xp.where(keep, self.line_scale, xp.zeros_like(strength))
+        self.row_weight = xp.where(keep, self.line_scale, xp.zeros_like(shift))
+
+    def _crossings(self, start: Array, normal: Array) -> tuple[Array, Array]:
+        """Signed offsets (J,) along each line's normal from ``start`` (J, 2) to the nearest
+        crossing of the outline within :data:`OUTLINE_REACH`, and (J,) whether there is one."""
+        xp = array_namespace(start)
+        loop = cast(Array, self.outline)
+        a, edge = loop[None, :-1, :], (loop[1:, :] - loop[:-1, :])[None, ...]  # (1, P, 2)
+        n = normal[:, None, :]  # (J, 1, 2)
+        r = a - start[:, None, :]  # (J, P, 2)
+        # start + t n = a + u edge: Cramer's rule on [n, -edge] [t, u]^T = r.
+        det = edge[..., 0] * n[..., 1] - edge[..., 1] * n[..., 0]  # (J, P)
+        parallel = xp.abs(det) < 1e-12
+        det = xp.where(parallel, xp.ones_like(det), det)
+        t = (edge[..., 0] * r[..., 1] - edge[..., 1] * r[..., 0]) / det
+        u = (n[..., 0] * r[..., 1] - n[..., 1] * r[..., 0]) / det
+        limit = OUTLINE_REACH * self.eye_distance
+        crossing = ~parallel & (u >= 0) & (u <= 1) & (xp.abs(t) <= limit)
+        distance = xp.where(crossing, xp.abs(t), xp.full_like(t, 2 * limit + 1))
+        nearest = xp.argmin(distance, axis=1)  # (J,)
+        columns = t.shape[1]
+        flat = xp.arange(t.shape[0], device=t.device) * columns + nearest
+        shift = xp.take(xp.reshape(t, (-1,)), flat)
+        found = xp.take(xp.reshape(crossing, (-1,)), flat)
+        return xp.where(found, shift, xp.zeros_like(shift)), found
 
     def _skin(self, jaw: Array, nose: Array) -> tuple[Array, Array]:
         """The skin's mean colour (3,) and inverse colour covariance (3, 3), from the smoothed
