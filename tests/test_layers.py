@@ -12,9 +12,9 @@ from pathlib import Path
 import facefit
 
 #: facefit's top-level modules and subpackages, lowest first.
-LAYERS = ["errors", "_version", "backends", "geometry", "polygons", "lighting", "sampling", "camera",
-          "params", "forward", "io", "model", "render", "outputs", "detect", "fit", "generate",
-          "bench", "cli", "__main__"]
+LAYERS = ["errors", "_version", "backends", "geometry", "polygons", "lighting", "sampling",
+          "camera", "params", "forward", "io", "model", "render", "outputs", "detect", "fit",
+          "generate", "bench", "cli", "__main__"]
 
 ROOT = Path(facefit.__file__).parent
 

@@ -14,7 +14,8 @@ Detectors (optional extras; ``import facefit`` works without them):
     MediaPipe Face Landmarker (Apache-2.0), run locally from the model bundle shipped in facefit.
     Its 478 mesh points are mapped to the 68 iBUG points by a fixed table derived in
     ``tools/derive_mediapipe_mapping.py``. Its jaw points are mesh vertices, not the visible
-    outline, so :attr:`DetectedFace.point_weights` lowers their weight in fitting.
+    outline; the mesh's own outline (:attr:`DetectedFace.outline`) is, and :func:`facefit.fit`
+    fits the jaw to it in their place.
 ``"dlib"`` (``pip install 'facefit[dlib]'``)
     dlib's HOG face detector and 68-point shape predictor. The predictor's weights were trained
     on the iBUG 300-W data set, whose licence excludes commercial use.
