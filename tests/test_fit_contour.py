@@ -245,6 +245,10 @@ def test_a_detected_outline_stands_in_for_the_detectors_jaw_points():
     np.testing.assert_allclose(to_numpy(weighted.problem.contour_term.line_scale),
                                0.5 * to_numpy(term.line_scale))
     assert ff.fit(image, face, MODEL, contour=False, **quick).problem.contour_term is None
+    # Without the photo there is no contour term: the detector's jaw points keep their weight.
+    landmarks_only = ff.fit(image, face, MODEL, photometric=False, **quick)
+    assert landmarks_only.problem.contour_term is None
+    assert to_numpy(landmarks_only.problem.landmark_term.row_weight)[:17].all()
     no_outline = DetectedFace(box=face.box, score=0.9, landmarks=landmarks,
                               point_weights=np.ones(68), detector="dlib")
     assert ff.fit(image, no_outline, MODEL, **quick).problem.contour_term is None

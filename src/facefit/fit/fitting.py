@@ -213,22 +213,26 @@ def fit(image: Any, landmarks: Any = None, model: Any = None, jacobian: str = "a
     photo_name = _photo_name(image)  # before detection may have read a path into an array
     image, landmarks, point_weights, detected_outline = resolve_landmarks(
         image, landmarks, options.landmark_weights, options.detector)
-    contour, point_weights = _contour_source(options, detected_outline, point_weights)
+    fits_photo = image is not None and options.photometric
+    contour, point_weights = _contour_source(options, detected_outline, point_weights,
+                                             fits_photo)
     with backend.blas_threads(1):
         return _fit(image, landmarks, model, options, point_weights, photo_name, contour)
 
 
-def _contour_source(options: FitOptions, detected_outline: Any,
-                    point_weights: Any) -> tuple[Any, Any]:
+def _contour_source(options: FitOptions, detected_outline: Any, point_weights: Any,
+                    fits_photo: bool) -> tuple[Any, Any]:
     """What the contour term fits the jaw to, and the landmark weights that go with it.
 
-    A detector's outline is used unless ``contour`` is False or an outline of its own; it
-    then stands in for the detector's jaw points (their weights 0, unless the caller set the
-    weights): a face-mesh detector's jaw points are mesh vertices, which slide inward along
-    the face as the head turns, while the mesh's outline stays on the face's edge.
+    A detector's outline is used, where a photo is fitted, unless ``contour`` is False or an
+    outline of its own; it then stands in for the detector's jaw points (their weights 0,
+    unless the caller set the weights): a face-mesh detector's jaw points are mesh vertices,
+    which slide inward along the face as the head turns, while the mesh's outline stays on
+    the face's edge. Without a photo there is no contour term, and the jaw points keep their
+    weights.
     """
     contour = options.contour
-    if contour is False or (contour is not None and contour is not True):
+    if contour is False or (contour is not None and contour is not True) or not fits_photo:
         return contour, point_weights
     if detected_outline is None:
         return bool(contour), point_weights
