@@ -65,7 +65,8 @@ def landmarks_beside(photo: str | Path) -> Path:
 
     Raises
     ------
-    LandmarkError : when there is neither (the message names the photo).
+    LandmarkError
+        There is neither (the message names the photo).
     """
     for suffix in ANNOTATION_SUFFIXES:
         beside = Path(photo).with_suffix(suffix)
