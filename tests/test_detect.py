@@ -390,6 +390,16 @@ def test_detect_command_writes_pts_and_overlay(tmp_path, shared_data):
                                                   shared_data / "samples" /
                                                   "grace_hopper.jpg").shape[:2]
     assert not (out / "astronaut.face2.pts").exists()
+    # The yellow line is the face's outline the fit will use (not the detector's box).
+    face = detect_landmarks(shared_data / "samples" / "grace_hopper.jpg")[0]
+    overlay = np.asarray(Image.open(out / "grace_hopper.face1.overlay.png").convert("RGB"))
+    rows, cols = np.nonzero(np.all(overlay == (255, 220, 0), axis=-1))
+    drawn = np.array([cols.min(), rows.min(), cols.max(), rows.max()], dtype=float)
+    outline = np.r_[face.outline.min(axis=0), face.outline.max(axis=0)]
+    np.testing.assert_allclose(drawn, outline, atol=2.0)
+    x0, y0, x1, y1 = face.box  # a face's outline is round: the box's corners stay bare
+    for x, y in ((x0, y0), (x1, y0), (x0, y1), (x1, y1)):
+        assert np.hypot(cols - x, rows - y).min() > 5.0
 
 
 @needs_mediapipe

@@ -19,7 +19,8 @@ def write_detection(out_dir: Path, stem: str, photo: np.ndarray, face: DetectedF
     """Write ``STEM.pts`` (1-based, 300-W layout) and ``STEM.overlay.png``.
 
     The overlay is the fit overlay's drawing (:func:`facefit.outputs.draw_overlay`): the 68
-    points in cyan and the face box outlined in yellow.
+    points in cyan and, in yellow, the face's outline that a fit matches the jaw to
+    (:attr:`DetectedFace.outline`), or the face box where the detector gives none.
 
     Parameters
     ----------
@@ -37,15 +38,26 @@ def write_detection(out_dir: Path, stem: str, photo: np.ndarray, face: DetectedF
     from ..outputs import draw_overlay
 
     writable_folder(out_dir)
-    height, width = photo.shape[:2]
-    x0, y0, x1, y1 = face.box
-    rows, cols = np.mgrid[:height, :width]
-    box = (cols >= x0) & (cols <= x1) & (rows >= y0) & (rows <= y1)
     nothing = np.full((68, 2), np.nan)
     paths = {"pts": out_dir / f"{stem}.pts", "overlay.png": out_dir / f"{stem}.overlay.png"}
     write_landmarks(paths["pts"], face.landmarks)
-    write_image(paths["overlay.png"], draw_overlay(photo, face.landmarks, nothing, box))
+    region = _face_region(face, photo.shape[:2])
+    write_image(paths["overlay.png"], draw_overlay(photo, face.landmarks, nothing, region))
     return paths
+
+
+def _face_region(face: DetectedFace, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: inside the face's outline, or its box without one."""
+    from PIL import Image, ImageDraw
+
+    height, width = size
+    if face.outline is None:
+        x0, y0, x1, y1 = face.box
+        rows, cols = np.mgrid[:height, :width]
+        return (cols >= x0) & (cols <= x1) & (rows >= y0) & (rows <= y1)
+    canvas = Image.new("1", (width, height))
+    ImageDraw.Draw(canvas).polygon([(float(x), float(y)) for x, y in face.outline], fill=1)
+    return np.asarray(canvas, dtype=bool)
 
 
 def detect_images(images: Sequence[str], out_dir: Path, detector: str = "mediapipe",
