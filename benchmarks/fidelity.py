@@ -4,10 +4,10 @@ Run: ``python benchmarks/fidelity.py [PHOTO ...] [--pictures DIR] [--contour | -
 [--repeats K] [--json FILE]``
 (default photos: every photo with a .pts here: the shared samples, which include the wheel's
 shipped astronaut, and 300-W image_0010; a photo given needs a ``.pts`` or a menpo ``.ljson``
-beside it; ``--contour``: both fits with the jaw contour term,
-``fit(contour=True)``, the photo's skin edges; ``--outline``: both fits with MediaPipe's face
-outline of the photo, ``fit(contour=ff.detect_landmarks(photo)[0].outline)``, which only the
-leave-jaw-out fit uses: the full fit's jaw points are all given).
+beside it). The jaw contour term, in both fits: ``--contour`` on the photo's skin edges
+(``fit(contour=True)``), ``--outline`` on MediaPipe's face outline of the photo
+(``fit(contour=ff.detect_landmarks(photo)[0].outline)``); only the leave-jaw-out fit uses it,
+the full fit's jaw points being all given.
 
 Per photo (definitions in :mod:`facefit.bench.fidelity`):
 
@@ -173,10 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--forehead", type=float, default=fd.FOREHEAD_FRACTION,
                         help="outline's reach above the brows, in frontal eye-nose heights")
     parser.add_argument("--robust", default=None, help="robust loss of the fits (fit's robust=)")
-    parser.add_argument("--contour", action="store_true",
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--contour", action="store_true",
                         help="fit with the jaw contour term on the photo's skin edges (fit's "
                              "contour=True), both fits")
-    parser.add_argument("--outline", action="store_true",
+    source.add_argument("--outline", action="store_true",
                         help="fit with the jaw contour term on MediaPipe's face outline of the "
                              "photo (fit's contour=OUTLINE), both fits")
     parser.add_argument("--repeats", type=int, default=0,
