@@ -73,10 +73,7 @@ def jaw_candidates(mean_shape: Any, landmark_indices: Any, *, max_length: int = 
     """
     vertices = np.asarray(mean_shape, dtype=np.float64)
     marks = np.asarray(landmark_indices, dtype=np.int64)
-    inner = marks[17:][marks[17:] >= 0]
-    centre_x = float(np.median(vertices[marks[[27, 28, 29, 30, 33, 51, 57, 62, 66]], 0])) if (
-        marks[[27, 28, 29, 30, 33, 51, 57, 62, 66]] >= 0).all() else float(
-        vertices[inner, 0].mean()) if inner.size else float(vertices[:, 0].mean())
+    centre_x = _centre_x(vertices, marks)
     jaw = marks[:17]
     known = jaw[jaw >= 0]
     if known.size >= 2:
@@ -112,8 +109,23 @@ def jaw_candidates(mean_shape: Any, landmark_indices: Any, *, max_length: int = 
             if vertex not in chosen:
                 chosen[0] = vertex
         lines.append(chosen.astype(np.int64))
+    return _padded(lines)
+
+
+def _centre_x(vertices: Any, marks: Any) -> float:
+    """Model x of the face's vertical centre line: the median of the nose and mid-lip
+    landmark vertices, else the inner landmarks' mean, else the mesh's."""
+    centre = marks[[27, 28, 29, 30, 33, 51, 57, 62, 66]]
+    if (centre >= 0).all():
+        return float(np.median(vertices[centre, 0]))
+    inner = marks[17:][marks[17:] >= 0]
+    return float(vertices[inner, 0].mean()) if inner.size else float(vertices[:, 0].mean())
+
+
+def _padded(lines: list[Any]) -> Any:
+    """(17, E) int64 table of the vertex lists ``lines``, padded with -1 (E >= 1)."""
     width = max(1, max(line.size for line in lines))
-    table = np.full((17, width), -1, dtype=np.int64)
+    table = np.full((len(lines), width), -1, dtype=np.int64)
     for k, line in enumerate(lines):
         table[k, : line.size] = line
     return table
@@ -152,11 +164,8 @@ def jaw_underside(mean_shape: Any, triangles: Any, landmark_indices: Any, *,
     lines: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * 17
     if marks.shape == (68,) and marks[36] >= 0 and marks[45] >= 0:
         unit = float(np.linalg.norm(vertices[marks[36]] - vertices[marks[45]]))
-        centre = marks[[27, 28, 29, 30, 33, 51, 57, 62, 66]]
-        centre_x = float(np.median(vertices[centre[centre >= 0], 0])) if (centre >= 0).any() \
-            else float(vertices[:, 0].mean())
         own = jaw_candidates(vertices, marks)
-        rel_x = vertices[:, 0] - centre_x
+        rel_x = vertices[:, 0] - _centre_x(vertices, marks)
         for k in UNDERSIDE_LINES:
             vertex = int(marks[k])
             if vertex < 0:
@@ -172,10 +181,7 @@ def jaw_underside(mean_shape: Any, triangles: Any, landmark_indices: Any, *,
             if chosen.size > max_length:
                 chosen = chosen[np.round(np.linspace(0, chosen.size - 1, max_length)).astype(int)]
             lines[k] = chosen.astype(np.int64)
-    width = max(1, max(line.size for line in lines))
-    table = np.full((17, width), -1, dtype=np.int64)
-    for k, line in enumerate(lines):
-        table[k, : line.size] = line
+    table = _padded(lines)
     normals = vertex_normals(vertices, tris)
     front = int(marks[30]) if marks.shape == (68,) else -1
     if front >= 0 and normals[front, 2] < 0:  # outward: the nose tip's normal along +z
