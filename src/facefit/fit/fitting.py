@@ -23,11 +23,11 @@ from .detail import albedo_detail
 from .diagnostics import check_plausible
 from .frame import ImageFrame, choose_frame
 from .inputs import (
-    as_contour,
     as_landmarks,
     as_photo,
     check_fittable_landmarks,
     check_jacobian,
+    contour_outline,
 )
 from .options import FitOptions
 from .problem import FitProblem
@@ -250,7 +250,7 @@ def _fit(image: Any, landmarks: Any, model: Any, options: FitOptions, landmark_w
     points, name = as_landmarks(landmarks)
     check_fittable_landmarks(points, None if photo is None else photo.shape, name)
     frame = None if photo is None else choose_frame(photo.shape, points)
-    outline = None if contour is None or isinstance(contour, bool) else as_contour(contour)
+    outline = contour_outline(contour)
     if frame is not None:
         working_image, working_points = frame.crop(photo), frame.to_working(points)
         if outline is not None:

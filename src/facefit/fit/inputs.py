@@ -19,8 +19,8 @@ from ..io import read_landmarks, validate_landmarks
 from ..io.images import as_float, read_pixels
 
 __all__ = ["JACOBIAN_STRATEGIES", "as_contour", "as_image", "as_landmarks", "as_model",
-           "as_photo", "as_point_weights",
-           "check_fittable_landmarks", "check_iterations", "check_jacobian"]
+           "as_photo", "as_point_weights", "check_fittable_landmarks", "check_iterations",
+           "check_jacobian", "contour_outline"]
 
 #: Jacobian strategy names: "analytic" everywhere, plus each backend's automatic ones.
 JACOBIAN_STRATEGIES = ("analytic", "complex-step", "autograd")
@@ -142,6 +142,13 @@ def as_contour(contour: Any) -> Any:
         raise FitError(f"contour outline: its {outline.shape[0]} points lie on a line or a "
                        "point; an outline must enclose the face")
     return outline
+
+
+def contour_outline(contour: Any) -> Any:
+    """The (P, 2) host outline of a ``contour`` setting (checked by :func:`as_contour`), or
+    None where the setting is None, True or False."""
+    contour = as_contour(contour)
+    return None if contour is None or isinstance(contour, bool) else contour
 
 
 def check_fittable_landmarks(points: Any, image_shape: Any, name: str) -> None:

@@ -19,13 +19,13 @@ from ..lighting import AMBIENT
 from .initialize import affine_pose
 from .inputs import (
     JACOBIAN_STRATEGIES,
-    as_contour,
     as_image,
     as_landmarks,
     as_model,
     as_point_weights,
     check_fittable_landmarks,
     check_jacobian,
+    contour_outline,
 )
 from .parameters import ParameterLayout
 from .robust import as_robust
@@ -166,9 +166,8 @@ class FitProblem:
                               lambda: _photometric_samples(arrays, max_samples, b, region))
             built.append(PhotometricTerm(arrays, self.layout, b.asarray(self.image), samples,
                                          w.photometric, b, as_robust(robust)))
-            contour = as_contour(contour)
-            outline = None if contour is None or isinstance(contour, bool) else contour
-            if (outline is not None or contour) and w.contour > 0 \
+            outline = contour_outline(contour)
+            if (outline is not None or contour is True) and w.contour > 0 \
                     and hasattr(arrays, "jaw_candidates"):
                 built.append(ContourTerm(
                     arrays, self.layout, b.asarray(self.image), b.asarray(self.targets),
