@@ -10,7 +10,8 @@ in the photo's local tone, under the photo's shading around it relit as gently a
 blended over a few rings of the mesh so there is no seam. The face is composited over the
 photo warped by the whole head (:mod:`facefit.generate.profiling`), so no old face shows and
 no holes open, with its outline antialiased; an opened mouth shows the mouth interior
-(:mod:`facefit.generate.mouth`).
+(:mod:`facefit.generate.mouth`). A black-and-white or toned photo's samples are put on its own
+colours (:mod:`facefit.generate.tone`).
 
 Labels are exact: the sample's :class:`FaceParams`, its 68 landmarks (jaw by landmark
 marching), depth map and face mask all come from the same render of the same geometry (the
@@ -43,6 +44,7 @@ from .host import grain, mirror_vertices
 from .mouth import MouthInterior
 from .profiling import HeadWarp
 from .quality import feather, soften_outline
+from .tone import ToneCurve
 from .variations import PoseRanges, draw_expression, draw_rotation, sample_rng
 
 Array = Any
@@ -290,6 +292,9 @@ class Synthesizer:
                                       b.asarray(self.head.skin, dtype=self.albedo.dtype),
                                       (bilinear_sample(self.photo, head.points[0, ...]),
                                        head.shading[0, ...]))
+        # A black-and-white or toned photo's samples keep its colours: what is drawn from the
+        # model's albedo would otherwise be tinted skin on a grey print.
+        self.tone_curve = ToneCurve.of_photo(self.photo)
         self._arrays = arrays
         self._anchor_ids = arrays.landmark_indices[arrays.landmark_indices >= 0]
         self._shape = state.coefficients.shape[0, ...]
@@ -416,6 +421,8 @@ class Synthesizer:
             image = alpha * image + (1 - alpha) * background
         image = self.mouth_interior(image, raster, points, depth, params, opening)
         image = soften_outline(image, mask)
+        if self.tone_curve is not None:
+            image = self.tone_curve(image)
         return Sample(image=to_numpy(image), landmarks=to_numpy(landmarks), params=params,
                       depth=to_numpy(face_depth), mask=to_numpy(face_mask),
                       index=index, seed=seed)
