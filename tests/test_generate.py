@@ -26,12 +26,12 @@ from facefit.generate import PoseRanges, Synthesizer, generate, iter_samples
 from facefit.generate.background import warp_background
 from facefit.generate.dataset import _read_jsonl, generate_dataset, paper_layout
 from facefit.generate.profiling import BINS
-from facefit.generate.synthesis import RELIGHT, STRETCH_TEXTURE
+from facefit.generate.synthesis import RELIGHT, STRETCH_TEXTURE, _within_white
 from facefit.generate.variations import draw_expression, draw_rotation, sample_rng
 from facefit.render import pose_faces
 from facefit.sampling import bilinear_sample
 
-from .conftest import assert_close
+from .conftest import assert_close, floats
 
 # The sample photo shipped inside the package: generation is a core path, tested without
 # ../shared.
@@ -629,3 +629,32 @@ def test_a_revealed_cheek_does_not_fade_into_what_lay_beside_the_face(fitted, ya
     inside = sample.image[_erode(sample.mask, 3, np)]
     greenness = inside[:, 1] - (inside[:, 0] + inside[:, 2]) / 2
     assert (greenness > 0.1).sum() == 0, (greenness > 0.1).sum()
+
+
+@given(colours=st.lists(st.tuples(floats(0.0, 3.0), floats(0.0, 3.0), floats(0.0, 3.0)),
+                        min_size=1, max_size=20))
+def test_bright_colours_are_brought_within_white_with_their_hue(backend, colours):
+    colour = np.asarray(colours)
+    got = to_numpy(_within_white(backend.asarray(colour)))
+    assert got.max() <= 1.0
+    brightest = colour.max(axis=1, keepdims=True)
+    expected = np.where(brightest > 1.0, colour / np.maximum(brightest, 1e-300), colour)
+    assert_close(got, expected, dtype=backend.dtype_name, scale=1.0)
+
+
+def test_the_fallback_keeps_skin_red_where_a_face_turns_up(fitted):
+    """Inside the nostrils of a face turned up, the albedo brightened past white in red alone;
+    clipped channel by channel it turned yellow-green, and under the nostril's dim shading it
+    was drawn as green blobs (over a hundred vertices). Around the nostrils every fallback
+    colour stays about as red as green or redder (one vertex deep in a nostril, under the
+    fitted light's blue extrapolated to a normal the fit never saw, is 0.01 greener)."""
+    synth, model, points = fitted.synth, fitted.model, fitted.points
+    with ff.use_backend("numpy"):
+        state = pose_faces(model, [synth.pose(np.zeros(model.n_expression),
+                                              np.radians([-15.0, 0.0, 0.0]))])
+        fallback = to_numpy(synth.fallback(state.shading[0]))
+    nostrils = points[31:36].mean(axis=0)
+    near = (np.linalg.norm(to_numpy(synth.source_points) - nostrils, axis=1)
+            < 0.2 * np.linalg.norm(points[36] - points[45]))
+    assert near.sum() > 200
+    assert (fallback[near, 1] > fallback[near, 0] + 0.02).sum() == 0

@@ -129,6 +129,18 @@ def _relight(ratio: Array) -> Array:
     return xp.clip(ratio ** strength, low, high)
 
 
+def _within_white(colour: Array) -> Array:
+    """(V, 3) non-negative colours scaled down, hue kept, until no channel exceeds 1.
+
+    Clipping each channel at 1 changes the hue of a bright colour: a pale skin tone whose red
+    is cut while green and blue are not turns yellow-green, and under a nostril's dim shading
+    that showed as green blobs in a face turned up.
+    """
+    xp = array_namespace(colour)
+    colour = xp.clip(colour, 0.0, None)
+    return colour / xp.clip(xp.max(colour, axis=1, keepdims=True), 1.0, None)
+
+
 def _ring_distance(triangles: Array, n_vertices: int, rings: int, dtype: Any,
                    inside: Array | None = None) -> Array:
     """(V,) mesh rings from the outline, divided by ``rings`` and capped at 1; boundary
@@ -230,7 +242,7 @@ class Synthesizer:
         predicted = albedo * self.shading
         w = self.photo_weight
         gain = xp.sum(w * observed, axis=0) / xp.clip(xp.sum(w * predicted, axis=0), 1e-6, None)
-        gained = xp.clip(albedo * xp.clip(gain, 0.5, 2.0), 0.0, 1.0)
+        gained = _within_white(albedo * xp.clip(gain, 0.5, 2.0))
         # One gain for the whole face leaves a revealed cheek brighter or darker than the skin
         # beside it (a pale chin on a face lit from the side). The photo's colour over the
         # fitted colour, spread from the seen vertices over the mesh, matches it to its
@@ -244,7 +256,7 @@ class Synthesizer:
         spread = weighted_ring_average(
             xp.concat([tone, self.shading], axis=1), w, self.triangles, TONE_RINGS,
             xp.concat([xp.ones_like(tone), self.shading], axis=1))
-        self.albedo = xp.clip(gained * spread[:, :3], 0.0, 1.0)
+        self.albedo = _within_white(gained * spread[:, :3])
         self.near_shading = spread[:, 3:]
         # Relighting fades out toward the outline (0 there, full after RELIGHT_RINGS rings), so
         # the face meets the warped, unrelit photo around it without a change of tone.
