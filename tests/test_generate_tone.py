@@ -92,3 +92,19 @@ def test_samples_of_a_grey_photo_are_grey():
             synth.tone_curve = ToneCurve.of_photo(synth.photo)
             assert (plain.image.max(axis=2) - plain.image.min(axis=2)).max() > 0.02, yaw
             assert_close(sample.image.mean(axis=2), plain.image.mean(axis=2), scale=1.0)
+
+
+def test_within_maps_the_box_around_what_changed_and_nothing_else(astronaut, backend):
+    photo = np.repeat(astronaut.mean(axis=2, keepdims=True), 3, axis=2)
+    curve = ToneCurve.of_photo(backend.asarray(photo))
+    assert curve is not None
+    image = np.array(astronaut)  # colour everywhere: what the curve touches turns grey
+    changed = np.zeros(image.shape[:2], bool)
+    changed[100:120, 200:260] = True
+    got = to_numpy(curve.within(backend.asarray(image), backend.asarray(changed), margin=3))
+    inside = np.zeros(image.shape[:2], bool)
+    inside[97:123, 197:263] = True
+    assert np.all(got[inside].max(axis=1) - got[inside].min(axis=1) < 1e-5)
+    assert_close(got[~inside], image[~inside], dtype=backend.dtype_name)
+    nothing = to_numpy(curve.within(backend.asarray(image), backend.asarray(changed & False)))
+    assert_close(nothing, image, dtype=backend.dtype_name)

@@ -23,8 +23,8 @@ from ..sampling import gaussian_blur
 
 Array = Any
 
-__all__ = ["feather", "fill_holes", "gradient_magnitude", "outline_bands", "outline_edge_ratio",
-           "soften_outline"]
+__all__ = ["feather", "fill_holes", "gradient_magnitude", "mask_box", "outline_bands",
+           "outline_edge_ratio", "paste", "soften_outline"]
 
 #: Bands of the ratio: the ring is distance 1 either side of the boundary; the comparison bands
 #: are distances 2..6 inside and outside (in pixels).
@@ -155,27 +155,38 @@ def soften_outline(image: Array, mask: Array, sigma: float = 1.0, width: int = 2
     xp = array_namespace(image, mask)
     inside = xp.astype(mask, xp.bool)
     near = _dilate(inside, width, xp) & ~_erode(inside, width, xp)
-    rows = xp.nonzero(xp.any(near, axis=1))[0]
-    cols = xp.nonzero(xp.any(near, axis=0))[0]
-    if rows.shape[0] == 0:
-        return image
     # Blur only the box around the band (the face is a small part of a large photo), with a
     # margin of the blur's reach so the box's edges do not change what is inside the band.
-    reach = max(1, math.ceil(3 * sigma))
-    height, width_px = int(image.shape[0]), int(image.shape[1])
-    top, bottom = max(int(rows[0]) - reach, 0), min(int(rows[-1]) + reach + 1, height)
-    left, right = max(int(cols[0]) - reach, 0), min(int(cols[-1]) + reach + 1, width_px)
-    box = image[top:bottom, left:right, ...]
-    softened = xp.where(near[top:bottom, left:right, None], gaussian_blur(box, sigma), box)
-    if (top, bottom, left, right) == (0, height, 0, width_px):
-        return softened
-    return _paste(image, softened, top, left, xp)
+    box = mask_box(near, max(1, math.ceil(3 * sigma)))
+    if box is None:
+        return image
+    top, bottom, left, right = box
+    part = image[top:bottom, left:right, ...]
+    return paste(image, xp.where(near[top:bottom, left:right, None],
+                                 gaussian_blur(part, sigma), part), top, left)
 
 
-def _paste(image: Array, box: Array, top: int, left: int, xp: Any) -> Array:
-    """``image`` with ``box`` written at (``top``, ``left``) (a new array: no in-place writes,
-    which not every array library allows)."""
+def mask_box(mask: Array, margin: int = 0) -> tuple[int, int, int, int] | None:
+    """``(top, bottom, left, right)`` of the box around an (H, W) bool ``mask``'s pixels,
+    grown by ``margin`` and cut to the image (bottom and right exclusive); None when the mask
+    is empty."""
+    xp = array_namespace(mask)
+    rows = xp.nonzero(xp.any(mask, axis=1))[0]
+    cols = xp.nonzero(xp.any(mask, axis=0))[0]
+    if rows.shape[0] == 0:
+        return None
+    height, width = int(mask.shape[0]), int(mask.shape[1])
+    return (max(int(rows[0]) - margin, 0), min(int(rows[-1]) + margin + 1, height),
+            max(int(cols[0]) - margin, 0), min(int(cols[-1]) + margin + 1, width))
+
+
+def paste(image: Array, box: Array, top: int, left: int) -> Array:
+    """``image`` (H, W, ...) with ``box`` written at (``top``, ``left``) (a new array: no
+    in-place writes, which not every array library allows)."""
+    xp = array_namespace(image, box)
     bottom, right = top + int(box.shape[0]), left + int(box.shape[1])
+    if (top, left, bottom, right) == (0, 0, int(image.shape[0]), int(image.shape[1])):
+        return box
     middle = xp.concat([image[top:bottom, :left, ...], box, image[top:bottom, right:, ...]],
                        axis=1)
     return xp.concat([image[:top, ...], middle, image[bottom:, ...]], axis=0)

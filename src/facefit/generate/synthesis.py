@@ -56,6 +56,8 @@ __all__ = ["Sample", "Synthesizer", "generate", "iter_samples"]
 #: applied in full, their ratio painted bright and dark bands across the face (a white centre
 #: and orange sides on a warm-lit photo) that no photo has.
 RELIGHT = (0.3, (0.9, 1.1))
+#: Half-width of the band along the face's outline blurred like a lens's edge (soften_outline).
+SOFTENED_PIXELS = 2
 #: How much more face-on a new pose may show a vertex than the photo did (the ratio of the
 #: normals' z) before its photo texture gives way to the fallback, and where it is gone.
 STRETCH_TEXTURE = (2.0, 4.0)
@@ -369,12 +371,12 @@ class Synthesizer:
                                   self.size)
             warped = self.head_warp.warp(head_positions(self.head, params, self.backend, head),
                                          stand_in=skin)
-            background, warped_face = warped.image, warped.face
+            background, warped_face, drawn = warped.image, warped.face, warped.moved
         else:
             background = warp_background(self.photo, xp.take(self.source_points, self.outline,
                                                              axis=0),
                                          xp.take(points, self.outline, axis=0))
-            warped_face = None
+            warped_face = drawn = None  # the background's warp may move any pixel
         # The eye holes are closed by caps textured like the lids around them (generate.eyes).
         caps = self.eye_caps
         raster = rasterize(caps.extend(points), caps.extend(depth[:, None])[:, 0],
@@ -432,9 +434,13 @@ class Synthesizer:
                 alpha = warped_face * alpha + (1 - warped_face) * narrow
             image = alpha * image + (1 - alpha) * background
         image = self.mouth_interior(image, raster, points, depth, params, opening)
-        image = soften_outline(image, mask)
+        image = soften_outline(image, mask, width=SOFTENED_PIXELS)
         if self.tone_curve is not None:
-            image = self.tone_curve(image)
+            # What the sample drew: the warp, the face and its mouth, and the ring around them
+            # that soften_outline blurred.
+            image = self.tone_curve.within(
+                image, None if drawn is None else drawn | mask | opening.mask,
+                margin=SOFTENED_PIXELS + 1)
         return Sample(image=to_numpy(image), landmarks=to_numpy(landmarks), params=params,
                       depth=to_numpy(face_depth), mask=to_numpy(face_mask),
                       index=index, seed=seed)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backends import array_namespace, scatter_add
+from .quality import mask_box, paste
 
 Array = Any
 
@@ -31,6 +32,9 @@ TONE_BINS = 64
 #: off any one curve.
 MONOCHROME_TOLERANCE = 6.0 / 255.0
 MONOCHROME_SHARE = 0.005
+#: The curve is measured on every k-th pixel, at most about this many: a 4 MP photo's curve
+#: costs a dataset run no more than a small one's.
+MAX_PIXELS = 1 << 18
 #: Pixels' worth of the whole photo's colour in every bin, at the bin's brightness: a bin with
 #: few pixels (or none, past the photo's darkest and brightest) leans on the photo's overall
 #: tone instead of on one pixel's noise.
@@ -55,6 +59,7 @@ class ToneCurve:
         :data:`MONOCHROME_TOLERANCE`)."""
         xp = array_namespace(photo)
         pixels = xp.reshape(photo, (-1, 3))
+        pixels = pixels[::max(1, pixels.shape[0] // MAX_PIXELS), ...]
         brightness = xp.mean(pixels, axis=1)
         bins = xp.astype(xp.clip(xp.floor(brightness * TONE_BINS), 0, TONE_BINS - 1), xp.int64)
         sums = scatter_add(bins, xp.concat([pixels, brightness[:, None]], axis=1), TONE_BINS)
@@ -82,3 +87,15 @@ class ToneCurve:
                  + fraction * xp.reshape(xp.take(self.ratios, xp.reshape(upper, flat),
                                                  axis=0), (*upper.shape, 3)))
         return xp.clip(brightness[..., None] * ratio, 0.0, 1.0)
+
+    def within(self, image: Array, changed: Array | None, margin: int = 0) -> Array:
+        """``image`` (H, W, 3) put on the curve in the box around ``changed`` (H, W) bool, the
+        pixels a sample drew, grown by ``margin``; the rest is the photo's own, on the curve
+        already. None: all of it."""
+        if changed is None:
+            return self(image)
+        box = mask_box(changed, margin)
+        if box is None:
+            return image
+        top, bottom, left, right = box
+        return paste(image, self(image[top:bottom, left:right, ...]), top, left)
