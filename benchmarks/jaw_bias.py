@@ -1,6 +1,7 @@
 """Diagnosis: where the fitted jaw misses the annotated one, point by point, in the face's frame.
 
-Run: ``python benchmarks/jaw_bias.py [PHOTO ...] [--ict-jaw] [--reach] [--pictures DIR]``
+Run: ``python benchmarks/jaw_bias.py [PHOTO ...] [--ict-jaw] [--reach] [--pose-share]
+[--pictures DIR]``
 (default photos: as ``benchmarks/fidelity.py``; each needs a ``.pts`` or menpo ``.ljson``
 beside it).
 
@@ -19,6 +20,12 @@ itself* (all 68 points, no photo), with the identity and expression prior weight
 model's shape space and its jaw landmark rule (the candidate lines of landmark marching) allow;
 what error is left there is the model's, not the fit's (issue 18's "where the limit is the
 shipped model").
+
+``--pose-share`` adds how much of the held-out jaw's error is the pose's: the leave-jaw-out
+fit with MediaPipe's face outline (``contour=`` the detected face's outline, as
+``fidelity.py --outline``), then the same with the full fit's pitch, and then its whole
+rotation, held by a stiff term (:class:`PoseAnchor`). What the full fit's pose does not remove
+is the jaw's shape and the outline's own error.
 
 ``--ict-jaw`` fits and measures with the ICT model's own jaw vertices (``vertex_indices.json``
 in ``../shared/data/ict-face-model``) instead of the shipped, respaced ones
@@ -105,6 +112,7 @@ def measure(path: Path, model: Any) -> dict[str, Any]:
             "chin_dy": float(error[6:11, 1].mean()),
             "lip_chin": float(local[8, 1] - local[57, 1]),
             "pose_deg": np.degrees(np.asarray(result.params.rotation)).round(1).tolist(),
+            "rotation": np.asarray(result.params.rotation),
         }
     row["lip_chin"] = float(annotated[8, 1] - annotated[57, 1])
     return row
@@ -125,6 +133,47 @@ def reach(path: Path, model: Any) -> list[float]:
                                       expression=scale * default.expression)
         result = ff.fit(None, given, model=model, photometric=False, weights=weights,
                         max_iterations=30)
+        errors.append(fd.nme(result.landmarks, given, fd.JAW))
+    return errors
+
+
+class PoseAnchor:
+    """A stiff residual term holding rotation angles ``axes`` at ``angles`` (radians): the
+    leave-jaw-out fit given the full fit's pose, for :func:`pose_share`."""
+
+    name = "pose_anchor"
+    STIFFNESS = 30.0
+
+    def __init__(self, problem: Any, angles: Any, axes: list[int]):
+        self.layout, self.angles, self.axes = problem.layout, np.asarray(angles), axes
+
+    def update(self, x: Any) -> None:
+        return None
+
+    def residuals(self, x: Any) -> Any:
+        return self.STIFFNESS * (x[self.layout.rotation][self.axes] - self.angles)
+
+    def jacobian(self, x: Any) -> Any:
+        jacobian = np.zeros((len(self.axes), self.layout.size))
+        for row, axis in enumerate(self.axes):
+            jacobian[row, self.layout.rotation.start + axis] = self.STIFFNESS
+        return jacobian
+
+
+def pose_share(path: Path, model: Any, full_rotation: Any) -> list[float]:
+    """Jaw NME of leave-jaw-out fits with MediaPipe's outline: free, with the full fit's pitch,
+    with its whole rotation (see the module docstring)."""
+    photo = ff.read_image(path)
+    given = ff.read_landmarks(fd.landmarks_beside(path))
+    outline = ff.detect_landmarks(photo)[0].outline
+    weights = np.ones(68)
+    weights[fd.JAW] = 0.0
+    errors = []
+    for axes in ([], [0], [0, 1, 2]):
+        terms = [] if not axes else [
+            lambda problem, axes=axes: PoseAnchor(problem, np.asarray(full_rotation)[axes], axes)]
+        result = ff.fit(photo, given, model=model, landmark_weights=weights, contour=outline,
+                        terms=terms)
         errors.append(fd.nme(result.landmarks, given, fd.JAW))
     return errors
 
@@ -160,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reach", action="store_true",
                         help="also the model's reach: landmark-only fits to the jaw itself, "
                              "prior weakened")
+    parser.add_argument("--pose-share", action="store_true",
+                        help="also leave-jaw-out fits with the outline, given the full fit's "
+                             "pitch or rotation")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     photos = [Path(p) for p in args.photos] or [p for p in PHOTOS if p.is_file()]
@@ -196,8 +248,18 @@ def main(argv: list[str] | None = None) -> int:
               + " / ".join(f"{s:g}" for s in REACH_PRIOR_SCALES))
         for name, row in zip(names, rows, strict=True):
             print(f"{name:<13}" + "".join(f"{e:8.4f}" for e in row["reach"]))
+    if args.pose_share:
+        with ff.use_backend("numpy"):
+            for row, path in zip(rows, photos, strict=True):
+                row["pose_share"] = pose_share(path, model, row["full"]["rotation"])
+        print("\npose share: leave-jaw-out jaw NME with the outline: free / the full fit's "
+              "pitch / its rotation / (the full fit)")
+        for name, row in zip(names, rows, strict=True):
+            print(f"{name:<13}" + "".join(f"{e:8.4f}" for e in row["pose_share"])
+                  + f"   ({row['full']['jaw_nme']:.4f})")
     if args.json:
         keep = [{"photo": row["photo"], "lip_chin": row["lip_chin"], "reach": row.get("reach"),
+                 "pose_share": row.get("pose_share"),
                  **{tag: {k: (v.tolist() if isinstance(v, np.ndarray) else v)
                           for k, v in row[tag].items() if k != "points"}
                     for tag in ("held", "full")}} for row in rows]
