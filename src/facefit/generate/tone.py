@@ -76,17 +76,14 @@ class ToneCurve:
         """``image`` (..., 3) with each pixel moved onto the curve at its own brightness,
         clipped to [0, 1]."""
         xp = array_namespace(image, self.ratios)
-        brightness = xp.mean(image, axis=-1)
+        brightness = xp.mean(xp.reshape(image, (-1, 3)), axis=1)
         position = xp.clip(brightness * TONE_BINS - 0.5, 0.0, TONE_BINS - 1.0)
         lower = xp.astype(xp.floor(position), xp.int64)
         upper = xp.clip(lower + 1, 0, TONE_BINS - 1)
-        fraction = (position - xp.astype(lower, image.dtype))[..., None]
-        flat = (-1,)
-        ratio = ((1 - fraction) * xp.reshape(xp.take(self.ratios, xp.reshape(lower, flat),
-                                                     axis=0), (*lower.shape, 3))
-                 + fraction * xp.reshape(xp.take(self.ratios, xp.reshape(upper, flat),
-                                                 axis=0), (*upper.shape, 3)))
-        return xp.clip(brightness[..., None] * ratio, 0.0, 1.0)
+        fraction = (position - xp.astype(lower, image.dtype))[:, None]
+        ratio = ((1 - fraction) * xp.take(self.ratios, lower, axis=0)
+                 + fraction * xp.take(self.ratios, upper, axis=0))
+        return xp.reshape(xp.clip(brightness[:, None] * ratio, 0.0, 1.0), image.shape)
 
     def within(self, image: Array, changed: Array | None, margin: int = 0) -> Array:
         """``image`` (H, W, 3) put on the curve in the box around ``changed`` (H, W) bool, the
