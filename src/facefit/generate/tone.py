@@ -33,7 +33,7 @@ TONE_BINS = 64
 MONOCHROME_TOLERANCE = 6.0 / 255.0
 MONOCHROME_SHARE = 0.005
 #: The curve is measured on every k-th pixel, at most about this many (a thousand a bin): a 4 MP
-#: photo costs a dataset run no more than a small one (16-28 ms a photo).
+#: photo costs a dataset run no more than a small one.
 MAX_PIXELS = 1 << 16
 #: Pixels' worth of the whole photo's colour in every bin, at the bin's brightness: a bin with
 #: few pixels (or none, past the photo's darkest and brightest) leans on the photo's overall
