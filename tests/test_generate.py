@@ -645,7 +645,7 @@ def test_bright_colours_are_brought_within_white_with_their_hue(backend, colours
 def test_the_fallback_keeps_skin_red_where_a_face_turns_up(fitted):
     """Inside the nostrils of a face turned up, the albedo brightened past white in red alone;
     clipped channel by channel it turned yellow-green, and under the nostril's dim shading it
-    was drawn as green blobs (over a hundred vertices). Around the nostrils every fallback
+    was drawn as green blobs (85 vertices). Around the nostrils every fallback
     colour stays about as red as green or redder (one vertex deep in a nostril, under the
     fitted light's blue extrapolated to a normal the fit never saw, is 0.01 greener)."""
     synth, model, points = fitted.synth, fitted.model, fitted.points
