@@ -50,6 +50,7 @@ import facefit as ff
 from _timing import machine
 from facefit.backends import to_numpy
 from facefit.bench import fidelity as fd
+from facefit.errors import DetectionError
 from facefit.fit import FitOptions
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -196,10 +197,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.contour:
                 options["contour"] = True
             if args.outline:
-                face = ff.detect_landmarks(path, max_faces=1)
-                if not face:
-                    raise SystemExit(f"{path}: MediaPipe found no face for --outline")
-                options["contour"] = face[0].outline
+                try:
+                    options["contour"] = fd.detected_outline(path)
+                except DetectionError as exc:
+                    raise SystemExit(str(exc)) from None
             row = measure(path, options or None,
                           pictures=Path(args.pictures) if args.pictures else None,
                           forehead=args.forehead, repeats=args.repeats)

@@ -165,7 +165,7 @@ def pose_share(path: Path, model: Any, full_rotation: Any) -> list[float]:
     with its whole rotation (see the module docstring)."""
     photo = ff.read_image(path)
     given = ff.read_landmarks(fd.landmarks_beside(path))
-    outline = ff.detect_landmarks(photo)[0].outline
+    outline = fd.detected_outline(photo, path.name)
     weights = np.ones(68)
     weights[fd.JAW] = 0.0
     errors = []

@@ -10,7 +10,7 @@ import pytest
 import facefit as ff
 from facefit.backends import to_numpy
 from facefit.bench import fidelity as fd
-from facefit.errors import LandmarkError
+from facefit.errors import DetectionError, LandmarkError
 
 
 def _sample_points():
@@ -148,3 +148,16 @@ def test_landmarks_beside_prefers_pts_then_ljson_and_names_a_photo_without(tmp_p
                                atol=1e-6)
     ff.write_landmarks(tmp_path / "face.pts", points + 1.0)
     assert fd.landmarks_beside(photo) == tmp_path / "face.pts"
+
+
+def test_the_benchmarks_outline_is_mediapipes_and_a_photo_without_a_face_is_named(
+        shipped_sample):
+    """fidelity.py --outline and jaw_bias.py --pose-share take MediaPipe's outline from here;
+    a photo without a face is a DetectionError naming it (jaw_bias.py failed on an index)."""
+    pytest.importorskip("mediapipe")
+    photo = ff.read_image(shipped_sample[0])
+    outline = fd.detected_outline(photo)
+    expected = ff.detect_landmarks(photo)[0].outline
+    np.testing.assert_array_equal(outline, expected)
+    with pytest.raises(DetectionError, match=r"blank\.png: MediaPipe finds no face"):
+        fd.detected_outline(np.full((64, 64, 3), 0.5), "blank.png")

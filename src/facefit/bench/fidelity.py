@@ -34,14 +34,14 @@ from typing import Any
 import numpy as np
 
 from ..backends import array_namespace, to_numpy
-from ..errors import LandmarkError
+from ..errors import DetectionError, LandmarkError
 from ..polygons import convex_hull
 
 Array = Any
 
 __all__ = ["BROWS", "EYE_NOSE_PER_EYE_MOUTH", "FOREHEAD_FRACTION", "JAW", "SPILL_MARGIN",
-           "convex_hull", "coverage", "eye_distance", "face_outline", "forehead_points",
-           "inside_convex", "landmarks_beside", "nme", "outline_rmse", "spill"]
+           "convex_hull", "coverage", "detected_outline", "eye_distance", "face_outline",
+           "forehead_points", "inside_convex", "landmarks_beside", "nme", "outline_rmse", "spill"]
 
 #: Jaw points (iBUG 0..16) and brow points (17..26).
 JAW = slice(0, 17)
@@ -74,6 +74,25 @@ def landmarks_beside(photo: str | Path) -> Path:
             return beside
     raise LandmarkError(f"photo '{photo}': no annotation beside it (looked for "
                         + " or ".join(ANNOTATION_SUFFIXES) + ")")
+
+
+def detected_outline(photo: Any, name: str = "photo") -> Any:
+    """(P, 2) MediaPipe's face outline of ``photo`` (a path or an image), the largest face's:
+    what the benchmarks' ``--outline`` fits match the jaw to
+    (:attr:`facefit.detect.DetectedFace.outline`).
+
+    Raises
+    ------
+    DetectionError
+        MediaPipe finds no face (the message names ``name``, or the path).
+    """
+    from ..detect import detect_landmarks
+
+    faces = detect_landmarks(photo, max_faces=1)
+    if not faces:
+        where = photo if isinstance(photo, (str, Path)) else name
+        raise DetectionError(f"{where}: MediaPipe finds no face to take the outline of")
+    return faces[0].outline
 
 
 def _given(landmarks: Any) -> Any:
