@@ -1,4 +1,4 @@
-"""Host-side plane polygons: the convex hull of a point set.
+"""Host-side plane polygons: the convex hull of a point set, and which points lie inside one.
 
 Used where an outline is made once from a few hundred points: the photo's annotated face
 outline (:mod:`facefit.bench.fidelity`), the model's frontal outline
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["convex_hull"]
+__all__ = ["convex_hull", "inside_hull"]
 
 
 def convex_hull(points: Any) -> Any:
@@ -35,3 +35,18 @@ def convex_hull(points: Any) -> Any:
         return chain
 
     return np.asarray(half(pts)[:-1] + half(pts[::-1])[:-1])
+
+
+def inside_hull(points: Any, hull: Any, tolerance: float = 1e-9) -> Any:
+    """(N,) bool: which of (N, 2) ``points`` lie inside or on a convex polygon ``hull`` (P, 2),
+    its corners in order (either winding; :func:`convex_hull` gives them); False for NaN
+    points. A point within ``tolerance`` (in units of the edges' cross products) of an edge's
+    line counts as on it."""
+    pts = np.asarray(points, dtype=np.float64)
+    corners = np.asarray(hull, dtype=np.float64)
+    edges = np.roll(corners, -1, axis=0) - corners  # (P, 2)
+    rel = pts[:, None, :] - corners[None, :, :]  # (N, P, 2)
+    cross = edges[None, :, 0] * rel[..., 1] - edges[None, :, 1] * rel[..., 0]  # (N, P)
+    with np.errstate(invalid="ignore"):
+        inside = (cross >= -tolerance).all(axis=1) | (cross <= tolerance).all(axis=1)
+    return inside & ~np.isnan(pts).any(axis=1)

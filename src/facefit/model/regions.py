@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..polygons import convex_hull
+from ..polygons import convex_hull, inside_hull
 
 __all__ = ["FACE", "FOREHEAD", "FOREHEAD_FRACTION", "REGION_NAMES", "SIDE", "UNDER_CHIN",
            "face_region", "region_labels"]
@@ -139,15 +139,6 @@ def _forehead_points(vertices: Any, marks: Any, fraction: float) -> Any:
     return vertices[marks[17:27], :2] + fraction * up
 
 
-def _inside_hull(points: Any, hull: Any) -> Any:
-    """(N,) bool: (N, 2) points inside (or on) the counter-clockwise convex polygon ``hull``."""
-    inside = np.ones(points.shape[0], dtype=bool)
-    for a, b in zip(hull, np.roll(hull, -1, axis=0), strict=True):
-        inside &= (b[0] - a[0]) * (points[:, 1] - a[1]) - (b[1] - a[1]) * (
-            points[:, 0] - a[0]) >= -1e-9
-    return inside
-
-
 def _forehead_vertices(vertices: Any, triangles: Any, targets: Any) -> Any:
     """(10,) front-facing vertices nearest (frontal view) to the (10, 2) ``targets``."""
     from ..geometry import vertex_normals
@@ -198,7 +189,7 @@ def region_labels(mean_shape: Any, triangles: Any, landmark_indices: Any, *,
     hull = convex_hull(np.concatenate([vertices[marks, :2],
                                         _forehead_points(vertices, marks, forehead)]))
     upper = vertices[:, 1] > min(vertices[marks[0], 1], vertices[marks[16], 1])
-    inside &= ~upper | _inside_hull(vertices[:, :2], hull)
+    inside &= ~upper | inside_hull(vertices[:, :2], hull)
     if not inside[marks].all() or inside.sum() < MIN_FACE_SHARE * n_vertices:
         return labels  # not a face-like mesh (a test dome, a partial scan): keep it whole
     # Outside: above the brows' lowest forehead point is forehead; below the jaw line (the
