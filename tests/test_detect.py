@@ -397,6 +397,12 @@ def test_detect_command_writes_pts_and_overlay(tmp_path, shared_data):
     drawn = np.array([cols.min(), rows.min(), cols.max(), rows.max()], dtype=float)
     outline = np.r_[face.outline.min(axis=0), face.outline.max(axis=0)]
     np.testing.assert_allclose(drawn, outline, atol=2.0)
+    # The outline is saved beside the points, and a fit of the points reads it back.
+    saved = ff.read_landmarks(out / "grace_hopper.face1.outline.pts", n_points=None)
+    np.testing.assert_allclose(saved, face.outline, atol=1e-5)
+    from facefit.detect.source import read_outline
+    np.testing.assert_allclose(read_outline(out / "grace_hopper.face1.pts"), saved)
+    assert "grace_hopper.face1.{pts,outline.pts,overlay.png}" in result.stdout
     x0, y0, x1, y1 = face.box  # a face's outline is round: the box's corners stay bare
     for x, y in ((x0, y0), (x1, y0), (x0, y1), (x1, y1)):
         assert np.hypot(cols - x, rows - y).min() > 5.0

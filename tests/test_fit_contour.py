@@ -256,6 +256,49 @@ def test_a_detected_outline_stands_in_for_the_detectors_jaw_points():
     assert ff.fit(image, landmarks, MODEL, **quick).problem.contour_term is None
 
 
+def test_an_outline_saved_beside_a_landmark_file_stands_in_like_a_detected_one(tmp_path):
+    # `facefit detect` writes NAME.pts and NAME.outline.pts; fitting the file must fit what
+    # fitting the detected face does, not the detector's sliding jaw points.
+    from facefit.detect import DetectedFace
+
+    params, image, landmarks = _scene(3)
+    outline = _outline_of(render(MODEL, params, image.shape[:2]).to_numpy()["mask"])
+    ff.write_landmarks(tmp_path / "face.pts", landmarks)
+    quick = {"rounds": 1, "max_iterations": 2, "detail": False}
+    plain = ff.fit(image, tmp_path / "face.pts", MODEL, **quick)
+    assert plain.problem.contour_term is None  # no outline file: annotated points
+    ff.write_landmarks(tmp_path / "face.outline.pts", outline)
+    from_files = ff.fit(image, str(tmp_path / "face.pts"), MODEL, **quick)
+    term = from_files.problem.contour_term
+    assert term is not None
+    np.testing.assert_allclose(to_numpy(term.outline)[:-1], outline, atol=1e-5)
+    assert not to_numpy(from_files.problem.landmark_term.row_weight)[:17].any()
+    face = DetectedFace(box=(0.0, 0.0, 72.0, 72.0), score=0.9, landmarks=landmarks,
+                        point_weights=np.ones(68), outline=outline)
+    detected = ff.fit(image, face, MODEL, **quick)
+    assert_close(from_files.params.identity, detected.params.identity, rtol=1e-3)
+    # contour=False fits the file's own jaw points (corrected by hand, say).
+    own = ff.fit(image, tmp_path / "face.pts", MODEL, contour=False, **quick)
+    assert own.problem.contour_term is None
+    assert to_numpy(own.problem.landmark_term.row_weight)[:17].all()
+
+
+def test_an_outline_file_that_is_not_this_faces_is_a_landmark_error(tmp_path):
+    from facefit.detect.source import read_outline
+    from facefit.errors import LandmarkError
+
+    _, _, landmarks = _scene(3)
+    ff.write_landmarks(tmp_path / "face.pts", landmarks)
+    assert read_outline(tmp_path / "face.pts") is None
+    elsewhere = np.array([[0.0, 0.0], [5.0, 0.0], [5.0, 5.0], [0.0, 5.0]])  # a corner
+    ff.write_landmarks(tmp_path / "face.outline.pts", elsewhere)
+    with pytest.raises(LandmarkError, match=r"face\.outline\.pts.*does not surround"):
+        read_outline(tmp_path / "face.pts")
+    ff.write_landmarks(tmp_path / "face.outline.pts", elsewhere[:2])
+    with pytest.raises(LandmarkError, match=r"face\.outline\.pts.*3 or more points"):
+        ff.fit(np.zeros((72, 72, 3)), tmp_path / "face.pts", MODEL, detail=False)
+
+
 def test_the_contour_setting_is_checked():
     from facefit.errors import FitError
 

@@ -28,7 +28,9 @@ _EPILOG = """examples:
   facefit fit photo.jpg                 landmarks from photo.pts, else detected; results
                                         in ./facefit-out
   facefit fit group.jpg --all-faces     every face: group.face1.*, group.face2.*, ...
-  facefit detect *.jpg --out points     NAME.pts (300-W layout) and NAME.overlay.png
+  facefit detect *.jpg --out points     NAME.pts (300-W layout), NAME.outline.pts (the
+                                        face's outline, which a fit of NAME.pts reads) and
+                                        NAME.overlay.png
   facefit fit a.png b.png --backend torch --jacobian autograd --out results
   facefit fit face.png --model 01_MorphableModel.mat --companion trim=model_info.mat \\
       --companion expression=Exp_Pca.bin --companion expression_std=std_exp.txt
@@ -384,7 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="retry photos recorded in errors.jsonl")
     generate.set_defaults(handler=_generate)
     detect = commands.add_parser("detect", help="find faces and write their 68 landmarks "
-                                 "(NAME.pts, 1-based 300-W layout) and an overlay")
+                                 "(NAME.pts, 1-based 300-W layout), their outline "
+                                 "(NAME.outline.pts) and an overlay")
     detect.add_argument("images", nargs="+", metavar="IMAGE")
     detect.add_argument("--out", default="facefit-detected",
                         help="output folder (default facefit-detected)")

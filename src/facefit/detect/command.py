@@ -1,4 +1,4 @@
-"""``facefit detect``: each photo's faces as ``.pts`` files and overlays."""
+"""``facefit detect``: each photo's faces as ``.pts`` files (points and outline) and overlays."""
 
 from __future__ import annotations
 
@@ -16,7 +16,13 @@ __all__ = ["detect_images", "write_detection"]
 
 def write_detection(out_dir: Path, stem: str, photo: np.ndarray, face: DetectedFace
                     ) -> dict[str, Path]:
-    """Write ``STEM.pts`` (1-based, 300-W layout) and ``STEM.overlay.png``.
+    """Write ``STEM.pts`` (1-based, 300-W layout), ``STEM.outline.pts`` (the face's outline,
+    where the detector gives one) and ``STEM.overlay.png``.
+
+    A fit of ``STEM.pts`` reads the outline beside it
+    (:func:`facefit.detect.source.read_outline`) and fits the jaw to it in place of the
+    detector's jaw points, as a fit of the detected face itself does: MediaPipe's jaw points
+    slide inward along a turned face, its outline does not.
 
     The overlay is the fit overlay's drawing (:func:`facefit.outputs.draw_overlay`): the 68
     points in cyan and, in yellow, the face's outline that a fit matches the jaw to
@@ -31,16 +37,24 @@ def write_detection(out_dir: Path, stem: str, photo: np.ndarray, face: DetectedF
 
     Returns
     -------
-    The written paths by kind (``"pts"``, ``"overlay.png"``).
+    The written paths by kind (``"pts"``, ``"outline.pts"`` where written, ``"overlay.png"``).
     """
     from ..io import write_image, write_landmarks
     from ..io._files import writable_folder
     from ..outputs import draw_overlay
+    from .source import outline_file
 
     writable_folder(out_dir)
     nothing = np.full((68, 2), np.nan)
-    paths = {"pts": out_dir / f"{stem}.pts", "overlay.png": out_dir / f"{stem}.overlay.png"}
+    paths = {"pts": out_dir / f"{stem}.pts"}
     write_landmarks(paths["pts"], face.landmarks)
+    outline = outline_file(paths["pts"])
+    if face.outline is not None:
+        paths["outline.pts"] = outline
+        write_landmarks(outline, face.outline)
+    elif outline.is_file():  # an earlier detector's: it would stand in for these jaw points
+        outline.unlink()
+    paths["overlay.png"] = out_dir / f"{stem}.overlay.png"
     region = _face_region(face, photo.shape[:2])
     write_image(paths["overlay.png"], draw_overlay(photo, face.landmarks, nothing, region))
     return paths
@@ -86,7 +100,7 @@ def detect_images(images: Sequence[str], out_dir: Path, detector: str = "mediapi
                     print(f"{image_path}: face {k} of {len(faces)}, box ({box}), score "
                           f"{face.score:.2f}, {detector}", file=sys.stderr)
                 if not quiet:
-                    print(f"{image_path} -> {paths['pts'].parent}/{stem}.{{pts,overlay.png}}")
+                    print(f"{image_path} -> {paths['pts'].parent}/{stem}.{{{','.join(paths)}}}")
         except FacefitError as exc:
             failures += 1
             print(f"facefit: error: {exc}", file=sys.stderr)

@@ -1,5 +1,5 @@
 """Where a photo's 68 landmarks come from: a given file or array, the ``.pts`` beside the photo,
-or the face detector.
+or the face detector; and the face outline a detector saved beside its ``.pts``.
 
 Used by :func:`facefit.fit` (``landmarks=None`` detects), by ``facefit fit`` and by
 ``facefit generate``.
@@ -14,10 +14,17 @@ from typing import Any
 from ..errors import DetectionError, LandmarkError
 from . import DETECTORS, DetectedFace, detect_landmarks
 
-__all__ = ["detect_largest", "photo_landmarks", "resolve_landmarks"]
+__all__ = ["OUTLINE_SUFFIX", "detect_largest", "outline_file", "photo_landmarks",
+           "read_outline", "resolve_landmarks"]
 
 #: ``--detector none``: never detect, a landmark file is required.
 NO_DETECTOR = "none"
+#: ``facefit detect`` writes a face's outline (:attr:`DetectedFace.outline`) as
+#: ``NAME.outline.pts`` beside ``NAME.pts``.
+OUTLINE_SUFFIX = ".outline.pts"
+#: Of the 51 inner landmarks (brows, eyes, nose, mouth), at least this share must lie inside
+#: an outline read beside them: less, and the outline belongs to another face or photo.
+OUTLINE_INNER_SHARE = 0.5
 
 
 def _name(image: Any) -> str:
@@ -55,6 +62,54 @@ def detect_all(image: Any, detector: str = "mediapipe", name: str | None = None
     return faces
 
 
+def outline_file(landmark_file: str | Path) -> Path:
+    """Where ``facefit detect`` puts the outline of the face in ``landmark_file``:
+    ``NAME.outline.pts`` beside ``NAME.pts`` (or beside ``NAME.ljson``, ``NAME.xml``)."""
+    path = Path(landmark_file)
+    return path.with_name(path.stem + OUTLINE_SUFFIX)
+
+
+def read_outline(landmark_file: str | Path, points: Any = None) -> Any:
+    """The face outline a detector saved beside ``landmark_file`` (:func:`outline_file`), or
+    None where there is none.
+
+    Parameters
+    ----------
+    landmark_file : the 68 points' file.
+    points : (68, 2) those points (default: read from ``landmark_file``), to check that the
+        outline is this face's.
+
+    Returns
+    -------
+    (P, 2) host float64 outline in 0-based pixels, or None.
+
+    Raises
+    ------
+    LandmarkError
+        The outline file is unreadable, holds fewer than 3 points or missing ones, or does not
+        surround the face's inner points (:data:`OUTLINE_INNER_SHARE`); the message names it.
+    """
+    import numpy as np
+
+    from ..io import read_landmarks
+    from ..polygons import convex_hull, inside_hull
+
+    path = outline_file(landmark_file)
+    if not path.is_file():
+        return None
+    outline = read_landmarks(path, n_points=None)
+    if len(outline) < 3 or bool(np.isnan(outline).any()):
+        raise LandmarkError(f"outline '{path}': needs 3 or more points, none missing; found "
+                            f"{int((~np.isnan(outline).any(axis=1)).sum())} of {len(outline)}")
+    face = read_landmarks(landmark_file) if points is None else np.asarray(points, float)
+    inner = face[17:][~np.isnan(face[17:]).any(axis=1)]
+    if inner.size and inside_hull(inner, convex_hull(outline)).mean() < OUTLINE_INNER_SHARE:
+        raise LandmarkError(f"outline '{path}': does not surround the face in '{landmark_file}'"
+                            "; is it for this photo? (delete it to fit the file's own jaw "
+                            "points)")
+    return outline
+
+
 def resolve_landmarks(image: Any, landmarks: Any, landmark_weights: Any = None,
                       detector: str = "mediapipe") -> tuple[Any, Any, Any, Any]:
     """``(image, landmarks, landmark_weights, outline)`` ready for :class:`facefit.FitProblem`.
@@ -62,12 +117,15 @@ def resolve_landmarks(image: Any, landmarks: Any, landmark_weights: Any = None,
     ``landmarks=None`` detects the largest face in ``image`` (which is read here when it is a
     path, so it is read once); a :class:`DetectedFace` gives its points, its
     :attr:`~DetectedFace.outline` and, unless ``landmark_weights`` is given, its
-    :attr:`~DetectedFace.point_weights`. Anything else passes through unchanged, with no
-    outline (None).
+    :attr:`~DetectedFace.point_weights`. A landmark file passes through with the outline that
+    ``facefit detect`` saved beside it (:func:`read_outline`), or None; an array passes
+    through with no outline.
     """
     if isinstance(landmarks, DetectedFace):
         weights = landmarks.point_weights if landmark_weights is None else landmark_weights
         return image, landmarks.landmarks, weights, landmarks.outline
+    if isinstance(landmarks, (str, Path)) or hasattr(landmarks, "__fspath__"):
+        return image, landmarks, landmark_weights, read_outline(landmarks)
     if landmarks is not None:
         return image, landmarks, landmark_weights, None
     if image is None:
@@ -117,7 +175,9 @@ def photo_landmarks(image_path: str | Path, landmark_file: str | None = None,
             raise LandmarkError(f"image '{image_path}': no landmark file '{beside}' and "
                                 "--detector none; give --landmarks FILE or choose a detector")
         if log is not None:
-            log(f"{image_path}: landmarks from {source}")
+            outline = outline_file(source)
+            log(f"{image_path}: landmarks from {source}"
+                + (f", the jaw fitted to the outline in {outline}" if outline.is_file() else ""))
         return [(path.stem, source)]
     faces = detect_all(str(image_path), detector, str(image_path))
     if log is not None:

@@ -141,7 +141,8 @@ def fit(image: Any, landmarks: Any = None, model: Any = None, jacobian: str = "a
     ----------
     image : (H, W, 3) array in [0, 1] (uint8 is scaled by 1/255) or an image path; None fits
         landmarks alone.
-    landmarks : (68, 2) 0-based pixel positions (NaN = missing), a landmark file path, a
+    landmarks : (68, 2) 0-based pixel positions (NaN = missing), a landmark file path (with a
+        detector's outline beside it, if any: see ``contour``), a
         :class:`facefit.detect.DetectedFace`, or None (default) to detect the largest face in
         ``image`` (extra ``facefit[detect]``).
     model : a :class:`facefit.MorphableModel` or a model file path; None loads the embedded
@@ -186,12 +187,14 @@ def fit(image: Any, landmarks: Any = None, model: Any = None, jacobian: str = "a
     contour : with a photo, fit the model's jaw silhouette to the face's outline
         (:mod:`facefit.fit.terms.contour`) from the shape stage on, for jaw points missing or
         given a weight below 1. None (default): where the landmarks come from a detector that
-        outlines the face (MediaPipe: :attr:`facefit.detect.DetectedFace.outline`), that
-        outline, in place of the detector's jaw points (their weights 0 unless
-        ``landmark_weights`` is given); otherwise no contour term. True: that outline, else
-        the photo's skin edges (where it stops looking like the cheeks' skin). A (P, 2) array:
-        this outline, in the photo's pixels. False: the jaw follows its landmarks and the
-        prior alone.
+        outlines the face (MediaPipe: :attr:`facefit.detect.DetectedFace.outline`, or the
+        ``NAME.outline.pts`` that ``facefit detect`` writes beside a landmark file ``NAME.pts``,
+        :func:`facefit.detect.source.read_outline`), that outline, in place of the detector's
+        jaw points (their weights 0 unless ``landmark_weights`` is given); otherwise no contour
+        term. True: that outline, else the photo's skin edges (where it stops looking like the
+        cheeks' skin). A (P, 2) array: this outline, in the photo's pixels. False: the jaw
+        follows its landmarks and the prior alone (the file's own jaw points, say, corrected
+        by hand beside a detector's outline).
     options : all of the above as one :class:`FitOptions`; when given, the keyword
         arguments are ignored.
 
@@ -224,20 +227,21 @@ def _contour_source(options: FitOptions, detected_outline: Any, point_weights: A
                     fits_photo: bool) -> tuple[Any, Any]:
     """What the contour term fits the jaw to, and the landmark weights that go with it.
 
-    A detector's outline is used, where a photo is fitted, unless ``contour`` is False or an
-    outline of its own; it then stands in for the detector's jaw points (their weights 0,
-    unless the caller set the weights): a face-mesh detector's jaw points are mesh vertices,
-    which slide inward along the face as the head turns, while the mesh's outline stays on
-    the face's edge. Without a photo there is no contour term, and the jaw points keep their
-    weights.
+    A detector's outline (a :class:`DetectedFace`'s, or the one saved beside a landmark file)
+    is used, where a photo is fitted, unless ``contour`` is False or an outline of its own;
+    it then stands in for the detector's jaw points (their weights 0, unless the caller set
+    the weights): a face-mesh detector's jaw points are mesh vertices, which slide inward
+    along the face as the head turns, while the mesh's outline stays on the face's edge.
+    Without a photo there is no contour term, and the jaw points keep their weights.
     """
     contour = options.contour
     if contour is False or (contour is not None and contour is not True) or not fits_photo:
         return contour, point_weights
     if detected_outline is None:
         return bool(contour), point_weights
-    if options.landmark_weights is None and point_weights is not None:
-        point_weights = to_numpy(point_weights).astype("float64").copy()
+    if options.landmark_weights is None:
+        point_weights = to_numpy([1.0] * 68 if point_weights is None
+                                 else point_weights).astype("float64").copy()
         point_weights[:17] = 0.0
     return detected_outline, point_weights
 

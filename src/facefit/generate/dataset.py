@@ -404,7 +404,8 @@ def _make_samples(task: DatasetTask, labels: list[dict],
         photo, task.fit_options.get("detector", "mediapipe"), task.image)
     poses = PoseRanges(*task.poses) if task.poses else None
     out = Path(task.out)
-    result = fit(photo, points, model, **task.fit_options)
+    # The file, not its points: a detector's outline saved beside it goes into the fit too.
+    result = fit(photo, task.landmarks or points, model, **task.fit_options)
     for sample in iter_samples(photo, points, model=model, seed=_seed(task.seed, task.name),
                                poses=poses, indices=task.indices, fit_result=result):
         label = _write_sample(out, task.name, sample, model, task)
