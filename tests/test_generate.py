@@ -26,7 +26,13 @@ from facefit.generate import PoseRanges, Synthesizer, generate, iter_samples
 from facefit.generate.background import warp_background
 from facefit.generate.dataset import _read_jsonl, generate_dataset, paper_layout
 from facefit.generate.profiling import BINS
-from facefit.generate.synthesis import RELIGHT, STRETCH_TEXTURE, _within_white
+from facefit.generate.synthesis import (
+    OCCLUSION_SHADE,
+    RELIGHT,
+    STRETCH_TEXTURE,
+    _fold_shade,
+    _within_white,
+)
 from facefit.generate.variations import draw_expression, draw_rotation, sample_rng
 from facefit.render import pose_faces
 from facefit.sampling import bilinear_sample
@@ -525,12 +531,52 @@ def test_the_fallback_is_relit_like_the_photos_texture(fitted, yaw):
         fallback = to_numpy(synth.fallback(state.shading[0]))
         full = to_numpy(synth.albedo * state.shading[0])
     low, high = RELIGHT[1]
-    ratio = fallback.mean(axis=1) / near.mean(axis=1)
+    unrelit = to_numpy(synth.fallback_albedo * synth.near_shading)
+    ratio = fallback.mean(axis=1) / unrelit.mean(axis=1)
     assert ratio.min() > low - 1e-9 and ratio.max() < high + 1e-9
     facing = to_numpy(state.normals[0])[:, 2]
     grazing = (facing > 0) & (facing < 0.3) & (weight < 0.5)
     assert grazing.sum() > 100
     assert np.median(full[grazing].mean(axis=1) / near[grazing].mean(axis=1)) < 0.85
+
+
+def test_where_the_photo_saw_the_face_the_fallback_is_its_own_colour(fitted):
+    """A vertex the photo saw, whose texture a new pose would stretch, falls back to its own
+    photo colour (relit), not to the albedo spread from around it: at the photo's own shading
+    the fallback of fully seen vertices is the photo's colour there (times their fold shade, 1
+    in the open). Drawn from the spread albedo, a nostril's dark rim became a ring of pale
+    specks."""
+    synth = fitted.synth
+    weight = to_numpy(synth.photo_weight)[:, 0]
+    observed = bilinear_sample(fitted.photo, to_numpy(synth.source_points))
+    fallback = to_numpy(synth.fallback(synth.near_shading))
+    near = to_numpy(synth.near_shading)
+    shade = to_numpy(synth.fold_shade)
+    plain = (weight > 1 - 1e-12) & ((observed / near).max(axis=1) < 1)
+    assert plain.sum() > 1000 and np.median(shade[plain]) > 0.99
+    assert_close(fallback[plain], observed[plain] * shade[plain], scale=1.0)
+
+
+def test_folds_the_photo_did_not_see_are_drawn_dark(fitted):
+    """Turned up 15 degrees, a face shows its nostrils' insides, which the photo did not see:
+    the fallback there is darkened by how little sky they see (ambient occlusion), below 0.6x
+    the seen skin around the nose. Lit like open skin (the albedo alone), they were pale holes
+    at 0.75x."""
+    from facefit.generate.occlusion import model_occlusion
+
+    synth, model, points = fitted.synth, fitted.model, fitted.points
+    with ff.use_backend("numpy"):
+        state = pose_faces(model, [synth.pose(np.zeros(model.n_expression),
+                                              np.radians([-15.0, 0.0, 0.0]))])
+        fallback = to_numpy(synth.fallback(state.shading[0])).mean(axis=1)
+    weight = to_numpy(synth.photo_weight)[:, 0]
+    occlusion = model_occlusion(model)
+    nose = (np.linalg.norm(to_numpy(synth.source_points) - points[31:36].mean(axis=0), axis=1)
+            < 0.3 * np.linalg.norm(points[36] - points[45]))
+    fold = nose & (weight == 0) & (occlusion < 0.3)
+    skin = nose & (weight > 0.95) & (occlusion > 0.8)
+    assert fold.sum() > 20 and skin.sum() > 50
+    assert np.median(fallback[fold]) < 0.6 * np.median(fallback[skin])
 
 
 def test_the_fallback_agrees_on_every_backend(fitted, backend):
@@ -640,6 +686,24 @@ def test_bright_colours_are_brought_within_white_with_their_hue(backend, colours
     brightest = colour.max(axis=1, keepdims=True)
     expected = np.where(brightest > 1.0, colour / np.maximum(brightest, 1e-300), colour)
     assert_close(got, expected, dtype=backend.dtype_name, scale=1.0)
+
+
+@given(occlusion=st.lists(floats(0.0, 1.0), min_size=4, max_size=4),
+       seen=st.lists(floats(0.0, 1.0), min_size=4, max_size=4))
+def test_the_fold_shade_is_the_occlusion_over_the_seen_skins(backend, occlusion, seen):
+    """A vertex less open to the sky than the seen skin around it is darkened in proportion
+    (above the floor, smoothed over one ring); never brightened, never below the floor."""
+    from facefit.geometry import ring_average
+
+    triangles = np.array([[0, 1, 2], [0, 2, 3]])
+    occ, around = np.asarray(occlusion)[:, None], np.asarray(seen)[:, None]
+    floor, power = OCCLUSION_SHADE
+    ratio = np.clip(occ / np.maximum(around, 1e-3), 0.0, 1.0)
+    expected = ring_average(floor + (1 - floor) * ratio ** power, triangles, 1)
+    got = to_numpy(_fold_shade(backend.asarray(occ), backend.asarray(around),
+                               backend.asarray(triangles)))
+    assert_close(got, expected, dtype=backend.dtype_name, scale=1.0)
+    assert got.min() >= floor - 1e-6 and got.max() <= 1 + 1e-6
 
 
 def test_the_fallback_keeps_skin_red_where_a_face_turns_up(fitted):

@@ -42,6 +42,7 @@ from .head import head_model, head_positions, head_state
 from .head_skin import HeadSkin, skin_likeness
 from .host import grain, mirror_vertices
 from .mouth import MouthInterior
+from .occlusion import model_occlusion
 from .profiling import HeadWarp
 from .quality import feather, soften_outline
 from .tone import ToneCurve
@@ -72,6 +73,10 @@ FOLD_MM = 12.0
 #: Mesh rings from the outline over which relighting fades in (at most FOLD_RINGS: both are
 #: read from one count).
 RELIGHT_RINGS = 8
+#: Folds the photo did not see are darkened by their ambient occlusion relative to that of the
+#: seen skin their tone comes from (spread over TONE_RINGS): to floor + (1 - floor) x
+#: ratio ** power, with OCCLUSION_SHADE = (floor, power).
+OCCLUSION_SHADE = (0.3, 1.0)
 #: Width of the band inside the face's outline over which the render fades into the warp.
 FEATHER_PIXELS = 8
 #: The same where the warp holds no face there (a revealed cheek): a narrower band, so the
@@ -164,6 +169,22 @@ def _ring_distance(triangles: Array, n_vertices: int, rings: int, dtype: Any,
     return distance / rings
 
 
+def _fold_shade(occlusion: Array, seen_occlusion: Array, triangles: Array) -> Array:
+    """(V, 1) in [OCCLUSION_SHADE[0], 1]: how much darker than the seen skin it takes its tone
+    from each vertex is for its ambient occlusion.
+
+    ``occlusion`` (V, 1) is each vertex's (:func:`facefit.generate.occlusion.model_occlusion`),
+    ``seen_occlusion`` (V, 1) that of the skin the photo saw around it (1 where none is in
+    reach): that skin's photo colour holds its own occlusion already. Their ratio, to
+    OCCLUSION_SHADE[1]'s power above its floor, smoothed over one ring (64 directions leave
+    single vertices speckled).
+    """
+    xp = array_namespace(occlusion, seen_occlusion)
+    floor, power = OCCLUSION_SHADE
+    ratio = xp.clip(occlusion / xp.clip(seen_occlusion, 1e-3, None), 0.0, 1.0)
+    return ring_average(floor + (1 - floor) * ratio ** power, triangles, 1)
+
+
 class Synthesizer:
     """Re-renders one fitted face; built once per photo, then called per sample.
 
@@ -254,12 +275,24 @@ class Synthesizer:
         # Under the new pose's shading in full, the side turning away fell to 0.67-0.82x of the
         # photo-matched colour (a darker band beside the texture), and a revealed cheek took
         # the fitted light's colour in full (the astronaut's, bluish, went pale).
+        # The seen skin's ambient occlusion is spread the same way: the tone a vertex takes
+        # from it holds that skin's occlusion already (see _fold_shade).
         tone = xp.clip(observed / xp.clip(gained * self.shading, 0.02, None), 0.5, 2.0)
+        occlusion = self.backend.asarray(model_occlusion(model), dtype=tone.dtype)[:, None]
         spread = weighted_ring_average(
-            xp.concat([tone, self.shading], axis=1), w, self.triangles, TONE_RINGS,
-            xp.concat([xp.ones_like(tone), self.shading], axis=1))
+            xp.concat([tone, self.shading, occlusion], axis=1), w, self.triangles, TONE_RINGS,
+            xp.concat([xp.ones_like(tone), self.shading, xp.ones_like(occlusion)], axis=1))
         self.albedo = _within_white(gained * spread[:, :3])
-        self.near_shading = spread[:, 3:]
+        self.near_shading = spread[:, 3:6]
+        # What the fallback draws. Where the photo saw a vertex (and a new pose would stretch
+        # its few pixels: texture_weights), that vertex's own photo colour: drawn from the
+        # albedo spread around, a nostril's dark rim turned into a ring of pale specks. Where
+        # the photo saw nothing, the albedo, darkened in folds by how much less of the sky they
+        # see than the seen skin around them: a face tipped back showed its nostrils' insides
+        # as pale holes.
+        own = _within_white(observed / xp.clip(self.near_shading, 0.05, None))
+        self.fold_shade = _fold_shade(occlusion, spread[:, 6:], self.triangles)
+        self.fallback_albedo = (w * own + (1 - w) * self.albedo) * self.fold_shade
         # Relighting fades out toward the outline (0 there, full after RELIGHT_RINGS rings), so
         # the face meets the warped, unrelit photo around it without a change of tone.
         self.interior = xp.clip(xp.round(rings * FOLD_RINGS) / RELIGHT_RINGS, 0.0, 1.0)[:, None]
@@ -328,11 +361,13 @@ class Synthesizer:
                 self.mirror_weight * _unstretched(facing, self.mirror_facing))
 
     def fallback(self, shading: Any) -> Any:
-        """(V, 3) the colour drawn where neither the photo nor the mirrored side has a colour:
-        the albedo under the photo's shading around each vertex, relit toward ``shading`` (V, 3)
-        (the new pose's) within the bounds of the photo texture's relighting."""
-        return self.albedo * self.near_shading * _relight(_grey_ratio(shading,
-                                                                      self.near_shading))
+        """(V, 3) the colour drawn where neither the photo's texture nor the mirrored side has
+        a colour: each vertex's own photo colour where the photo saw it, else the albedo
+        (darker in folds), under the photo's shading around each vertex, relit toward
+        ``shading`` (V, 3) (the new pose's) within the bounds of the photo texture's
+        relighting."""
+        return self.fallback_albedo * self.near_shading * _relight(_grey_ratio(
+            shading, self.near_shading))
 
     def pose(self, expression: Any, rotation: Any) -> FaceParams:
         """The fitted face with a new expression and rotation, translated so that the centre
