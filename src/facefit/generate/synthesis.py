@@ -469,7 +469,11 @@ class Synthesizer:
                 alpha = warped_face * alpha + (1 - warped_face) * narrow
             image = alpha * image + (1 - alpha) * background
         image = self.mouth_interior(image, raster, points, depth, params, opening)
-        image = soften_outline(image, mask, width=SOFTENED_PIXELS)
+        # The outer outline, and the lips' opening by a pixel: softened as widely there, a
+        # smile's teeth (a few pixels tall) were blurred into the lips, a grey band; not at all,
+        # the opening's rim is a dark line around the teeth.
+        image = soften_outline(image, mask | opening.mask, width=SOFTENED_PIXELS)
+        image = soften_outline(image, opening.mask, sigma=1.0, width=1)
         if self.tone_curve is not None:
             # What the sample drew: the warp, the face and its mouth, and the ring around them
             # that soften_outline blurred.
