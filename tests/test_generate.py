@@ -543,18 +543,17 @@ def test_the_fallback_is_relit_like_the_photos_texture(fitted, yaw):
 def test_where_the_photo_saw_the_face_the_fallback_is_its_own_colour(fitted):
     """A vertex the photo saw, whose texture a new pose would stretch, falls back to its own
     photo colour (relit), not to the albedo spread from around it: at the photo's own shading
-    the fallback of fully seen vertices is the photo's colour there (times their fold shade, 1
-    in the open). Drawn from the spread albedo, a nostril's dark rim became a ring of pale
-    specks."""
+    the fallback of fully seen vertices is the photo's colour there, folds included (their
+    photo colour holds their occlusion already). Drawn from the spread albedo, a nostril's dark
+    rim became a ring of pale specks."""
     synth = fitted.synth
     weight = to_numpy(synth.photo_weight)[:, 0]
     observed = bilinear_sample(fitted.photo, to_numpy(synth.source_points))
     fallback = to_numpy(synth.fallback(synth.near_shading))
     near = to_numpy(synth.near_shading)
-    shade = to_numpy(synth.fold_shade)
     plain = (weight > 1 - 1e-12) & ((observed / near).max(axis=1) < 1)
-    assert plain.sum() > 1000 and np.median(shade[plain]) > 0.99
-    assert_close(fallback[plain], observed[plain] * shade[plain], scale=1.0)
+    assert plain.sum() > 1000 and (to_numpy(synth.fold_shade)[plain] < 0.9).sum() > 20
+    assert_close(fallback[plain], observed[plain], scale=1.0)
 
 
 def test_folds_the_photo_did_not_see_are_drawn_dark(fitted):

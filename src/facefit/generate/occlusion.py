@@ -20,7 +20,7 @@ from ..geometry import vertex_normals
 from ..polygons import convex_hull, inside_hull
 from ..render.rasterize import rasterize
 
-__all__ = ["OCCLUSION_DIRECTIONS", "ambient_occlusion", "sphere_directions"]
+__all__ = ["OCCLUSION_DIRECTIONS", "ambient_occlusion", "model_occlusion", "sphere_directions"]
 
 #: Directions the mesh is rendered from (evenly spread over the sphere).
 OCCLUSION_DIRECTIONS = 64

@@ -286,13 +286,13 @@ class Synthesizer:
         self.near_shading = spread[:, 3:6]
         # What the fallback draws. Where the photo saw a vertex (and a new pose would stretch
         # its few pixels: texture_weights), that vertex's own photo colour: drawn from the
-        # albedo spread around, a nostril's dark rim turned into a ring of pale specks. Where
-        # the photo saw nothing, the albedo, darkened in folds by how much less of the sky they
-        # see than the seen skin around them: a face tipped back showed its nostrils' insides
-        # as pale holes.
+        # albedo spread around, a nostril's dark rim turned into a ring of pale specks (its
+        # photo colour holds its occlusion already). Where the photo saw nothing, the albedo,
+        # darkened in folds by how much less of the sky they see than the seen skin around
+        # them: a face tipped back showed its nostrils' insides as pale holes.
         own = _within_white(observed / xp.clip(self.near_shading, 0.05, None))
         self.fold_shade = _fold_shade(occlusion, spread[:, 6:], self.triangles)
-        self.fallback_albedo = (w * own + (1 - w) * self.albedo) * self.fold_shade
+        self.fallback_albedo = w * own + (1 - w) * self.albedo * self.fold_shade
         # Relighting fades out toward the outline (0 there, full after RELIGHT_RINGS rings), so
         # the face meets the warped, unrelit photo around it without a change of tone.
         self.interior = xp.clip(xp.round(rings * FOLD_RINGS) / RELIGHT_RINGS, 0.0, 1.0)[:, None]
