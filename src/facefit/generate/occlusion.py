@@ -19,6 +19,7 @@ import numpy as np
 from ..geometry import vertex_normals
 from ..polygons import convex_hull, inside_hull
 from ..render.rasterize import rasterize
+from ..render.visibility import footprint_depths
 
 __all__ = ["OCCLUSION_DIRECTIONS", "ambient_occlusion", "model_occlusion", "sphere_directions"]
 
@@ -68,7 +69,7 @@ def ambient_occlusion(vertices: Any, triangles: Any, directions: int = OCCLUSION
         posed = (points3 - centre) @ turn.T * scale
         image = np.stack([posed[:, 0] + VIEW_PIXELS / 2, VIEW_PIXELS / 2 - posed[:, 1]], axis=1)
         raster = rasterize(image, posed[:, 2], tris, (VIEW_PIXELS, VIEW_PIXELS), cull_back=False)
-        nearest = _nearest_around(np.asarray(raster.depth_image(-math.inf)), image)
+        nearest = np.max(np.asarray(footprint_depths(image, raster)), axis=0)
         # The 2 x 2 pixels around a vertex hold surface up to 1.5 px x its depth slope nearer
         # than the vertex itself: sloping surface would count as hidden behind itself. Pixels
         # the mesh does not cover hide nothing (a vertex on the mesh's edge is seen).
@@ -79,16 +80,6 @@ def ambient_occlusion(vertices: Any, triangles: Any, directions: int = OCCLUSION
         seen += visible * facing
         total += facing
     return seen / np.maximum(total, 1e-12)
-
-
-def _nearest_around(depth: Any, points: Any) -> Any:
-    """(V,) the nearest depth of (H, W) ``depth`` over the 2 x 2 pixels around each of (V, 2)
-    ``points`` (-inf where none is covered)."""
-    height, width = depth.shape
-    left = np.clip(np.floor(points[:, 0]).astype(np.int64), 0, width - 2)
-    top = np.clip(np.floor(points[:, 1]).astype(np.int64), 0, height - 2)
-    return np.max([depth[top, left], depth[top, left + 1], depth[top + 1, left],
-                   depth[top + 1, left + 1]], axis=0)
 
 
 @lru_cache(maxsize=8)

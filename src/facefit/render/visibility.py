@@ -10,7 +10,7 @@ from .rasterize import Rasterization
 
 Array = Any
 
-__all__ = ["facing_weight", "visible_vertices"]
+__all__ = ["facing_weight", "footprint_depths", "visible_vertices"]
 
 
 def visible_vertices(
@@ -52,11 +52,7 @@ def visible_vertices(
         tolerance = 0.01 * float(xp.max(extent))
     inside = (pts[:, 0] >= 0) & (pts[:, 0] <= width - 1) & (pts[:, 1] >= 0) & (
         pts[:, 1] <= height - 1)
-    left = xp.clip(xp.floor(pts[:, 0]), 0, max(width - 2, 0))
-    top = xp.clip(xp.floor(pts[:, 1]), 0, max(height - 2, 0))
-    corner = xp.astype(top * width + left, xp.int64)
-    offsets = (0, 1, width, width + 1) if width > 1 and height > 1 else (0,)
-    around = raster.depth_at(xp.stack([corner + o for o in offsets]), -float("inf"))
+    around = footprint_depths(pts, raster)
     nearest = xp.max(around, axis=0)
     facing = real_part(normals, xp)[:, 2] > 0
     if footprint == "all":
@@ -66,6 +62,20 @@ def visible_vertices(
     else:
         raise FacefitError(f"visible_vertices: footprint must be 'any' or 'all', got {footprint!r}")
     return inside & facing & covered & (z >= nearest - tolerance)
+
+
+def footprint_depths(points: Array, raster: Rasterization) -> Array:
+    """(4, V) the depth of the surface over the 2 x 2 pixels around each of (V, 2) ``points``
+    (their bilinear footprint; -inf where the raster covers none; (1, V) on a one-pixel-wide
+    image). Real parts are used."""
+    xp = array_namespace(points)
+    pts = real_part(points, xp)
+    height, width = raster.size
+    left = xp.clip(xp.floor(pts[:, 0]), 0, max(width - 2, 0))
+    top = xp.clip(xp.floor(pts[:, 1]), 0, max(height - 2, 0))
+    corner = xp.astype(top * width + left, xp.int64)
+    offsets = (0, 1, width, width + 1) if width > 1 and height > 1 else (0,)
+    return raster.depth_at(xp.stack([corner + o for o in offsets]), -float("inf"))
 
 
 def facing_weight(normals: Array) -> Array:
