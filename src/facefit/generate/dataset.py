@@ -394,19 +394,19 @@ def _make_samples(task: DatasetTask, labels: list[dict],
     (appended to ``labels`` and passed to ``on_label`` as soon as its files are written)."""
     from ..detect.source import detect_largest
     from ..fit import fit
-    from ..io import read_image, read_landmarks
+    from ..io import read_image
     from .synthesis import iter_samples
     from .variations import PoseRanges
 
     model = _model(task.model)
     photo = read_image(task.image)
-    points = read_landmarks(task.landmarks) if task.landmarks else detect_largest(
+    # The file itself, read by the fit: a detector's outline saved beside it goes in too.
+    landmarks = task.landmarks or detect_largest(
         photo, task.fit_options.get("detector", "mediapipe"), task.image)
     poses = PoseRanges(*task.poses) if task.poses else None
     out = Path(task.out)
-    # The file, not its points: a detector's outline saved beside it goes into the fit too.
-    result = fit(photo, task.landmarks or points, model, **task.fit_options)
-    for sample in iter_samples(photo, points, model=model, seed=_seed(task.seed, task.name),
+    result = fit(photo, landmarks, model, **task.fit_options)
+    for sample in iter_samples(photo, landmarks, model=model, seed=_seed(task.seed, task.name),
                                poses=poses, indices=task.indices, fit_result=result):
         label = _write_sample(out, task.name, sample, model, task)
         labels.append(label)

@@ -187,7 +187,7 @@ def region_labels(mean_shape: Any, triangles: Any, landmark_indices: Any, *,
     # Above the jaw line's ends, the frontal view's outline is the photo's: the convex hull of
     # the landmarks and the forehead points (straight across the forehead and the temples).
     hull = convex_hull(np.concatenate([vertices[marks, :2],
-                                        _forehead_points(vertices, marks, forehead)]))
+                                       _forehead_points(vertices, marks, forehead)]))
     upper = vertices[:, 1] > min(vertices[marks[0], 1], vertices[marks[16], 1])
     inside &= ~upper | inside_hull(vertices[:, :2], hull)
     if not inside[marks].all() or inside.sum() < MIN_FACE_SHARE * n_vertices:
