@@ -30,11 +30,17 @@ from ..backends import array_namespace, real_part
 
 Array = Any
 
-__all__ = ["JAW", "all_candidates", "jaw_spacing", "landmark_points", "landmark_vertices",
-           "marching_table", "space_jaw"]
+__all__ = ["IBUG_MIRROR", "JAW", "all_candidates", "jaw_spacing", "landmark_points",
+           "landmark_vertices", "marching_table", "space_jaw"]
 
 #: iBUG indices of the jaw contour.
 JAW = range(17)
+
+#: The 68-point layout's left-right mirror: point k of a face seen in a mirror is point
+#: ``IBUG_MIRROR[k]`` of the face itself (jaw 0 <-> 16, outer eye corners 36 <-> 45, ...).
+IBUG_MIRROR = (*range(16, -1, -1), *range(26, 16, -1), 27, 28, 29, 30, 35, 34, 33, 32, 31,
+               45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40,
+               54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55, 64, 63, 62, 61, 60, 67, 66, 65)
 
 
 def all_candidates(arrays: Any) -> Array:
