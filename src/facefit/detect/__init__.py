@@ -13,9 +13,11 @@ Detectors (optional extras; ``import facefit`` works without them):
 ``"mediapipe"`` (default, ``pip install 'facefit[detect]'``)
     MediaPipe Face Landmarker (Apache-2.0), run locally from the model bundle shipped in facefit.
     Its 478 mesh points are mapped to the 68 iBUG points by a fixed table derived in
-    ``tools/derive_mediapipe_mapping.py``. Its jaw points are mesh vertices, not the visible
-    outline; the mesh's own outline (:attr:`DetectedFace.outline`) is, and :func:`facefit.fit`
-    fits the jaw to it in their place.
+    ``tools/derive_mediapipe_mapping.py``, but for the jaw: the mesh's jaw vertices slide
+    inward across the face as the head turns, so the 17 jaw points are placed on the mesh's
+    outline (:attr:`DetectedFace.outline`) by 300-W's convention instead
+    (:func:`facefit.detect.jaw.outline_jaw`), and :func:`facefit.fit` fits the model's jaw to
+    the outline itself in their place.
 ``"dlib"`` (``pip install 'facefit[dlib]'``)
     dlib's HOG face detector and 68-point shape predictor. The predictor's weights were trained
     on the iBUG 300-W data set, whose licence excludes commercial use.
@@ -34,6 +36,7 @@ import numpy as np
 from ..errors import DetectionError
 from ..polygons import convex_hull
 from ._face import DetectedFace
+from .jaw import outline_jaw
 
 __all__ = ["DETECTORS", "DetectedFace", "detect_landmarks", "mediapipe_to_ibug"]
 
@@ -145,10 +148,13 @@ def _detect_mediapipe(pixels: Any, dense: bool) -> list[DetectedFace]:
     faces = []
     for raw in detect_dense(pixels):
         landmarks = mediapipe_to_ibug(raw.dense)
+        outline = convex_hull(raw.dense[:MESH_POINTS, :2])
+        jaw = outline_jaw(landmarks, outline)
+        if jaw is not None:  # else (a degenerate mesh) the mapped vertices stay
+            landmarks[:17] = jaw
         box = (float(raw.dense[:, 0].min()), float(raw.dense[:, 1].min()),
                float(raw.dense[:, 0].max()), float(raw.dense[:, 1].max()))
         faces.append(DetectedFace(box=box, score=raw.score, landmarks=landmarks,
                                   point_weights=point_weights.copy(), detector="mediapipe",
-                                  dense=raw.dense if dense else None,
-                                  outline=convex_hull(raw.dense[:MESH_POINTS, :2])))
+                                  dense=raw.dense if dense else None, outline=outline))
     return faces

@@ -25,10 +25,12 @@ class DetectedFace:
     dense : the detector's own points when asked for (MediaPipe: (478, 3), x and y in 0-based
         pixels and relative depth in the same scale), else None.
     outline : (P, 2) the face's outline as the detector sees it, or None: for MediaPipe the
-        convex hull of its 468 face-mesh points (0-based pixels). Its jaw points are mesh
-        vertices, which slide inward along the face as the head turns, while the mesh's
-        outline stays on the face's edge; :func:`facefit.fit` fits the model's jaw silhouette
-        to it (the contour term) in their place. dlib's jaw points are annotator-style: None.
+        convex hull of its 468 face-mesh points (0-based pixels). The mesh's jaw vertices
+        slide inward along the face as the head turns, while its outline stays on the face's
+        edge: MediaPipe's 17 jaw points are placed on the outline
+        (:func:`facefit.detect.jaw.outline_jaw`), and :func:`facefit.fit` fits the model's
+        jaw silhouette to the outline itself (the contour term) in their place. dlib's jaw
+        points are annotator-style: None.
     """
 
     box: tuple[float, float, float, float]

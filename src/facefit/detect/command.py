@@ -21,8 +21,7 @@ def write_detection(out_dir: Path, stem: str, photo: np.ndarray, face: DetectedF
 
     A fit of ``STEM.pts`` reads the outline beside it
     (:func:`facefit.detect.source.read_outline`) and fits the jaw to it in place of the
-    detector's jaw points, as a fit of the detected face itself does: MediaPipe's jaw points
-    slide inward along a turned face, its outline does not.
+    detector's jaw points, as a fit of the detected face itself does.
 
     The overlay is the fit overlay's drawing (:func:`facefit.outputs.draw_overlay`): the 68
     points in cyan and, in yellow, the face's outline that a fit matches the jaw to

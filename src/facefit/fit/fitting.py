@@ -230,8 +230,10 @@ def _contour_source(options: FitOptions, detected_outline: Any, point_weights: A
     A detector's outline (a :class:`DetectedFace`'s, or the one saved beside a landmark file)
     is used, where a photo is fitted, unless ``contour`` is False or an outline of its own;
     it then stands in for the detector's jaw points (their weights 0, unless the caller set
-    the weights): a face-mesh detector's jaw points are mesh vertices, which slide inward
-    along the face as the head turns, while the mesh's outline stays on the face's edge.
+    the weights). The outline is what the detector sees of the jaw: MediaPipe's jaw points are
+    placed on it by a plane rule (:func:`facefit.detect.jaw.outline_jaw`), and fitted to the
+    outline the model places its own jaw points on it as it does on any face (landmark
+    marching, :func:`facefit.render.landmarks.jaw_spacing`), which follows a turned jaw better.
     Without a photo there is no contour term, and the jaw points keep their weights.
     """
     contour = options.contour
