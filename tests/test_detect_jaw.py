@@ -16,7 +16,7 @@ from facefit.detect.jaw import outline_jaw
 from facefit.model.contours import JAW_END_DROP
 from facefit.render.landmarks import IBUG_MIRROR
 
-from .test_detect import needs_mediapipe
+from .test_detect import _distance_to_outline, needs_mediapipe
 
 
 def _face(width=60.0, height=80.0, corners=400):
@@ -36,20 +36,11 @@ def _jaw_nme(points, reference):
                  / np.linalg.norm(reference[36] - reference[45]))
 
 
-def _distance_to_polygon(points, polygon):
-    a, b = polygon, np.roll(polygon, -1, axis=0)
-    edge = b - a
-    t = np.clip(np.einsum("npk,pk->np", points[:, None, :] - a[None], edge)
-                / np.sum(edge * edge, axis=1), 0.0, 1.0)
-    return np.linalg.norm(points[:, None, :] - (a[None] + t[..., None] * edge[None]),
-                          axis=2).min(axis=1)
-
-
 def test_jaw_on_an_ellipse_runs_from_below_the_eye_corners_round_the_chin():
     points, outline = _face()
     jaw = outline_jaw(points, outline)
     assert jaw.shape == (17, 2)
-    assert _distance_to_polygon(jaw, outline).max() < 1e-9  # on the outline
+    assert _distance_to_outline(jaw, outline).max() < 1e-9  # on the outline
     # Ends: JAW_END_DROP eye distances (60 px) below the eye corners, on the outline's sides
     # (to the polygon's chords); the chin at its bottom.
     drop = -20 + JAW_END_DROP * 60
@@ -83,7 +74,7 @@ def test_chin_of_a_turned_face_lies_halfway_between_midline_and_lowest_point():
     chin_angle = np.arctan2(jaw[8, 1] / 80, jaw[8, 0] / 60)
     # Arc length on this ellipse is nearly proportional to the angle near its bottom.
     assert abs(chin_angle - 0.5 * (exit_angle + np.pi / 2)) < 0.01, (chin_angle, exit_angle)
-    assert _distance_to_polygon(jaw, outline).max() < 1e-9
+    assert _distance_to_outline(jaw, outline).max() < 1e-9
 
 
 @settings(max_examples=40, deadline=None)
@@ -135,6 +126,6 @@ def test_detected_jaw_lies_on_the_outline_nearer_the_annotation(shared_data):
         mapped = mediapipe_to_ibug(face.dense)
         np.testing.assert_array_equal(face.landmarks[17:], mapped[17:])
         size = float(np.ptp(face.outline, axis=0).max())
-        assert _distance_to_polygon(face.landmarks[:17], face.outline).max() < 1e-9 * size
+        assert _distance_to_outline(face.landmarks[:17], face.outline).max() < 1e-9 * size
         placed, vertices = (_jaw_nme(jaw, reference) for jaw in (face.landmarks, mapped))
         assert placed < limit and placed < vertices, (name, placed, vertices)
