@@ -7,8 +7,8 @@ so the jaw is placed on it the way 300-W places it (as :func:`facefit.model.resp
 on the model's own jaw line):
 
 - the chin (point 8) halfway along the outline between where the face's midline, from the nose
-  bridge (27) through the centre of the lower lip (57), leaves it and its lowest point below
-  the eyes (:data:`CHIN_SHARE`);
+  bridge (27) through the centre of the lower lip (57), leaves it and its lowest point (down
+  being perpendicular to the eye line; :data:`CHIN_SHARE`);
 - the ends (0 and 16) where lines from the outer eye corners (36, 45), lowered by
   :data:`facefit.model.contours.JAW_END_DROP` eye-corner distances, leave the outline
   outward along the eye line;
@@ -28,7 +28,7 @@ from ..model.contours import JAW_END_DROP
 __all__ = ["CHIN_SHARE", "outline_jaw"]
 
 #: Where the chin lies between the midline's exit from the outline (0) and the outline's
-#: lowest point below the eyes (1). The two coincide on a frontal face; on a turned one the
+#: lowest point (1). The two coincide on a frontal face; on a turned one the
 #: first falls short of the chin's tip and the second past it: against the exact chins of
 #: generated samples turned 32-45 degrees, 0.10-0.16 and 0.12-0.20 eye distances across the
 #: face, and 0.00-0.04 halfway between.
@@ -39,11 +39,10 @@ def _exit_position(origin: Any, direction: Any, corners: Any, cumulative: Any) -
     """Arc-length position on the closed polygon ``corners`` where the ray ``origin +
     t * direction`` (t > 0) leaves it: its farthest crossing (from inside a convex polygon the
     only one). None when the ray misses the polygon."""
-    start = corners
     edge = np.roll(corners, -1, axis=0) - corners  # (P, 2)
-    # origin + t d = start + u e, solved for (t, u) per edge by Cramer's rule.
+    # origin + t d = corner + u e, solved for (t, u) per edge by Cramer's rule.
     denominator = direction[0] * -edge[:, 1] + direction[1] * edge[:, 0]
-    offset = start - origin
+    offset = corners - origin
     with np.errstate(divide="ignore", invalid="ignore"):
         t = (offset[:, 0] * -edge[:, 1] + offset[:, 1] * edge[:, 0]) / denominator
         u = (direction[0] * offset[:, 1] - direction[1] * offset[:, 0]) / denominator
