@@ -117,9 +117,9 @@ def test_no_jaw_where_the_points_or_the_outline_cannot_place_it(spoil):
 @needs_mediapipe
 def test_detected_jaw_lies_on_the_outline_nearer_the_annotation(shared_data):
     """On the hand-annotated 300-W photo (turned 27 degrees) MediaPipe's jaw, placed on its
-    outline, is nearer the annotated jaw than the mesh vertices the table maps (0.061 against
+    outline, is nearer the annotated jaw than the mesh vertices the table maps (0.043 against
     0.075 eye distances, and 0.016 against 0.048 on the astronaut's dlib-made points)."""
-    for name, limit in (("300w/image_0010.png", 0.07), ("samples/astronaut.png", 0.03)):
+    for name, limit in (("300w/image_0010.png", 0.055), ("samples/astronaut.png", 0.03)):
         path = shared_data / name
         reference = ff.read_landmarks(path.with_suffix(".pts"))
         face = detect_landmarks(path, dense=True)[0]
