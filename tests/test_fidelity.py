@@ -159,5 +159,5 @@ def test_the_benchmarks_outline_is_mediapipes_and_a_photo_without_a_face_is_name
     outline = fd.detected_outline(photo)
     expected = ff.detect_landmarks(photo)[0].outline
     np.testing.assert_array_equal(outline, expected)
-    with pytest.raises(DetectionError, match=r"blank\.png: MediaPipe finds no face"):
+    with pytest.raises(DetectionError, match=r"image 'blank\.png': no face found"):
         fd.detected_outline(np.full((64, 64, 3), 0.5), "blank.png")

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..backends import array_namespace, to_numpy
-from ..errors import DetectionError, LandmarkError
+from ..errors import LandmarkError
 from ..polygons import convex_hull
 
 Array = Any
@@ -84,15 +84,12 @@ def detected_outline(photo: Any, name: str = "photo") -> Any:
     Raises
     ------
     DetectionError
-        MediaPipe finds no face (the message names ``name``, or the path).
+        MediaPipe finds no face (the message names the path, or ``name`` for an image).
     """
-    from ..detect import detect_landmarks
+    from ..detect.source import detect_largest
 
-    faces = detect_landmarks(photo, max_faces=1)
-    if not faces:
-        where = photo if isinstance(photo, (str, Path)) else name
-        raise DetectionError(f"{where}: MediaPipe finds no face to take the outline of")
-    return faces[0].outline
+    return detect_largest(photo, "mediapipe",
+                          None if isinstance(photo, (str, Path)) else name).outline
 
 
 def _given(landmarks: Any) -> Any:
