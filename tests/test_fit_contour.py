@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import facefit as ff
 from facefit.backends import to_numpy
@@ -84,7 +86,9 @@ def test_contour_targets_lie_on_the_rendered_outline():
 
 def test_contour_leaves_given_jaw_points_alone():
     # Jaw points given at full weight: the outline has nothing to stand in for. At half
-    # weight each line counts half (the square root of it, in the residual).
+    # weight each line counts half (the square root of it, in the residual). The face's size
+    # that normalises the term differs (the held-out jaw's extent is the model's at the
+    # starting pose, the half-weighted one's the given points'), so it is divided out.
     params, image, landmarks = _scene(4)
     x = FitProblem(image, landmarks, MODEL).layout.pack(params)
     full = FitProblem(image, landmarks, MODEL, contour=True)
@@ -96,8 +100,9 @@ def test_contour_leaves_given_jaw_points_alone():
     held = FitProblem(image, landmarks, MODEL, contour=True, landmark_weights=HELD_OUT)
     half.freeze(x)
     held.freeze(x)
-    np.testing.assert_allclose(to_numpy(half.contour_term.residuals(x)),
-                               np.sqrt(0.5) * to_numpy(held.contour_term.residuals(x)))
+    np.testing.assert_allclose(
+        to_numpy(half.contour_term.residuals(x)) * half.contour_term.diagonal,
+        np.sqrt(0.5) * to_numpy(held.contour_term.residuals(x)) * held.contour_term.diagonal)
 
 
 def test_contour_is_an_option_of_the_fit():
@@ -239,11 +244,14 @@ def test_a_detected_outline_stands_in_for_the_detectors_jaw_points():
     np.testing.assert_allclose(to_numpy(term.outline)[:-1], outline)
     jaw_rows = to_numpy(fitted.problem.landmark_term.row_weight)[:17]
     assert not jaw_rows.any()  # the outline replaces the detector's jaw points
-    # Weights the caller gives are kept: each line then counts 1 - w of its jaw point.
+    # Weights the caller gives are kept: each line then counts 1 - w of its jaw point (over
+    # the face's size, which the detector's jaw points set only when they are weighted).
     weighted = ff.fit(image, face, MODEL, landmark_weights=np.full(68, 0.75), **quick)
     assert to_numpy(weighted.problem.landmark_term.row_weight)[:17].all()
-    np.testing.assert_allclose(to_numpy(weighted.problem.contour_term.line_scale),
-                               0.5 * to_numpy(term.line_scale))
+    np.testing.assert_allclose(
+        to_numpy(weighted.problem.contour_term.line_scale)
+        * weighted.problem.contour_term.diagonal,
+        0.5 * to_numpy(term.line_scale) * term.diagonal)
     assert ff.fit(image, face, MODEL, contour=False, **quick).problem.contour_term is None
     # Without the photo there is no contour term: the detector's jaw points keep their weight.
     landmarks_only = ff.fit(image, face, MODEL, photometric=False, **quick)
@@ -333,3 +341,35 @@ def test_a_true_outline_brings_the_held_out_jaw_closer():
             errors.append(np.linalg.norm(fitted.landmarks[:17] - truth[:17], axis=1).mean()
                           / eyes)
         assert errors[1] < 0.8 * errors[0], errors
+
+
+@settings(max_examples=4)
+@given(seed=st.integers(0, 10_000))
+def test_a_point_weighted_zero_is_a_missing_point(backend, seed):
+    # The leave-jaw-out fit weights the jaw 0: where those points lie must not reach the fit
+    # through the face's size (the terms' normaliser, the contour's reach), the starting
+    # pose or the starting light. The face's size then comes from the model's jaw at the
+    # starting pose, as when the jaw is not given at all.
+    params, image, landmarks = _scene(seed)
+    rng = np.random.default_rng(seed)
+    elsewhere = landmarks.copy()
+    elsewhere[:17] = rng.uniform(4.0, 68.0, size=(17, 2))
+    missing = landmarks.copy()
+    missing[:17] = np.nan
+    reference = FitProblem(image, missing, MODEL, contour=True)
+    x = reference.backend.asarray(reference.layout.pack(params))
+    reference.freeze(x)
+    dtype = backend.dtype_name
+    for points in (landmarks, elsewhere):
+        problem = FitProblem(image, points, MODEL, contour=True, landmark_weights=HELD_OUT)
+        assert_close(problem.x0, reference.x0, dtype=dtype)
+        np.testing.assert_allclose(problem.face_points, reference.face_points)
+        assert problem.landmark_term.diagonal == reference.landmark_term.diagonal
+        assert problem.contour_term.diagonal == reference.contour_term.diagonal
+        problem.freeze(x)
+        for term, expected in zip(problem.terms, reference.terms, strict=True):
+            assert_close(term.residuals(x), expected.residuals(x), dtype=dtype,
+                         err_msg=term.name)
+    # The completed face is the size of the given one, not of its inner points alone.
+    given = FitProblem(image, landmarks, MODEL)
+    assert 0.8 < reference.landmark_term.diagonal / given.landmark_term.diagonal < 1.25

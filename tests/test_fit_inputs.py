@@ -217,3 +217,15 @@ def test_a_large_photo_is_fitted_in_a_working_frame_and_mapped_back(photo):
                       detail=False)
     assert_close(ff.backends.to_numpy(outlined.problem.contour_term.outline)[:-1],
                  outlined.frame.to_working(outline), scale=size)
+    # A point weighted 0 is a missing one, for the crop as for the rest of the fit.
+    centre = np.nanmean(big_points, axis=0)
+    elsewhere = big_points.copy()
+    elsewhere[:17] = np.clip(centre + 1.6 * (big_points[:17] - centre), 0, size - 1)
+    missing = big_points.copy()
+    missing[:17] = np.nan
+    quick = {"rounds": 1, "max_iterations": 2, "detail": False}
+    held_out = ff.fit(big, elsewhere, landmark_weights=np.r_[np.zeros(17), np.ones(51)],
+                      **quick)
+    without = ff.fit(big, missing, **quick)
+    assert held_out.frame == without.frame != result.frame
+    assert np.array_equal(held_out.x, without.x)

@@ -25,9 +25,11 @@ from .frame import ImageFrame, choose_frame
 from .inputs import (
     as_landmarks,
     as_photo,
+    as_point_weights,
     check_fittable_landmarks,
     check_jacobian,
     contour_outline,
+    weighted_points,
 )
 from .options import FitOptions
 from .problem import FitProblem
@@ -166,7 +168,8 @@ def fit(image: Any, landmarks: Any = None, model: Any = None, jacobian: str = "a
         ops on one intra-op thread, for the same reason (busy cores: 31 s against 5.3 s).
     landmark_weights : optional (68,) relative weight of each landmark; by default the
         detector's :attr:`~facefit.detect.DetectedFace.point_weights` for detected points,
-        else all ones.
+        else all ones. A point weighted 0 is a missing point (NaN): nothing in the fit reads
+        where it lies.
     detector : the detector used when ``landmarks`` is None (``"mediapipe"`` or ``"dlib"``).
     terms : extra residual terms (:mod:`facefit.fit.terms`; a term or a function
         ``problem -> term``), minimised with the others in the last stage of the default
@@ -255,7 +258,9 @@ def _fit(image: Any, landmarks: Any, model: Any, options: FitOptions, landmark_w
     photo = as_photo(image) if options.photometric else None
     points, name = as_landmarks(landmarks)
     check_fittable_landmarks(points, None if photo is None else photo.shape, name)
-    frame = None if photo is None else choose_frame(photo.shape, points)
+    # The crop, like the rest of the fit, reads only the points it weighs.
+    frame = None if photo is None else choose_frame(
+        photo.shape, weighted_points(points, as_point_weights(landmark_weights)))
     outline = contour_outline(contour)
     if frame is not None:
         working_image, working_points = frame.crop(photo), frame.to_working(points)

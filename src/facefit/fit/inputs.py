@@ -20,7 +20,7 @@ from ..io.images import as_float, read_pixels
 
 __all__ = ["JACOBIAN_STRATEGIES", "as_contour", "as_image", "as_landmarks", "as_model",
            "as_photo", "as_point_weights", "check_fittable_landmarks", "check_iterations",
-           "check_jacobian", "contour_outline"]
+           "check_jacobian", "contour_outline", "weighted_points"]
 
 #: Jacobian strategy names: "analytic" everywhere, plus each backend's automatic ones.
 JACOBIAN_STRATEGIES = ("analytic", "complex-step", "autograd")
@@ -119,6 +119,15 @@ def as_point_weights(weights: Any) -> Any:
         raise LandmarkError(f"landmark_weights must be 68 finite weights >= 0, not all zero; "
                             f"got {raw.dtype} of shape {raw.shape}")
     return host
+
+
+def weighted_points(points: Any, point_weights: Any) -> Any:
+    """(68, 2) host float64 ``points`` with those weighted 0 in ``point_weights`` ((68,) host,
+    or None: every point weighted) set to NaN: what a fit may read of where points lie."""
+    points = np.asarray(points, dtype=np.float64)
+    if point_weights is None:
+        return points
+    return np.where((np.asarray(point_weights) > 0)[:, None], points, np.nan)
 
 
 def as_contour(contour: Any) -> Any:

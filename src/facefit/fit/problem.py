@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..backends import Backend, get_backend, gram, scatter_add, to_numpy
+from ..camera import weak_perspective
 from ..errors import FitError
 from ..forward import derived
 from ..geometry import boundary_vertices
@@ -26,6 +27,7 @@ from .inputs import (
     check_fittable_landmarks,
     check_jacobian,
     contour_outline,
+    weighted_points,
 )
 from .parameters import ParameterLayout
 from .robust import as_robust
@@ -114,7 +116,9 @@ class FitProblem:
     weights : :class:`FitWeights`; None uses the defaults.
     max_samples : at most this many vertices are compared with the photo (evenly strided).
     landmark_weights : optional (68,) relative weight of each landmark (>= 0), e.g.
-        :attr:`facefit.detect.DetectedFace.point_weights`; None weighs all points alike.
+        :attr:`facefit.detect.DetectedFace.point_weights`; None weighs all points alike. A
+        point weighted 0 is a missing one: the face's size, starting pose and starting light
+        come from :attr:`face_points`.
     terms : extra residual terms (see :mod:`facefit.fit.terms`), each a term or a function
         ``problem -> term``; they follow the built-in ones in the residual vector, and
         :func:`facefit.fit` includes them in its last (photometric) stage.
@@ -135,6 +139,9 @@ class FitProblem:
     ----------
     x0 : (n,) host float64 starting point: closed-form pose, zero coefficients, ambient light
         matched to the photo's brightness.
+    face_points : (68, 2) host float64: the landmarks given and weighted, the others (missing
+        or weighted 0) the model's mean landmarks at the starting pose. The face's size that
+        normalises the landmark and contour terms is their box's diagonal.
     layout : the :class:`ParameterLayout` of ``x``.
     terms : the residual terms, in residual order: ``landmarks``, ``photometric`` and
         ``contour`` (with a photo), ``prior``, then the extra ones.
@@ -158,8 +165,12 @@ class FitProblem:
         arrays = self.arrays
         w = self.weights
         point_weights = as_point_weights(landmark_weights)
+        self._pose = self._starting_pose(point_weights)
+        self.face_points = self._face_points(point_weights)
+        extent = b.asarray(self.face_points)
         built: list[ResidualTerm] = [LandmarkTerm(
-            arrays, self.layout, b.asarray(self.targets), w.landmarks, b, point_weights)]
+            arrays, self.layout, b.asarray(self.targets), w.landmarks, b, point_weights,
+            extent=extent)]
         if self.image is not None:
             region = _face_triangles(self.model, b)
             samples = derived(arrays, ("photometric samples", max_samples),
@@ -172,7 +183,7 @@ class FitProblem:
                 built.append(ContourTerm(
                     arrays, self.layout, b.asarray(self.image), b.asarray(self.targets),
                     w.contour, b, point_weights=point_weights,
-                    outline=None if outline is None else b.asarray(outline)))
+                    outline=None if outline is None else b.asarray(outline), extent=extent))
         built.append(PriorTerm(self.layout, w.identity, w.expression, w.albedo, b))
         self.terms: list[ResidualTerm] = built
         for source in terms:
@@ -205,17 +216,51 @@ class FitProblem:
         return self.term("prior")
 
     # -- starting point -------------------------------------------------------------------
-    def _initial_point(self) -> Any:
+    def _weighted(self, point_weights: Any) -> Any:
+        """(68,) host bool: the points given (not NaN) and not weighted 0."""
+        weighted = weighted_points(self.targets, point_weights)
+        return ~(weighted != weighted).any(axis=1)
+
+    def _starting_pose(self, point_weights: Any) -> tuple[Any, Any, Any]:
+        """Closed-form ``(angles, scale, translation)`` from the weighted points' model
+        vertices (:func:`affine_pose`), the rigid inner ones where at least 6 are weighted."""
         xp, b = self.backend.xp, self.backend
-        layout = self.layout
-        given = ~(self.targets != self.targets).any(axis=1) & (
-            to_numpy(self.arrays.landmark_indices) >= 0)
+        weighted = self._weighted(point_weights)
+        given = weighted & (to_numpy(self.arrays.landmark_indices) >= 0)
         given[:17] = False  # the jaw slides over the surface: use the rigid inner points
         if given.sum() < 6:
-            given = ~(self.targets != self.targets).any(axis=1)
+            given = weighted & (to_numpy(self.arrays.landmark_indices) >= 0)
+        if given.sum() < 4:  # too few weighted for a pose: the unweighted ones place the face
+            given = ~(self.targets != self.targets).any(axis=1) & (
+                to_numpy(self.arrays.landmark_indices) >= 0)
         ids = b.asarray(to_numpy(self.arrays.landmark_indices)[given])
         model_points = xp.take(self.arrays.mean_shape, ids, axis=0)
-        angles, scale, translation = affine_pose(model_points, b.asarray(self.targets[given]))
+        return affine_pose(model_points, b.asarray(self.targets[given]))
+
+    def _face_points(self, point_weights: Any) -> Any:
+        """(68, 2) host float64: the weighted points, and where a point is missing or weighted
+        0 the model's mean landmark at the starting pose (NaN without a landmark vertex).
+
+        The face's size (the terms' normalising diagonal, the box of the starting light) is
+        measured on these, so a point weighted 0 counts as missing, as a user means it, and a
+        face given without its jaw is still measured with one: the box of its inner points
+        alone is a smaller face, which would weigh the landmarks up against the other terms.
+        """
+        weighted = self._weighted(point_weights)
+        points = self.targets.copy()
+        ids = to_numpy(self.arrays.landmark_indices)
+        fill = ~weighted & (ids >= 0)
+        if fill.any():
+            xp = self.backend.xp
+            angles, scale, translation = self._pose
+            mean = xp.take(self.arrays.mean_shape, self.backend.asarray(ids[fill]), axis=0)
+            points[fill] = to_numpy(weak_perspective(mean, angles, scale, translation)[0])
+        points[~weighted & (ids < 0)] = float("nan")
+        return points
+
+    def _initial_point(self) -> Any:
+        layout = self.layout
+        angles, scale, translation = self._pose
         x = to_numpy([0.0] * layout.size).astype("float64")
         brightness = self._brightness()
         for c in range(3):
@@ -226,10 +271,11 @@ class FitProblem:
         return x
 
     def _brightness(self) -> list[float]:
-        """Ambient light level per channel: photo colour in the landmark box / mean albedo."""
+        """Ambient light level per channel: photo colour in the face points' box / mean
+        albedo."""
         if self.image is None:
             return [1.0, 1.0, 1.0]
-        pts = self.targets[~(self.targets != self.targets).any(axis=1)]
+        pts = self.face_points[~(self.face_points != self.face_points).any(axis=1)]
         low, high = pts.min(axis=0).astype(int), pts.max(axis=0).astype(int)
         height, width = self.image.shape[:2]
         x0, x1 = max(low[0], 0), min(high[0] + 1, width)

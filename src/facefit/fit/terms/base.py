@@ -10,8 +10,8 @@ from ..parameters import ParameterLayout
 
 Array = Any
 
-__all__ = ["LastEvaluation", "ResidualTerm", "assemble_jacobian", "image_plane", "shape_at",
-           "whole_mesh"]
+__all__ = ["LastEvaluation", "ResidualTerm", "assemble_jacobian", "box_diagonal", "image_plane",
+           "shape_at", "whole_mesh"]
 
 
 @runtime_checkable
@@ -68,6 +68,17 @@ def assemble_jacobian(layout: ParameterLayout, rows: int, blocks: dict[str, Arra
             block = xp.zeros((rows, width), dtype=like.dtype, device=like.device)
         columns.append(xp.reshape(block, (rows, width)))
     return xp.concat(columns, axis=1)
+
+
+def box_diagonal(points: Array) -> float:
+    """Length of the diagonal of the box around ``points`` ((N, 2), rows with a NaN
+    skipped): the face's size that the geometric terms are normalised by, at least 1."""
+    xp = array_namespace(points)
+    known = points[~xp.any(xp.isnan(points), axis=1)]
+    if known.shape[0] == 0:
+        return 1.0
+    extent = xp.max(known, axis=0) - xp.min(known, axis=0)
+    return max(float(xp.sqrt(xp.sum(extent * extent))), 1.0)
 
 
 def image_plane(v: Array) -> Array:

@@ -33,7 +33,7 @@ from ...forward import FaceState, VertexSet
 from ...render.landmarks import landmark_vertices
 from ...sampling import bilinear_sample, gaussian_blur
 from ..parameters import ParameterLayout
-from .base import assemble_jacobian, shape_at, whole_mesh
+from .base import assemble_jacobian, box_diagonal, shape_at, whole_mesh
 from .landmarks import point_jacobian_blocks
 
 Array = Any
@@ -92,9 +92,8 @@ class ContourTerm:
         and ``jaw_candidates``.
     layout : the parameter layout.
     image : (H, W, 3) backend array in [0, 1], the photo the problem is posed on.
-    targets : (68, 2) backend array of the given landmarks, NaN where missing: their box
-        diagonal normalises the term like the landmark term, and their eye corners set the
-        search's reach. The jaw targets are not used.
+    targets : (68, 2) backend array of the given landmarks, NaN where missing: which jaw
+        points are given (see ``point_weights``); their positions are not used.
     weight : w_contour.
     backend : the backend computed on.
     reach : the search's reach either side, in outer-eye-corner distances.
@@ -107,23 +106,25 @@ class ContourTerm:
     outline : optional (P, 2) backend array, a polygon around the face in the image's pixels
         (either orientation, not closed): the targets are its crossings instead of the photo's
         skin edges (see the module docstring).
+    extent : optional (68, 2) backend array of points (NaN = unknown), default ``targets``:
+        their box diagonal normalises the term like the landmark term's ``extent``, and their
+        outer eye corners set the search's reach.
     """
 
     name = "contour"
 
     def __init__(self, arrays: Any, layout: ParameterLayout, image: Array, targets: Array,
                  weight: float, backend: Backend, reach: float = CONTOUR_REACH,
-                 point_weights: Any = None, outline: Array | None = None):
+                 point_weights: Any = None, outline: Array | None = None,
+                 extent: Array | None = None):
         xp = backend.xp
         self.arrays, self.layout, self.backend = arrays, layout, backend
         given = ~xp.any(xp.isnan(targets), axis=1)
-        safe = xp.where(given[:, None], targets, xp.zeros_like(targets))
-        present = safe[given]
-        extent = xp.max(present, axis=0) - xp.min(present, axis=0)
-        self.diagonal = max(float(xp.sqrt(xp.sum(extent * extent))), 1.0)
-        corners = safe[36, :] - safe[45, :]
-        eyes = float(xp.sqrt(xp.sum(corners * corners))) if bool(given[36] & given[45]) \
-            else self.diagonal / 3
+        sized = targets if extent is None else extent
+        self.diagonal = box_diagonal(sized)
+        corners = sized[36, :] - sized[45, :]
+        eyes = float(xp.sqrt(xp.sum(corners * corners))) \
+            if not bool(xp.any(xp.isnan(corners))) else self.diagonal / 3
         self.eye_distance = max(eyes, 1.0)
         self.reach = reach * self.eye_distance
         self.outline: Array | None = None if outline is None else xp.concat(
@@ -144,7 +145,7 @@ class ContourTerm:
         self.active = bool(xp.any(self.line_scale > 0))
         self.photo, self.origin = image, (0.0, 0.0)
         if self.active and self.outline is None:
-            self._smooth(image, safe[given])
+            self._smooth(image, sized[~xp.any(xp.isnan(sized), axis=1)])
         jaw = xp.take(arrays.landmark_indices, self.lines)
         self.vertex_ids = xp.where(jaw >= 0, jaw, xp.zeros_like(jaw))
         self.vertices = VertexSet.gather(arrays, self.vertex_ids)

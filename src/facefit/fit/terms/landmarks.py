@@ -11,7 +11,7 @@ from ...render.landmarks import all_candidates, jaw_spacing, landmark_vertices, 
 from ..columns import geometric_columns
 from ..grouped import GroupedJacobian
 from ..parameters import ParameterLayout
-from .base import LastEvaluation, image_plane, shape_at
+from .base import LastEvaluation, box_diagonal, image_plane, shape_at
 
 Array = Any
 
@@ -71,20 +71,23 @@ class LandmarkTerm:
     backend : the backend computed on.
     point_weights : optional (68,) host relative weight of each point (>= 0); the term is
         normalised by their sum over the given points, so all ones is the plain mean.
+    extent : optional (68, 2) backend array of points (NaN = unknown) whose box diagonal is
+        the face's size ``d``; default ``targets``. :class:`facefit.FitProblem` passes the
+        weighted targets completed by the model at the starting pose, so that ``d`` does not
+        shrink with the points left out.
     """
 
     name = "landmarks"
 
     def __init__(self, arrays: Any, layout: ParameterLayout, targets: Array, weight: float,
-                 backend: Backend, point_weights: Any = None):
+                 backend: Backend, point_weights: Any = None, extent: Array | None = None):
         xp = backend.xp
         self.arrays, self.layout, self.backend = arrays, layout, backend
         given = ~xp.any(xp.isnan(targets), axis=1) & (arrays.landmark_indices >= 0)
         self.count = int(xp.sum(xp.astype(given, xp.int64)))
         safe = xp.where(given[:, None], targets, xp.zeros_like(targets))
-        present = safe[given] if self.count else safe
-        extent = xp.max(present, axis=0) - xp.min(present, axis=0)
-        self.diagonal = max(float(xp.sqrt(xp.sum(extent * extent))), 1.0)
+        self.diagonal = box_diagonal(
+            (safe[given] if self.count else safe) if extent is None else extent)
         relative = xp.astype(given, backend.dtype)
         total = float(self.count)
         if point_weights is not None:
