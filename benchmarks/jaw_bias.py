@@ -1,7 +1,7 @@
 """Diagnosis: where the fitted jaw misses the annotated one, point by point, in the face's frame.
 
 Run: ``python benchmarks/jaw_bias.py [PHOTO ...] [--ict-jaw] [--reach] [--pose-share]
-[--pictures DIR]``
+[--annotators] [--pictures DIR]``
 (default photos: as ``benchmarks/fidelity.py``; each needs a ``.pts`` or menpo ``.ljson``
 beside it).
 
@@ -26,6 +26,14 @@ fit with MediaPipe's face outline (``contour=`` the detected face's outline, as
 ``fidelity.py --outline``), then the same with the full fit's pitch, and then its whole
 rotation, held by a stiff term (:class:`PoseAnchor`). What the full fit's pose does not remove
 is the jaw's shape and the outline's own error.
+
+``--annotators`` adds how far two readings of 300-W's jaw convention lie from the hand
+annotation, to set the held-out jaw's error beside: dlib's 68-point predictor
+(``detector="dlib"``, trained on 300-W's training photos, so it learned the convention from
+thousands of annotated jaws) and MediaPipe's jaw placed on its face outline
+(:func:`facefit.detect.jaw.outline_jaw`), jaw and inner NME each, the face being the detected
+one whose box holds the annotation's centre (n/a where no detected face does). Both see the
+jaw in the photo, which the leave-jaw-out fit does not (it has the outline only).
 
 ``--ict-jaw`` fits and measures with the ICT model's own jaw vertices (``vertex_indices.json``
 in ``../shared/data/ict-face-model``) instead of the shipped, respaced ones
@@ -178,6 +186,28 @@ def pose_share(path: Path, model: Any, full_rotation: Any) -> list[float]:
     return errors
 
 
+def annotators(path: Path) -> list[float]:
+    """Jaw and inner NME against the hand annotation of dlib's points and of MediaPipe's
+    (placed jaw), NaN where the detector finds no face at the annotated one."""
+    photo = ff.read_image(path)
+    given = ff.read_landmarks(fd.landmarks_beside(path))
+    centre = np.nanmean(given, axis=0)
+    errors = []
+    for detector in ("dlib", "mediapipe"):
+        try:
+            faces = ff.detect_landmarks(photo, detector=detector)
+        except ff.DetectionError:
+            faces = []
+        hits = [f for f in faces if f.box[0] <= centre[0] <= f.box[2]
+                and f.box[1] <= centre[1] <= f.box[3]]
+        if not hits:
+            errors += [float("nan")] * 2
+            continue
+        points = np.asarray(hits[0].landmarks)
+        errors += [fd.nme(points, given, fd.JAW), fd.nme(points, given, slice(17, 68))]
+    return errors
+
+
 def picture(out: Path, path: Path, row: dict[str, Any]) -> None:
     from PIL import Image, ImageDraw
 
@@ -212,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pose-share", action="store_true",
                         help="also leave-jaw-out fits with the outline, given the full fit's "
                              "pitch or rotation")
+    parser.add_argument("--annotators", action="store_true",
+                        help="also dlib's and MediaPipe's points against the hand annotation")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     photos = [Path(p) for p in args.photos] or [p for p in PHOTOS if p.is_file()]
@@ -257,6 +289,13 @@ def main(argv: list[str] | None = None) -> int:
         for name, row in zip(names, rows, strict=True):
             print(f"{name:<13}" + "".join(f"{e:8.4f}" for e in row["pose_share"])
                   + f"   ({row['full']['jaw_nme']:.4f})")
+    if args.annotators:
+        for row, path in zip(rows, photos, strict=True):
+            row["annotators"] = annotators(path)
+        print("\nannotators: NME against the hand annotation, jaw / inner: dlib's points, "
+              "then MediaPipe's (placed jaw)")
+        for name, row in zip(names, rows, strict=True):
+            print(f"{name:<13}" + "".join(f"{e:8.4f}" for e in row["annotators"]))
     if args.json:
         keep = [{"photo": row["photo"], "lip_chin": row["lip_chin"], "reach": row.get("reach"),
                  "pose_share": row.get("pose_share"),
