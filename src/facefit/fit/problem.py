@@ -239,7 +239,8 @@ class FitProblem:
 
     def _face_points(self, point_weights: Any) -> Any:
         """(68, 2) host float64: the weighted points, and where a point is missing or weighted
-        0 the model's mean landmark at the starting pose (NaN without a landmark vertex).
+        0 the model's mean landmark at the starting pose; NaN where the model has no vertex
+        for the point (the fit does not use it).
 
         The face's size (the terms' normalising diagonal, the box of the starting light) is
         measured on these, so a point weighted 0 counts as missing, as a user means it, and a
@@ -255,7 +256,7 @@ class FitProblem:
             angles, scale, translation = self._pose
             mean = xp.take(self.arrays.mean_shape, self.backend.asarray(ids[fill]), axis=0)
             points[fill] = to_numpy(weak_perspective(mean, angles, scale, translation)[0])
-        points[~weighted & (ids < 0)] = float("nan")
+        points[ids < 0] = float("nan")
         return points
 
     def _initial_point(self) -> Any:
