@@ -168,8 +168,9 @@ def fit(image: Any, landmarks: Any = None, model: Any = None, jacobian: str = "a
         ops on one intra-op thread, for the same reason (busy cores: 31 s against 5.3 s).
     landmark_weights : optional (68,) relative weight of each landmark; by default the
         detector's :attr:`~facefit.detect.DetectedFace.point_weights` for detected points,
-        else all ones. A point weighted 0 is a missing point (NaN): nothing in the fit reads
-        where it lies.
+        else all ones. A point weighted 0 counts as missing (NaN): the fit does not depend on
+        where it lies (it is still checked as input, like every point given, and where fewer
+        than 4 points are weighted, all place the starting pose).
     detector : the detector used when ``landmarks`` is None (``"mediapipe"`` or ``"dlib"``).
     terms : extra residual terms (:mod:`facefit.fit.terms`; a term or a function
         ``problem -> term``), minimised with the others in the last stage of the default
