@@ -1,4 +1,4 @@
-"""Host-side plane polygons (polygons.py): the convex hull and the inside test."""
+"""Plane polygons (polygons.py): the convex hull, the inside test, and lines crossing one."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from facefit.polygons import convex_hull, inside_hull
+from facefit.backends import to_numpy
+from facefit.polygons import convex_hull, inside_hull, line_crossings
+
+from .conftest import assert_close
 
 coordinates = st.floats(-100.0, 100.0, allow_nan=False, width=64)
 
@@ -45,3 +48,28 @@ def test_inside_hull_of_a_square():
     np.testing.assert_array_equal(inside_hull(points, square),
                                   [True, True, True, False, True, False])
     assert not inside_hull(points[3:5], square, tolerance=0.0).any()
+
+
+@settings(max_examples=20, deadline=None)
+@given(arrays(np.float64, (10, 2), elements=coordinates), st.floats(0.0, 2 * np.pi))
+def test_a_line_through_a_convex_polygon_leaves_it_once_either_way(backend, corners, angle):
+    # From a point inside, a line meets a convex polygon's outline once ahead (t > 0) and once
+    # behind; each crossing is where both the line and the edge say it is.
+    hull = convex_hull(corners)
+    if len(hull) < 3 or _area(hull) < 1.0:
+        return
+    origin = hull.mean(axis=0)[None, :]
+    direction = np.array([[np.cos(angle), np.sin(angle)]])
+    t, u, crossing = (to_numpy(a) for a in line_crossings(
+        backend.asarray(origin), backend.asarray(direction), backend.asarray(hull)))
+    assert t.shape == u.shape == crossing.shape == (1, len(hull))
+    t, u, hits = t[0].astype(np.float64), u[0].astype(np.float64), crossing[0]
+    edge = np.roll(hull, -1, axis=0) - hull
+    assert_close((origin + t[:, None] * direction)[hits], (hull + u[:, None] * edge)[hits],
+                 dtype=backend.dtype_name, rtol=1e-9 if backend.dtype_name == "float64"
+                 else 1e-4, scale=100.0)
+    if backend.dtype_name == "float64":  # float32 may miss a corner between its two edges
+        for side in (t > 0, t < 0):
+            found = np.sort(np.abs(t[hits & side]))
+            # one point: through a corner, both edges that meet there cross at the same t
+            assert len(found) >= 1 and found[-1] - found[0] <= 1e-9 * (1 + found[-1])

@@ -1,9 +1,11 @@
-"""Host-side plane polygons: the convex hull of a point set, and which points lie inside one.
+"""Plane polygons: the convex hull of a point set, which points lie inside one, and where
+lines cross one.
 
-Used where an outline is made once from a few hundred points: the photo's annotated face
-outline (:mod:`facefit.bench.fidelity`), the model's frontal outline
-(:mod:`facefit.model.regions`) and a detector's face outline
-(:attr:`facefit.detect.DetectedFace.outline`).
+The hull and the inside test are host-side: an outline is made once from a few hundred
+points, the photo's annotated face outline (:mod:`facefit.bench.fidelity`), the model's
+frontal outline (:mod:`facefit.model.regions`) and a detector's face outline
+(:attr:`facefit.detect.DetectedFace.outline`). :func:`line_crossings` is array-API code: the
+contour term calls it on its backend every round, the detector's jaw placement on the host.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["convex_hull", "inside_hull"]
+from .backends import array_namespace
+
+__all__ = ["convex_hull", "inside_hull", "line_crossings"]
 
 
 def convex_hull(points: Any) -> Any:
@@ -50,3 +54,28 @@ def inside_hull(points: Any, hull: Any, tolerance: float = 1e-9) -> Any:
     with np.errstate(invalid="ignore"):
         inside = (cross >= -tolerance).all(axis=1) | (cross <= tolerance).all(axis=1)
     return inside & ~np.isnan(pts).any(axis=1)
+
+
+def line_crossings(origins: Any, directions: Any, corners: Any) -> tuple[Any, Any, Any]:
+    """Where the lines ``origins + t * directions`` ((J, 2) each) cross the edges of a closed
+    polygon: ``corners`` (P, 2) in order, edge k running from corner k to corner k + 1 and the
+    last back to the first.
+
+    Returns
+    -------
+    t : (J, P) each line's parameter where it meets each edge's line.
+    u : (J, P) where that is along the edge: 0 at its first corner, 1 at its second.
+    crossing : (J, P) bool: the line crosses the edge itself (not parallel, 0 <= u <= 1).
+        Where a line is parallel to an edge, ``t`` and ``u`` are finite and meaningless.
+    """
+    xp = array_namespace(origins, directions, corners)
+    edge = (xp.roll(corners, -1, axis=0) - corners)[None, ...]  # (1, P, 2)
+    d = directions[:, None, :]  # (J, 1, 2)
+    r = corners[None, ...] - origins[:, None, :]  # (J, P, 2)
+    # origins + t d = corner + u edge: Cramer's rule on [d, -edge] [t, u]^T = r.
+    det = edge[..., 0] * d[..., 1] - edge[..., 1] * d[..., 0]  # (J, P)
+    parallel = xp.abs(det) < 1e-12
+    det = xp.where(parallel, xp.ones_like(det), det)
+    t = (edge[..., 0] * r[..., 1] - edge[..., 1] * r[..., 0]) / det
+    u = (d[..., 0] * r[..., 1] - d[..., 1] * r[..., 0]) / det
+    return t, u, ~parallel & (u >= 0) & (u <= 1)

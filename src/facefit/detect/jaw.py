@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..model.contours import JAW_END_DROP
+from ..polygons import line_crossings
 
 __all__ = ["CHIN_SHARE", "outline_jaw"]
 
@@ -39,14 +40,9 @@ def _exit_position(origin: Any, direction: Any, corners: Any, cumulative: Any) -
     """Arc-length position on the closed polygon ``corners`` where the ray ``origin +
     t * direction`` (t > 0) leaves it: its farthest crossing (from inside a convex polygon the
     only one). None when the ray misses the polygon."""
-    edge = np.roll(corners, -1, axis=0) - corners  # (P, 2)
-    # origin + t d = corner + u e, solved for (t, u) per edge by Cramer's rule.
-    denominator = direction[0] * -edge[:, 1] + direction[1] * edge[:, 0]
-    offset = corners - origin
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = (offset[:, 0] * -edge[:, 1] + offset[:, 1] * edge[:, 0]) / denominator
-        u = (direction[0] * offset[:, 1] - direction[1] * offset[:, 0]) / denominator
-    hit = (np.abs(denominator) > 1e-12) & (t > 0) & (u >= 0) & (u <= 1)
+    t, u, crossing = line_crossings(origin[None, :], direction[None, :], corners)
+    t, u = t[0], u[0]
+    hit = crossing[0] & (t > 0)
     if not hit.any():
         return None
     k = int(np.flatnonzero(hit)[np.argmax(t[hit])])

@@ -30,6 +30,7 @@ from typing import Any, cast
 
 from ...backends import Backend, array_namespace, real_part
 from ...forward import FaceState, VertexSet
+from ...polygons import line_crossings
 from ...render.landmarks import landmark_vertices
 from ...sampling import bilinear_sample, gaussian_blur
 from ..parameters import ParameterLayout
@@ -227,18 +228,9 @@ class ContourTerm:
         """Signed offsets (J,) along each line's normal from ``start`` (J, 2) to the nearest
         crossing of the outline within :data:`OUTLINE_REACH`, and (J,) whether there is one."""
         xp = array_namespace(start)
-        loop = cast(Array, self.outline)
-        a, edge = loop[None, :-1, :], (loop[1:, :] - loop[:-1, :])[None, ...]  # (1, P, 2)
-        n = normal[:, None, :]  # (J, 1, 2)
-        r = a - start[:, None, :]  # (J, P, 2)
-        # start + t n = a + u edge: Cramer's rule on [n, -edge] [t, u]^T = r.
-        det = edge[..., 0] * n[..., 1] - edge[..., 1] * n[..., 0]  # (J, P)
-        parallel = xp.abs(det) < 1e-12
-        det = xp.where(parallel, xp.ones_like(det), det)
-        t = (edge[..., 0] * r[..., 1] - edge[..., 1] * r[..., 0]) / det
-        u = (n[..., 0] * r[..., 1] - n[..., 1] * r[..., 0]) / det
+        t, _, crossing = line_crossings(start, normal, cast(Array, self.outline)[:-1, :])
         limit = OUTLINE_REACH * self.eye_distance
-        crossing = ~parallel & (u >= 0) & (u <= 1) & (xp.abs(t) <= limit)
+        crossing = crossing & (xp.abs(t) <= limit)
         distance = xp.where(crossing, xp.abs(t), xp.full_like(t, 2 * limit + 1))
         nearest = xp.argmin(distance, axis=1)  # (J,)
         columns = t.shape[1]
