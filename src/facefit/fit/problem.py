@@ -165,8 +165,11 @@ class FitProblem:
         arrays = self.arrays
         w = self.weights
         point_weights = as_point_weights(landmark_weights)
-        self._pose = self._starting_pose(point_weights)
-        self.face_points = self._face_points(point_weights)
+        kept = weighted_points(self.targets, point_weights)
+        weighted = ~(kept != kept).any(axis=1)  # (68,) host: given and not weighted 0
+        ids = to_numpy(arrays.landmark_indices)  # (68,) host, -1 without a vertex
+        pose = self._starting_pose(weighted, ids)
+        self.face_points = self._face_points(weighted, ids, pose)
         extent = b.asarray(self.face_points)
         built: list[ResidualTerm] = [LandmarkTerm(
             arrays, self.layout, b.asarray(self.targets), w.landmarks, b, point_weights,
@@ -188,7 +191,7 @@ class FitProblem:
         self.terms: list[ResidualTerm] = built
         for source in terms:
             self.terms.append(_as_term(source, self))
-        self.x0 = self._initial_point()
+        self.x0 = self._initial_point(pose)
         self.freeze(self.x0)
 
     def term(self, name: str) -> Any:
@@ -216,52 +219,42 @@ class FitProblem:
         return self.term("prior")
 
     # -- starting point -------------------------------------------------------------------
-    def _weighted(self, point_weights: Any) -> Any:
-        """(68,) host bool: the points given (not NaN) and not weighted 0."""
-        weighted = weighted_points(self.targets, point_weights)
-        return ~(weighted != weighted).any(axis=1)
-
-    def _starting_pose(self, point_weights: Any) -> tuple[Any, Any, Any]:
-        """Closed-form ``(angles, scale, translation)`` from the weighted points' model
-        vertices (:func:`affine_pose`), the rigid inner ones where at least 6 are weighted."""
+    def _starting_pose(self, weighted: Any, ids: Any) -> tuple[Any, Any, Any]:
+        """Closed-form ``(angles, scale, translation)`` from the ``weighted`` ((68,) host bool)
+        points' model vertices ``ids`` (:func:`affine_pose`), the rigid inner ones where at
+        least 6 are weighted."""
         xp, b = self.backend.xp, self.backend
-        weighted = self._weighted(point_weights)
-        given = weighted & (to_numpy(self.arrays.landmark_indices) >= 0)
+        given = weighted & (ids >= 0)
         given[:17] = False  # the jaw slides over the surface: use the rigid inner points
         if given.sum() < 6:
-            given = weighted & (to_numpy(self.arrays.landmark_indices) >= 0)
+            given = weighted & (ids >= 0)
         if given.sum() < 4:  # too few weighted for a pose: the unweighted ones place the face
-            given = ~(self.targets != self.targets).any(axis=1) & (
-                to_numpy(self.arrays.landmark_indices) >= 0)
-        ids = b.asarray(to_numpy(self.arrays.landmark_indices)[given])
-        model_points = xp.take(self.arrays.mean_shape, ids, axis=0)
+            given = ~(self.targets != self.targets).any(axis=1) & (ids >= 0)
+        model_points = xp.take(self.arrays.mean_shape, b.asarray(ids[given]), axis=0)
         return affine_pose(model_points, b.asarray(self.targets[given]))
 
-    def _face_points(self, point_weights: Any) -> Any:
-        """(68, 2) host float64: the weighted points, and where a point is missing or weighted
-        0 the model's mean landmark at the starting pose; NaN where the model has no vertex
-        for the point (the fit does not use it).
+    def _face_points(self, weighted: Any, ids: Any, pose: tuple[Any, Any, Any]) -> Any:
+        """(68, 2) host float64: the ``weighted`` ((68,) host bool) points, and where a point
+        is missing or weighted 0 the model's mean landmark at the starting ``pose``; NaN where
+        the model has no vertex for the point (the fit does not use it).
 
         The face's size (the terms' normalising diagonal, the box of the starting light) is
         measured on these, so a point weighted 0 counts as missing, as a user means it, and a
         face given without its jaw is still measured with one: the box of its inner points
         alone is a smaller face, which would weigh the landmarks up against the other terms.
         """
-        weighted = self._weighted(point_weights)
         points = self.targets.copy()
-        ids = to_numpy(self.arrays.landmark_indices)
         fill = ~weighted & (ids >= 0)
         if fill.any():
-            xp = self.backend.xp
-            angles, scale, translation = self._pose
-            mean = xp.take(self.arrays.mean_shape, self.backend.asarray(ids[fill]), axis=0)
-            points[fill] = to_numpy(weak_perspective(mean, angles, scale, translation)[0])
+            mean = self.backend.xp.take(self.arrays.mean_shape, self.backend.asarray(ids[fill]),
+                                        axis=0)
+            points[fill] = to_numpy(weak_perspective(mean, *pose)[0])
         points[ids < 0] = float("nan")
         return points
 
-    def _initial_point(self) -> Any:
+    def _initial_point(self, pose: tuple[Any, Any, Any]) -> Any:
         layout = self.layout
-        angles, scale, translation = self._pose
+        angles, scale, translation = pose
         x = to_numpy([0.0] * layout.size).astype("float64")
         brightness = self._brightness()
         for c in range(3):
